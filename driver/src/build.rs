@@ -1,0 +1,271 @@
+//! `nfcc build`: C sources -> clang bitcode -> the passes pipeline -> object -> shared module.
+//!
+//! Invariants: nothing is written next to the output until every step succeeded (the module
+//! and its IR are renamed into place at the very end); the runtime's C files and headers are
+//! taken from the `nfcc-runtime` crate, so a module is always built against the ABI of the
+//! host in the same binary.
+
+use nfcc_passes::{OptLevel, PassError, Pipeline, StageReport};
+use nfcc_runtime::abi;
+use nfcc_runtime::atomic::AtomicFile;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Everything `nfcc build` was asked for.
+#[derive(Debug, Clone, Default)]
+pub struct BuildOptions {
+    /// C sources, linked into one module.
+    pub sources: Vec<PathBuf>,
+    /// The module to write.
+    pub output: PathBuf,
+    /// `-I` directories.
+    pub include_dirs: Vec<PathBuf>,
+    /// `-D` definitions, `NAME` or `NAME=VALUE`.
+    pub defines: Vec<String>,
+    /// `-O` level.
+    pub opt: OptLevel,
+    /// Also write the final IR beside the module (`OUT.ll`).
+    pub emit_ir: bool,
+}
+
+/// What a successful build produced.
+#[derive(Debug)]
+pub struct BuildReport {
+    /// The module written.
+    pub output: PathBuf,
+    /// The IR written, with `--emit-ir`.
+    pub ir: Option<PathBuf>,
+    /// Each pipeline stage, in order.
+    pub stages: Vec<StageReport>,
+    /// Warnings clang printed for sources that compiled.
+    pub warnings: String,
+    /// The external commands run (clang, the linker), for `-v`.
+    pub commands: Vec<String>,
+}
+
+/// Why a build failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// No source given.
+    #[error("no source file given")]
+    NoSources,
+    /// A source does not exist or cannot be read.
+    #[error("{}: cannot read source: {reason}", path.display())]
+    Unreadable {
+        /// The source.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// A source is not C.
+    #[error("{}: not a C source (nfcc builds .c files)", path.display())]
+    NotC {
+        /// The source.
+        path: PathBuf,
+    },
+    /// The output would overwrite a source.
+    #[error("{}: the output would overwrite a source file", path.display())]
+    OutputIsSource {
+        /// The output path.
+        path: PathBuf,
+    },
+    /// clang-19 (or the linker) is not installed.
+    #[error("cannot run {tool}: {reason} (run scripts/setup.sh to install LLVM 19)")]
+    ToolMissing {
+        /// The tool.
+        tool: String,
+        /// The OS error.
+        reason: String,
+    },
+    /// clang rejected a source; its diagnostics carry file:line:column.
+    #[error("{}: does not compile\n{diagnostics}", path.display())]
+    Compile {
+        /// The source.
+        path: PathBuf,
+        /// clang's diagnostics.
+        diagnostics: String,
+    },
+    /// A pipeline stage failed.
+    #[error(transparent)]
+    Pass(#[from] PassError),
+    /// Linking the shared module failed.
+    #[error("{}: cannot link the module\n{diagnostics}", output.display())]
+    Link {
+        /// The module being built.
+        output: PathBuf,
+        /// The linker's messages.
+        diagnostics: String,
+    },
+    /// The output cannot be written.
+    #[error("{}: cannot write: {source}", path.display())]
+    Output {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A temporary file of the build cannot be written.
+    #[error("cannot create temporary files: {0}")]
+    Temp(std::io::Error),
+}
+
+/// The clang-19 binary: `$NFCC_CLANG`, else `clang-19` on PATH, else LLVM 19's own.
+pub fn clang() -> PathBuf {
+    if let Some(c) = std::env::var_os("NFCC_CLANG") {
+        return c.into();
+    }
+    let versioned = Path::new("/usr/lib/llvm-19/bin/clang");
+    let on_path = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join("clang-19").is_file()))
+        .unwrap_or(false);
+    if on_path || !versioned.is_file() {
+        "clang-19".into()
+    } else {
+        versioned.into()
+    }
+}
+
+/// The `.ll` written beside `output` with `--emit-ir`.
+pub fn ir_path(output: &Path) -> PathBuf {
+    output.with_extension("ll")
+}
+
+/// Runs a command, returning its stderr on success and (stderr) as the error on failure.
+fn run_tool(cmd: &mut Command, log: &mut Vec<String>) -> Result<Result<String, String>, BuildError> {
+    log.push(format!("{cmd:?}"));
+    let tool = cmd.get_program().to_string_lossy().into_owned();
+    let out = cmd
+        .output()
+        .map_err(|e| BuildError::ToolMissing { tool, reason: e.to_string() })?;
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    Ok(if out.status.success() { Ok(stderr) } else { Err(stderr) })
+}
+
+/// Builds the module described by `opts`, with `pipeline` between loading and emission.
+pub fn build(opts: &BuildOptions, pipeline: &Pipeline) -> Result<BuildReport, BuildError> {
+    if opts.sources.is_empty() {
+        return Err(BuildError::NoSources);
+    }
+    for src in &opts.sources {
+        let meta = std::fs::metadata(src)
+            .map_err(|e| BuildError::Unreadable { path: src.clone(), reason: e.to_string() })?;
+        if meta.is_dir() {
+            return Err(BuildError::Unreadable { path: src.clone(), reason: "is a directory".into() });
+        }
+        std::fs::File::open(src)
+            .map_err(|e| BuildError::Unreadable { path: src.clone(), reason: e.to_string() })?;
+        if src.extension().is_none_or(|e| e != "c") {
+            return Err(BuildError::NotC { path: src.clone() });
+        }
+        if same_file(src, &opts.output) {
+            return Err(BuildError::OutputIsSource { path: opts.output.clone() });
+        }
+    }
+
+    let work = tempfile::Builder::new().prefix("nfcc-build-").tempdir().map_err(BuildError::Temp)?;
+    let include = work.path().join("include");
+    std::fs::create_dir(&include).map_err(BuildError::Temp)?;
+    for (name, text) in [
+        ("nfcc.h", abi::HEADER_NFCC_H),
+        ("nfcc_host_api.h", abi::HEADER_HOST_API_H),
+        ("nfcc_rt.c", abi::RUNTIME_C),
+    ] {
+        std::fs::write(include.join(name), text).map_err(BuildError::Temp)?;
+    }
+
+    let clang = clang();
+    let mut commands = Vec::new();
+    let mut warnings = String::new();
+    let mut bitcode = Vec::new();
+    for (i, src) in opts.sources.iter().enumerate() {
+        let bc = work.path().join(format!("{i}.bc"));
+        let mut cmd = Command::new(&clang);
+        cmd.args(["-c", "-emit-llvm", "--target=x86_64-pc-linux-gnu", "-fPIC", "-std=gnu11"])
+            .arg(opts.opt.clang_flag())
+            // Unoptimised IR without `optnone`: our pipeline runs the optimiser itself.
+            .args(["-Xclang", "-disable-llvm-passes", "-gline-tables-only", "-fno-common"])
+            .args(["-fdiagnostics-color=never", "-Wall"])
+            .arg("-I")
+            .arg(&include);
+        for d in &opts.include_dirs {
+            cmd.arg("-I").arg(d);
+        }
+        for d in &opts.defines {
+            cmd.arg(format!("-D{d}"));
+        }
+        cmd.arg("-o").arg(&bc).arg(src);
+        match run_tool(&mut cmd, &mut commands)? {
+            Ok(w) => warnings.push_str(&w),
+            Err(diagnostics) => return Err(BuildError::Compile { path: src.clone(), diagnostics }),
+        }
+        bitcode.push((bc, src.clone()));
+    }
+
+    let nf_obj = work.path().join("nf.o");
+    let compiled = nfcc_passes::compile(&bitcode, pipeline, opts.opt, &nf_obj, opts.emit_ir)?;
+    let (stages, ir_text) = (compiled.stages, compiled.ir);
+
+    // The runtime is trusted host-side code: compiled as is, never through our passes.
+    let rt_obj = work.path().join("nfcc_rt.o");
+    let mut cmd = Command::new(&clang);
+    cmd.args(["-c", "--target=x86_64-pc-linux-gnu", "-fPIC", "-O2", "-std=gnu11", "-fdiagnostics-color=never"])
+        .arg("-I")
+        .arg(&include)
+        .arg("-o")
+        .arg(&rt_obj)
+        .arg(include.join("nfcc_rt.c"));
+    if let Err(diagnostics) = run_tool(&mut cmd, &mut commands)? {
+        return Err(BuildError::Compile { path: "nfcc_rt.c (nfcc's runtime)".into(), diagnostics });
+    }
+
+    let exports = work.path().join("exports.map");
+    let globals: String = abi::EXPORTED_SYMBOLS.iter().map(|s| format!("{s}; ")).collect();
+    std::fs::write(&exports, format!("{{ global: {globals}local: *; }};\n")).map_err(BuildError::Temp)?;
+    let so = work.path().join("module.so");
+    let mut cmd = Command::new(&clang);
+    cmd.args(["-shared", "--target=x86_64-pc-linux-gnu", "-fuse-ld=lld", "-fdiagnostics-color=never"])
+        .arg("-o")
+        .arg(&so)
+        .arg(&nf_obj)
+        .arg(&rt_obj)
+        .arg(format!("-Wl,--version-script={}", exports.display()))
+        .args(["-Wl,-z,defs", "-Wl,-z,now", "-Wl,-z,relro"]);
+    if let Err(diagnostics) = run_tool(&mut cmd, &mut commands)? {
+        return Err(BuildError::Link { output: opts.output.clone(), diagnostics: clean_link(&diagnostics, &nf_obj) });
+    }
+
+    let ir = ir_text.map(|text| (ir_path(&opts.output), text));
+    let module_bytes = std::fs::read(&so).map_err(BuildError::Temp)?;
+    let staged_so = stage(&opts.output, &module_bytes, 0o755)?;
+    let staged_ir = match &ir {
+        Some((path, text)) => Some(stage(path, text.as_bytes(), 0o644)?),
+        None => None,
+    };
+    if let Some(f) = staged_ir {
+        let path = f.path().to_path_buf();
+        f.commit().map_err(|source| BuildError::Output { path, source })?;
+    }
+    staged_so.commit().map_err(|source| BuildError::Output { path: opts.output.clone(), source })?;
+    Ok(BuildReport { output: opts.output.clone(), ir: ir.map(|(p, _)| p), stages, warnings, commands })
+}
+
+/// The linker names our temporary object; users wrote C sources.
+fn clean_link(diagnostics: &str, obj: &Path) -> String {
+    diagnostics.replace(&obj.display().to_string(), "module").trim_end().to_string()
+}
+
+/// Writes `bytes` to a hidden temporary beside `path`, ready to be committed onto it.
+fn stage(path: &Path, bytes: &[u8], mode: u32) -> Result<AtomicFile, BuildError> {
+    let err = |source| BuildError::Output { path: path.to_path_buf(), source };
+    let mut f = AtomicFile::create(path, mode).map_err(err)?;
+    f.write_all(bytes).map_err(err)?;
+    Ok(f)
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => false,
+    }
+}

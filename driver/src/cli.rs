@@ -1,0 +1,286 @@
+//! Command-line interface: parses arguments, calls the libraries, prints what happened.
+//! The only place in nfcc that writes messages for users and chooses exit codes.
+
+use crate::build::{self, BuildOptions};
+use clap::{Args, Parser, Subcommand};
+use nfcc_passes::{OptLevel, Pipeline};
+use nfcc_runtime::atomic::write_atomically;
+use nfcc_runtime::config::{self, Setting};
+use nfcc_runtime::host::{self, Input, Output, RunConfig, RunReport};
+use nfcc_runtime::module::ModuleSpec;
+use nfcc_runtime::traffic::{self, TrafficSpec};
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// nfcc: compile C network functions into protected, predictable modules, and run them.
+#[derive(Parser, Debug)]
+#[command(name = "nfcc", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Compile C sources into an NF module (a shared object the host loads).
+    Build(BuildArgs),
+    /// Load modules into a chain and push captured packets through it.
+    Run(RunArgs),
+    /// Write a pcap of realistic generated traffic.
+    Traffic(TrafficArgs),
+}
+
+#[derive(Args, Debug)]
+struct BuildArgs {
+    /// C sources; several are linked into one module.
+    #[arg(required = true, value_name = "SRC.c")]
+    sources: Vec<PathBuf>,
+    /// The module to write.
+    #[arg(short = 'o', value_name = "OUT.so")]
+    output: PathBuf,
+    /// Add a directory to the include search path.
+    #[arg(short = 'I', value_name = "DIR")]
+    include: Vec<PathBuf>,
+    /// Define a preprocessor macro.
+    #[arg(short = 'D', value_name = "NAME[=VALUE]")]
+    define: Vec<String>,
+    /// Optimisation level: 0, 1, 2, 3, s or z.
+    #[arg(short = 'O', value_name = "LEVEL", default_value = "2", value_parser = parse_opt)]
+    opt: OptLevel,
+    /// Also write the final IR beside the module (OUT.ll).
+    #[arg(long)]
+    emit_ir: bool,
+    /// Print the commands run and what each pipeline stage did.
+    #[arg(short = 'v', long)]
+    verbose: bool,
+}
+
+#[derive(Args, Debug)]
+struct RunArgs {
+    /// Modules in chain order, each followed by its settings: `policer.so rate=1M burst=64k`.
+    #[arg(required = true, value_name = "MODULE.so [KEY=VALUE]...")]
+    chain: Vec<String>,
+    /// Input capture (pcap or pcapng); `PORT=FILE` makes its packets arrive on PORT
+    /// (default 0). Repeat to merge several captures by time.
+    #[arg(long = "pcap", required = true, value_name = "[PORT=]FILE")]
+    pcap: Vec<String>,
+    /// Write forwarded packets to FILE (pcap); `PORT=FILE` keeps only those sent to PORT.
+    #[arg(long = "out", value_name = "[PORT=]FILE")]
+    out: Vec<String>,
+    /// Number of ports the host offers modules.
+    #[arg(long, default_value_t = host::DEFAULT_PORTS, value_name = "N")]
+    ports: u16,
+}
+
+#[derive(Args, Debug)]
+struct TrafficArgs {
+    /// The pcap to write.
+    #[arg(short = 'o', value_name = "OUT.pcap")]
+    output: PathBuf,
+    /// Packets to generate.
+    #[arg(long, default_value_t = TrafficSpec::default().packets)]
+    packets: u64,
+    /// Distinct flows.
+    #[arg(long, default_value_t = TrafficSpec::default().flows)]
+    flows: u32,
+    /// Seed: the same seed gives the same trace.
+    #[arg(long, default_value_t = TrafficSpec::default().seed)]
+    seed: u64,
+    /// Mean packet rate (packets per second of capture time).
+    #[arg(long, default_value_t = TrafficSpec::default().rate_pps)]
+    rate: u64,
+    /// Share of non-IP frames (ARP, IPv6), in percent.
+    #[arg(long, default_value_t = TrafficSpec::default().non_ip_percent)]
+    non_ip: u8,
+}
+
+fn parse_opt(s: &str) -> Result<OptLevel, String> {
+    OptLevel::parse(s).ok_or_else(|| format!("`{s}` is not an optimisation level (0, 1, 2, 3, s, z)"))
+}
+
+/// Runs `nfcc` with `args` (including the program name) and returns its exit code:
+/// 0 on success, 1 when the work failed, 2 for a malformed command line.
+pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    let result = match cli.command {
+        Command::Build(a) => cmd_build(a),
+        Command::Run(a) => cmd_run(a),
+        Command::Traffic(a) => cmd_traffic(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Usage(msg)) => {
+            eprintln!("nfcc: error: {msg}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Failed(msg)) => {
+            eprintln!("nfcc: error: {msg}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+enum Failure {
+    Usage(String),
+    Failed(String),
+}
+
+fn failed(e: impl std::fmt::Display) -> Failure {
+    Failure::Failed(e.to_string())
+}
+
+fn cmd_build(a: BuildArgs) -> Result<(), Failure> {
+    let opts = BuildOptions {
+        sources: a.sources,
+        output: a.output,
+        include_dirs: a.include,
+        defines: a.define,
+        opt: a.opt,
+        emit_ir: a.emit_ir,
+    };
+    let pipeline = Pipeline::standard(opts.opt);
+    let report = build::build(&opts, &pipeline).map_err(failed)?;
+    if !report.warnings.is_empty() {
+        eprint!("{}", report.warnings);
+    }
+    if a.verbose {
+        for c in &report.commands {
+            eprintln!("  ran {c}");
+        }
+        for s in &report.stages {
+            let counters: Vec<String> = s.counters.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            eprintln!("  stage {:<24} {:>8.1} ms  {}", s.stage, s.time.as_secs_f64() * 1e3, counters.join(" "));
+        }
+    }
+    print!("built {}", report.output.display());
+    if let Some(ir) = &report.ir {
+        print!(" (IR: {})", ir.display());
+    }
+    println!();
+    Ok(())
+}
+
+/// Splits `MODULE [KEY=VALUE]... MODULE ...` into module specs.
+fn parse_chain(words: &[String]) -> Result<Vec<ModuleSpec>, Failure> {
+    let mut specs: Vec<ModuleSpec> = Vec::new();
+    for w in words {
+        if config::is_setting(w) {
+            let s: Setting = config::parse_setting(w).map_err(|e| Failure::Usage(e.to_string()))?;
+            match specs.last_mut() {
+                Some(m) => m.settings.push(s),
+                None => {
+                    return Err(Failure::Usage(format!(
+                        "setting `{w}` comes before any module: write it after the module it configures"
+                    )))
+                }
+            }
+        } else {
+            specs.push(ModuleSpec { path: PathBuf::from(w), settings: Vec::new() });
+        }
+    }
+    Ok(specs)
+}
+
+/// Splits `[PORT=]FILE`.
+fn parse_port_file(text: &str, flag: &str) -> Result<(Option<u16>, PathBuf), Failure> {
+    if let Some((port, file)) = text.split_once('=') {
+        if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) {
+            let p = port.parse::<u16>().map_err(|_| {
+                Failure::Usage(format!("{flag} {text}: port `{port}` is not a port number"))
+            })?;
+            if file.is_empty() {
+                return Err(Failure::Usage(format!("{flag} {text}: no file after `=`")));
+            }
+            return Ok((Some(p), PathBuf::from(file)));
+        }
+    }
+    Ok((None, PathBuf::from(text)))
+}
+
+fn cmd_run(a: RunArgs) -> Result<(), Failure> {
+    let modules = parse_chain(&a.chain)?;
+    let mut inputs = Vec::new();
+    for p in &a.pcap {
+        let (port, path) = parse_port_file(p, "--pcap")?;
+        inputs.push(Input { port: port.unwrap_or(0), path });
+    }
+    let mut outputs = Vec::new();
+    for o in &a.out {
+        let (port, path) = parse_port_file(o, "--out")?;
+        outputs.push(Output { port, path });
+    }
+    let cfg = RunConfig { modules, inputs, outputs, ports: a.ports };
+    let report = host::run(&cfg).map_err(|e| match e {
+        host::HostError::Usage(m) => Failure::Usage(m),
+        e => failed(e),
+    })?;
+    print_run(&cfg, &report);
+    Ok(())
+}
+
+fn print_run(cfg: &RunConfig, r: &RunReport) {
+    let width = r.modules.iter().map(|(n, _)| n.len()).max().unwrap_or(6).max(6);
+    println!("{:<width$} {:>10} {:>10} {:>10} {:>10}", "module", "in", "forwarded", "dropped", "errors");
+    for (name, s) in &r.modules {
+        println!(
+            "{:<width$} {:>10} {:>10} {:>10} {:>10}",
+            name,
+            s.received,
+            s.forwarded,
+            s.dropped,
+            s.bad_verdict + s.bad_frees
+        );
+    }
+    let secs = r.chain_time.as_secs_f64();
+    let rate = if secs > 0.0 { r.packets_in as f64 / secs } else { 0.0 };
+    println!(
+        "{} packets in, {} out; chain time {:.3} ms = {:.3} Mpps (file I/O excluded); wall {:.1} ms",
+        r.packets_in,
+        r.packets_out,
+        secs * 1e3,
+        rate / 1e6,
+        r.wall_time.as_secs_f64() * 1e3
+    );
+    for (o, n) in cfg.outputs.iter().zip(&r.written) {
+        match o.port {
+            Some(p) => println!("wrote {n} packets (port {p}) to {}", o.path.display()),
+            None => println!("wrote {n} packets to {}", o.path.display()),
+        }
+    }
+    for (name, s) in &r.modules {
+        if s.bad_verdict > 0 {
+            eprintln!("nfcc: warning: {name}: {} packets dropped because nf_process returned an invalid port", s.bad_verdict);
+        }
+    }
+}
+
+fn cmd_traffic(a: TrafficArgs) -> Result<(), Failure> {
+    if a.rate == 0 {
+        return Err(Failure::Usage("--rate must be at least 1 packet per second".into()));
+    }
+    if a.flows == 0 {
+        return Err(Failure::Usage("--flows must be at least 1".into()));
+    }
+    if a.non_ip > 100 {
+        return Err(Failure::Usage("--non-ip is a percentage, at most 100".into()));
+    }
+    let spec = TrafficSpec {
+        packets: a.packets,
+        flows: a.flows,
+        seed: a.seed,
+        rate_pps: a.rate,
+        non_ip_percent: a.non_ip,
+        ..TrafficSpec::default()
+    };
+    let n = write_atomically(&a.output, 0o644, |w| traffic::write_pcap(&spec, w))
+        .map_err(|e| failed(format!("{}: cannot write: {e}", a.output.display())))?;
+    println!("wrote {n} packets ({} flows) to {}", spec.flows, a.output.display());
+    Ok(())
+}

@@ -1,0 +1,6 @@
+//! The `nfcc` command as a library: argument parsing and messages ([`cli`]) over the build
+//! of modules ([`build`]); running modules is the host's job, in `nfcc-runtime`.
+#![deny(missing_docs)]
+
+pub mod build;
+pub mod cli;

@@ -1,0 +1,304 @@
+//! The data-plane host for pcap files: reads packets from one or more captures, sends each
+//! through the chain of modules, and writes what comes out.
+//!
+//! Invariants:
+//! - Output files appear only when the whole run succeeded: they are written to temporary
+//!   files beside their destination and renamed at the end.
+//! - Every input file is validated as it is read; a bad packet record aborts the run with
+//!   its file, index and offset, and no output is left behind.
+//! - A module sees only the bytes of the packet it is handed; a copy is made for each port
+//!   of a flood.
+
+use crate::atomic::AtomicFile;
+use crate::module::{LoadError, Module, ModuleSpec, ModuleStats, Verdict};
+use crate::pcap::{PacketRecord, PcapError, PcapReader, PcapWriter};
+use std::fs::File;
+use std::io::{BufReader, BufWriter};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// Packets read and processed between two looks at the clock.
+pub const BATCH: usize = 256;
+
+/// Ports a host offers modules unless told otherwise.
+pub const DEFAULT_PORTS: u16 = 2;
+
+/// A capture to read, and the port its packets arrive on.
+#[derive(Debug, Clone)]
+pub struct Input {
+    /// Input port.
+    pub port: u16,
+    /// pcap or pcapng file.
+    pub path: PathBuf,
+}
+
+/// A capture to write, and the port whose packets go into it (`None`: every port).
+#[derive(Debug, Clone)]
+pub struct Output {
+    /// Output port filter.
+    pub port: Option<u16>,
+    /// Destination pcap file.
+    pub path: PathBuf,
+}
+
+/// Everything `run` needs.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    /// The chain, in order.
+    pub modules: Vec<ModuleSpec>,
+    /// Captures, merged by timestamp (ties: the order given).
+    pub inputs: Vec<Input>,
+    /// Captures to write.
+    pub outputs: Vec<Output>,
+    /// Ports offered to every module.
+    pub ports: u16,
+}
+
+/// What happened in a run.
+#[derive(Debug, Clone)]
+pub struct RunReport {
+    /// Per module, in chain order: its label and counters.
+    pub modules: Vec<(String, ModuleStats)>,
+    /// Packets read from all inputs.
+    pub packets_in: u64,
+    /// Packets leaving the chain (a flood counts once per port).
+    pub packets_out: u64,
+    /// Packets written to each output, in the order given.
+    pub written: Vec<u64>,
+    /// Time spent inside the chain (excluding file I/O).
+    pub chain_time: Duration,
+    /// Wall time of the whole run, loading included.
+    pub wall_time: Duration,
+}
+
+/// Why a run failed.
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    /// The command line asked for something impossible.
+    #[error("{0}")]
+    Usage(String),
+    /// A module could not be loaded.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    /// An input capture is unreadable or malformed.
+    #[error(transparent)]
+    Pcap(#[from] PcapError),
+    /// An output capture cannot be written.
+    #[error("{}: cannot write output: {source}", path.display())]
+    Output {
+        /// Output path.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+struct OutFile {
+    port: Option<u16>,
+    path: PathBuf,
+    writer: PcapWriter<BufWriter<AtomicFile>>,
+    written: u64,
+}
+
+fn open_output(o: &Output) -> Result<OutFile, HostError> {
+    let err = |source| HostError::Output { path: o.path.clone(), source };
+    let file = AtomicFile::create(&o.path, 0o644).map_err(err)?;
+    let writer = PcapWriter::new(BufWriter::new(file)).map_err(err)?;
+    Ok(OutFile { port: o.port, path: o.path.clone(), writer, written: 0 })
+}
+
+struct InFile {
+    port: u16,
+    reader: PcapReader<BufReader<File>>,
+    next: Option<PacketRecord>,
+}
+
+impl InFile {
+    fn advance(&mut self) -> Result<(), PcapError> {
+        let mut rec = self.next.take().unwrap_or_else(|| PacketRecord {
+            time_ns: 0,
+            orig_len: 0,
+            data: Vec::with_capacity(2048),
+        });
+        if self.reader.next_into(&mut rec)? {
+            self.next = Some(rec);
+        }
+        Ok(())
+    }
+}
+
+/// One packet of a batch while it is in the chain.
+struct Slot {
+    rec: PacketRecord,
+    port: u16,
+}
+
+/// Something that leaves the chain: a packet of the batch (or a flood copy) on a port.
+struct Emit {
+    slot: usize,
+    port: u16,
+    len: u32,
+    copy: Option<Vec<u8>>,
+}
+
+/// Loads the chain, pushes every input packet through it, writes the outputs.
+pub fn run(cfg: &RunConfig) -> Result<RunReport, HostError> {
+    let start = Instant::now();
+    if cfg.modules.is_empty() {
+        return Err(HostError::Usage("no module given".into()));
+    }
+    if cfg.inputs.is_empty() {
+        return Err(HostError::Usage("no input capture given (--pcap FILE)".into()));
+    }
+    if cfg.ports == 0 || cfg.ports > crate::abi::MAX_PORTS {
+        return Err(HostError::Usage(format!(
+            "--ports {}: must be between 1 and {}",
+            cfg.ports,
+            crate::abi::MAX_PORTS
+        )));
+    }
+    for p in cfg.inputs.iter().map(|i| i.port).chain(cfg.outputs.iter().filter_map(|o| o.port)) {
+        if p >= cfg.ports {
+            return Err(HostError::Usage(format!(
+                "port {p} does not exist: the host offers ports 0 to {} (set --ports)",
+                cfg.ports - 1
+            )));
+        }
+    }
+
+    // Inputs and outputs are checked before any module runs, so a typo fails fast.
+    let mut inputs = Vec::new();
+    for i in &cfg.inputs {
+        let mut f = InFile { port: i.port, reader: PcapReader::open(&i.path)?, next: None };
+        f.advance()?;
+        inputs.push(f);
+    }
+    let mut outputs = cfg.outputs.iter().map(open_output).collect::<Result<Vec<_>, _>>()?;
+
+    let mut modules = Vec::new();
+    for (i, spec) in cfg.modules.iter().enumerate() {
+        modules.push(Module::load(spec, &label(cfg, i), cfg.ports)?);
+    }
+
+    let mut batch: Vec<Slot> = Vec::with_capacity(BATCH);
+    let mut emits: Vec<Emit> = Vec::with_capacity(BATCH);
+    let mut spare: Vec<PacketRecord> = Vec::new();
+    let (mut packets_in, mut packets_out) = (0u64, 0u64);
+    let mut chain_time = Duration::ZERO;
+    loop {
+        batch.clear();
+        while batch.len() < BATCH {
+            let Some(k) = earliest(&inputs) else { break };
+            let rec = inputs[k].next.take().expect("earliest input has a packet");
+            if let Some(s) = spare.pop() {
+                inputs[k].next = Some(s);
+            }
+            inputs[k].advance()?;
+            batch.push(Slot { rec, port: inputs[k].port });
+        }
+        if batch.is_empty() {
+            break;
+        }
+        packets_in += batch.len() as u64;
+
+        emits.clear();
+        let t0 = Instant::now();
+        for (i, slot) in batch.iter_mut().enumerate() {
+            let mut len = slot.rec.data.len() as u32;
+            run_chain(&mut modules, 0, &mut slot.rec.data, &mut len, slot.port, slot.rec.time_ns, cfg.ports, true, &mut |port, len, copy| {
+                emits.push(Emit { slot: i, port, len, copy })
+            });
+        }
+        chain_time += t0.elapsed();
+
+        for e in &emits {
+            let slot = &batch[e.slot];
+            let data = match &e.copy {
+                Some(c) => &c[..e.len as usize],
+                None => &slot.rec.data[..e.len as usize],
+            };
+            let caplen = slot.rec.data.len() as u32;
+            // A capture cut short by its snaplen stays cut short by the same amount.
+            let orig_len = slot.rec.orig_len.saturating_sub(caplen) + e.len;
+            packets_out += 1;
+            for o in outputs.iter_mut().filter(|o| o.port.is_none_or(|p| p == e.port)) {
+                o.writer
+                    .write(slot.rec.time_ns, orig_len, data)
+                    .map_err(|source| HostError::Output { path: o.path.clone(), source })?;
+                o.written += 1;
+            }
+        }
+        spare.extend(batch.drain(..).map(|s| s.rec));
+    }
+
+    let written = outputs.iter().map(|o| o.written).collect();
+    for o in outputs {
+        let err = |source| HostError::Output { path: o.path.clone(), source };
+        let file = o.writer.finish().map_err(err)?.into_inner().map_err(|e| err(e.into_error()))?;
+        file.commit().map_err(err)?;
+    }
+    Ok(RunReport {
+        modules: modules.iter().map(|m| (m.name().to_string(), m.stats())).collect(),
+        packets_in,
+        packets_out,
+        written,
+        chain_time,
+        wall_time: start.elapsed(),
+    })
+}
+
+/// A module's label: its file stem, with `#N` when the same stem appears more than once.
+fn label(cfg: &RunConfig, i: usize) -> String {
+    let stem = |k: usize| {
+        cfg.modules[k].path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
+    };
+    let me = stem(i);
+    let same: Vec<usize> = (0..cfg.modules.len()).filter(|&k| stem(k) == me).collect();
+    if same.len() == 1 {
+        me
+    } else {
+        format!("{me}#{}", same.iter().position(|&k| k == i).unwrap() + 1)
+    }
+}
+
+fn earliest(inputs: &[InFile]) -> Option<usize> {
+    inputs
+        .iter()
+        .enumerate()
+        .filter_map(|(k, f)| f.next.as_ref().map(|r| (r.time_ns, k)))
+        .min()
+        .map(|(_, k)| k)
+}
+
+/// Sends one packet through `modules[at..]`; `emit(port, len, copy)` receives what leaves
+/// the last module. `original` is false inside flood copies, which are handed over as
+/// `Some(bytes)`; the batch's own buffer is reported as `None`.
+#[allow(clippy::too_many_arguments)]
+fn run_chain(
+    modules: &mut [Module],
+    at: usize,
+    data: &mut [u8],
+    len: &mut u32,
+    port: u16,
+    time_ns: u64,
+    ports: u16,
+    original: bool,
+    emit: &mut dyn FnMut(u16, u32, Option<Vec<u8>>),
+) {
+    let Some(m) = modules.get_mut(at) else {
+        let copy = (!original).then(|| data[..*len as usize].to_vec());
+        emit(port, *len, copy);
+        return;
+    };
+    match m.process(data, len, port, time_ns) {
+        Verdict::Drop => {}
+        Verdict::Port(p) => run_chain(modules, at + 1, data, len, p, time_ns, ports, original, emit),
+        Verdict::Flood => {
+            for p in (0..ports).filter(|&p| p != port) {
+                let mut copy = data[..*len as usize].to_vec();
+                let mut clen = *len;
+                run_chain(modules, at + 1, &mut copy, &mut clen, p, time_ns, ports, false, emit);
+            }
+        }
+    }
+}

@@ -1,0 +1,9 @@
+//! End-to-end tests: the real `nfcc` binary builds the shipped examples, runs them on
+//! generated traffic, and every output packet is checked against an independent model
+//! written here. One test binary for the whole suite (LLVM links into every binary).
+
+mod bad_input;
+mod build;
+mod macswap;
+mod policer;
+mod support;
