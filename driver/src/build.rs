@@ -230,7 +230,7 @@ pub fn build(opts: &BuildOptions, pipeline: &Pipeline) -> Result<BuildReport, Bu
         .arg(&nf_obj)
         .arg(&rt_obj)
         .arg(format!("-Wl,--version-script={}", exports.display()))
-        .args(["-Wl,-z,defs", "-Wl,-z,now", "-Wl,-z,relro"]);
+        .args(["-Wl,-z,defs", "-Wl,-z,now", "-Wl,-z,relro", "-Wl,--undefined-version"]);
     if let Err(diagnostics) = run_tool(&mut cmd, &mut commands)? {
         return Err(BuildError::Link { output: opts.output.clone(), diagnostics: clean_link(&diagnostics, &nf_obj) });
     }
