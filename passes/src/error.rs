@@ -5,8 +5,8 @@ use std::path::PathBuf;
 /// A failure in loading, transforming or emitting a module.
 #[derive(Debug, thiserror::Error)]
 pub enum PassError {
-    /// A bitcode file could not be parsed.
-    #[error("{}: cannot read LLVM bitcode: {message}", path.display())]
+    /// An IR file could not be parsed.
+    #[error("{}: cannot read LLVM IR: {message}", path.display())]
     Load {
         /// The bitcode file.
         path: PathBuf,

@@ -1,7 +1,8 @@
-//! Loading clang's bitcode and linking several translation units into one module.
+//! Loading clang's IR (bitcode or text) and linking several translation units into one module.
 
 use crate::PassError;
 use inkwell::context::Context;
+use inkwell::memory_buffer::MemoryBuffer;
 use inkwell::module::Module;
 use std::path::PathBuf;
 
@@ -13,8 +14,8 @@ pub fn load_and_link<'ctx>(
 ) -> Result<Module<'ctx>, PassError> {
     let mut module: Option<Module<'ctx>> = None;
     for (bitcode, source) in files {
-        let m = Module::parse_bitcode_from_path(bitcode, ctx)
-            .map_err(|e| PassError::Load { path: source.clone(), message: e.to_string() })?;
+        let m = load(ctx, bitcode)
+            .map_err(|message| PassError::Load { path: source.clone(), message })?;
         match &module {
             None => module = Some(m),
             Some(first) => first
@@ -28,6 +29,12 @@ pub fn load_and_link<'ctx>(
         .verify()
         .map_err(|e| PassError::Verify { stage: "load".into(), message: e.to_string() })?;
     Ok(module)
+}
+
+/// Parses one file of LLVM IR, bitcode or text (`.ll`).
+pub fn load<'ctx>(ctx: &'ctx Context, path: &std::path::Path) -> Result<Module<'ctx>, String> {
+    let buf = MemoryBuffer::create_from_file(path).map_err(|e| e.to_string())?;
+    ctx.create_module_from_ir(buf).map_err(|e| e.to_string())
 }
 
 fn source_names(files: &[(PathBuf, PathBuf)]) -> String {
