@@ -137,12 +137,20 @@ fn hex(b: &[u8]) -> String {
 
 fn rd16(be: bool, b: &[u8]) -> u16 {
     let a = [b[0], b[1]];
-    if be { u16::from_be_bytes(a) } else { u16::from_le_bytes(a) }
+    if be {
+        u16::from_be_bytes(a)
+    } else {
+        u16::from_le_bytes(a)
+    }
 }
 
 fn rd32(be: bool, b: &[u8]) -> u32 {
     let a = [b[0], b[1], b[2], b[3]];
-    if be { u32::from_be_bytes(a) } else { u32::from_le_bytes(a) }
+    if be {
+        u32::from_be_bytes(a)
+    } else {
+        u32::from_le_bytes(a)
+    }
 }
 
 fn bad(reason: impl Into<String>) -> PcapErrorKind {
@@ -690,6 +698,7 @@ mod tests {
         f.extend(epb(false, 1, 1_500_000, 5, &[4, 5, 6, 7, 8]));
         f.extend(block(false, SPB, &[20, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12])); // snapped to 8
         f.extend(block(false, 5, &[0; 12])); // interface statistics block
+
         // A second, big-endian section: interface ids restart, 2^-10 s resolution.
         f.extend(shb(true));
         f.extend(idb(true, 1, 65535, Some(0x8a)));

@@ -317,10 +317,8 @@ impl Generator {
     /// An ARP request or an IPv6 UDP datagram between the hosts of a random flow.
     fn non_ip_frame(&mut self) -> Vec<u8> {
         let i = self.rng.below(self.flows.len() as u64) as usize;
-        let (src_mac, dst_mac, src, dst) = {
-            let f = &self.flows[i];
-            (f.src_mac, f.dst_mac, f.src, f.dst)
-        };
+        let f = &self.flows[i];
+        let (src_mac, dst_mac, src, dst) = (f.src_mac, f.dst_mac, f.src, f.dst);
         if self.rng.below(2) == 0 {
             let mut b = vec![0u8; 60];
             eth(&mut b, [0xff; 6], src_mac, 0x0806);
