@@ -79,3 +79,18 @@ fn rebuilding_replaces_the_module_atomically() {
     }
     assert_eq!(files_in(&dir.path().join("out")), ["m.so"]);
 }
+
+#[test]
+fn the_readme_example_builds_and_behaves_as_documented() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let start = readme.find("```c\n").expect("README has a C example") + 5;
+    let len = readme[start..].find("```").unwrap();
+    let dir = tempdir();
+    let d = dir.path();
+    std::fs::write(d.join("limit.c"), &readme[start..start + len]).unwrap();
+    ok(&run_in(d, &["build", "limit.c", "-o", "limit.so"]));
+    let frames: Vec<(u64, Vec<u8>)> = (0..10).map(|i| (i, udp_frame([1, 1, 1, 1], [2, 2, 2, 2], 60))).collect();
+    write_pcap(&d.join("in.pcap"), &frames);
+    let stdout = ok(&run_in(d, &["run", "limit.so", "limit=4", "--pcap", "in.pcap", "--out", "1=out.pcap"]));
+    assert_eq!(read_pcap(&d.join("out.pcap")).len(), 4, "{stdout}");
+}
