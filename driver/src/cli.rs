@@ -217,7 +217,12 @@ fn cmd_run(a: RunArgs) -> Result<(), Failure> {
         outputs.push(Output { port, path });
     }
     let cfg = RunConfig { modules, inputs, outputs, ports: a.ports };
-    let report = host::run(&cfg).map_err(|e| match e {
+    let mut on_event = |e: &host::Event| match e {
+        host::Event::Violation { module, packet, violation } => {
+            eprintln!("nfcc: violation: {module}: packet {packet}: {violation}; module quarantined")
+        }
+    };
+    let report = host::run(&cfg, &mut on_event).map_err(|e| match e {
         host::HostError::Usage(m) => Failure::Usage(m),
         e => failed(e),
     })?;
@@ -227,15 +232,19 @@ fn cmd_run(a: RunArgs) -> Result<(), Failure> {
 
 fn print_run(cfg: &RunConfig, r: &RunReport) {
     let width = r.modules.iter().map(|(n, _)| n.len()).max().unwrap_or(6).max(6);
-    println!("{:<width$} {:>10} {:>10} {:>10} {:>10}", "module", "in", "forwarded", "dropped", "errors");
-    for (name, s) in &r.modules {
+    println!(
+        "{:<width$} {:>10} {:>10} {:>10} {:>10} {:>11}",
+        "module", "in", "forwarded", "dropped", "errors", "quarantined"
+    );
+    for ((name, s), q) in r.modules.iter().zip(&r.quarantined) {
         println!(
-            "{:<width$} {:>10} {:>10} {:>10} {:>10}",
+            "{:<width$} {:>10} {:>10} {:>10} {:>10} {:>11}",
             name,
             s.received,
             s.forwarded,
             s.dropped,
-            s.bad_verdict + s.bad_frees
+            s.bad_verdict + s.violations,
+            if q.is_some() { format!("yes ({})", s.quarantined) } else { "no".to_string() }
         );
     }
     let secs = r.chain_time.as_secs_f64();

@@ -8,7 +8,7 @@
 #define ETH_ADDR_LEN 6
 #define ETH_HDR_LEN 14
 
-int nf_process(struct nfcc_packet *pkt)
+int nf_process(const struct nfcc_packet *pkt)
 {
 	uint8_t *eth = pkt->data;
 	uint8_t tmp[ETH_ADDR_LEN];

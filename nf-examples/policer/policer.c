@@ -98,7 +98,7 @@ static struct bucket *find_bucket(uint32_t dst, uint64_t now)
 	return reusable;
 }
 
-int nf_process(struct nfcc_packet *pkt)
+int nf_process(const struct nfcc_packet *pkt)
 {
 	const uint8_t *eth = pkt->data;
 	int out = n_ports == 1 ? 0 : (pkt->port == 0 ? 1 : 0);

@@ -11,6 +11,10 @@
  *     a private heap region, and protected builds confine the module to it.
  *   - Allocate what you need in nf_init(); nf_process() runs per packet.
  *   - Touch a packet only within [pkt->data, pkt->data + pkt->len).
+ *   - Protected builds (the default, `nfcc build --protect rw`) check every load
+ *     and store against the module's own regions: its heap, its globals, its
+ *     stack, and the packet being processed. A violation stops the packet, and
+ *     the host quarantines the module.
  *
  * This header is the one owner of the ABI. Changing the layout of any type or
  * the meaning of any function below requires a new NFCC_ABI_VERSION; the host
@@ -27,7 +31,7 @@ extern "C" {
 #endif
 
 /* Version of this ABI. A module records the version it was built against. */
-#define NFCC_ABI_VERSION 1u
+#define NFCC_ABI_VERSION 2u
 
 /* nf_process() return value: drop the packet. */
 #define NFCC_DROP (-1)
@@ -39,8 +43,9 @@ extern "C" {
 
 /*
  * One packet, as the host hands it to nf_process().
- * The module may rewrite the bytes in data[0 .. len) in place, and may
- * shorten the packet by lowering len. Every other field is read-only.
+ * The module may read and rewrite the bytes data[0 .. len) in place. The
+ * descriptor itself is read-only: in a protected module, writing to it is a
+ * violation.
  */
 struct nfcc_packet {
 	uint8_t *data;    /* first byte of the Ethernet frame (destination MAC) */
@@ -66,7 +71,7 @@ int nf_init(void);
  * NFCC_DROP or NFCC_FLOOD. Any other value is counted as an error and the
  * packet is dropped. Required.
  */
-int nf_process(struct nfcc_packet *pkt);
+int nf_process(const struct nfcc_packet *pkt);
 
 /*
  * Services the host provides to modules.

@@ -1,26 +1,33 @@
-//! Rust mirror of the module ABI (`include/nfcc.h`) and of the host-service table
-//! (`c/nfcc_host_api.h`).
+//! Rust mirror of the module ABI (`include/nfcc.h`) and of what the host shares with the
+//! runtime in every module (`c/nfcc_host_api.h`).
 //!
-//! Invariant: every `#[repr(C)]` type here matches its C twin field for field. The C side
-//! pins the same sizes with `_Static_assert`s, so a change to one side without the other
-//! fails to build rather than corrupting memory at run time.
+//! Invariant: every `#[repr(C)]` type and offset here matches its C twin. The C side pins
+//! the same sizes and offsets with `_Static_assert`s, so a change to one side without the
+//! other fails to build rather than corrupting memory at run time. The isolation pass
+//! addresses the bounds block through the `BOUNDS_*` offsets below, never its own copies.
 
 use std::ffi::{c_char, c_int, c_void};
 
 /// `NFCC_ABI_VERSION` from `nfcc.h`: the host loads only modules built for this version.
-pub const ABI_VERSION: u32 = 1;
+pub const ABI_VERSION: u32 = 2;
 /// `NFCC_DROP`: `nf_process` asks the host to drop the packet.
 pub const DROP: c_int = -1;
 /// `NFCC_FLOOD`: `nf_process` asks for a copy on every port but the input port.
 pub const FLOOD: c_int = -2;
+/// `NFCC__VIOLATED`: `nfcc__enter` stopped the module's call.
+pub const VIOLATED: c_int = -1000;
 /// `NFCC_MAX_PORTS`: the most ports a host offers a module.
 pub const MAX_PORTS: u16 = 64;
 /// `NFCC_RT_STATE_SIZE`: size of the runtime state page the host write-protects.
 pub const RT_STATE_SIZE: usize = 4096;
+/// `NFCC_HEADROOM`: bytes before a packet's data that belong to it (zeroed per call).
+pub const HEADROOM: usize = 64;
+/// `NFCC_SITE_KIND_BITS`: a check site word is `index << SITE_KIND_BITS | kind`.
+pub const SITE_KIND_BITS: u32 = 3;
 
 /// `struct nfcc_packet`: one packet as `nf_process` sees it.
 #[repr(C)]
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 pub struct Packet {
     /// First byte of the Ethernet frame.
     pub data: *mut u8,
@@ -46,8 +53,8 @@ pub struct HostApi {
     pub ctx: *mut c_void,
     /// `nfcc_alloc`.
     pub alloc: extern "C" fn(*mut c_void, usize) -> *mut c_void,
-    /// `nfcc_free`.
-    pub free: extern "C" fn(*mut c_void, *mut c_void),
+    /// `nfcc_free`: 0, or -1 if the pointer is not a live block (a violation).
+    pub free: extern "C" fn(*mut c_void, *mut c_void) -> c_int,
     /// `nfcc_config_str`.
     pub config_str: extern "C" fn(*mut c_void, *const c_char, *const c_char) -> *const c_char,
     /// `nfcc_config_u64`.
@@ -59,16 +66,180 @@ pub struct HostApi {
 }
 const _: () = assert!(std::mem::size_of::<HostApi>() == 64);
 
+/// Kinds of violation (`NFCC_V_*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ViolationKind {
+    /// A load outside the module's regions.
+    Read,
+    /// A store outside the module's writable regions.
+    Write,
+    /// An indirect call to something not a function of the module.
+    Call,
+    /// The module's unsafe stack is exhausted.
+    Stack,
+    /// A hardware fault in module code (guard page, divide error, trap).
+    Fault,
+    /// `nfcc_free` of a pointer `nfcc_alloc` did not return.
+    Free,
+    /// A runtime service was handed memory outside the module's regions.
+    Api,
+    /// A kind this host does not know.
+    Unknown(u32),
+}
+
+impl ViolationKind {
+    /// Decodes `NFCC_V_*`.
+    pub fn from_raw(k: u32) -> ViolationKind {
+        match k {
+            1 => ViolationKind::Read,
+            2 => ViolationKind::Write,
+            3 => ViolationKind::Call,
+            4 => ViolationKind::Stack,
+            5 => ViolationKind::Fault,
+            6 => ViolationKind::Free,
+            7 => ViolationKind::Api,
+            k => ViolationKind::Unknown(k),
+        }
+    }
+
+    /// The raw `NFCC_V_*` value.
+    pub fn raw(self) -> u32 {
+        match self {
+            ViolationKind::Read => 1,
+            ViolationKind::Write => 2,
+            ViolationKind::Call => 3,
+            ViolationKind::Stack => 4,
+            ViolationKind::Fault => 5,
+            ViolationKind::Free => 6,
+            ViolationKind::Api => 7,
+            ViolationKind::Unknown(k) => k,
+        }
+    }
+
+    /// A word for messages.
+    pub fn describe(self) -> &'static str {
+        match self {
+            ViolationKind::Read => "read",
+            ViolationKind::Write => "write",
+            ViolationKind::Call => "call",
+            ViolationKind::Stack => "stack overflow",
+            ViolationKind::Fault => "fault",
+            ViolationKind::Free => "bad free",
+            ViolationKind::Api => "bad service argument",
+            ViolationKind::Unknown(_) => "unknown",
+        }
+    }
+}
+
+/// `struct nfcc_violation`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct RawViolation {
+    /// `NFCC_V_*`.
+    pub kind: u32,
+    /// Index into the module's site table, or `u32::MAX`.
+    pub site: u32,
+    /// Address the module tried to use.
+    pub addr: u64,
+    /// Bytes it tried to touch.
+    pub size: u64,
+}
+
+/// The prefix of `struct nfcc_bounds` the host reads and writes (the `sigjmp_buf` after
+/// it is the runtime's alone).
+#[repr(C)]
+pub struct Bounds {
+    /// Unsafe stack + heap region start.
+    pub mem_lo: u64,
+    /// Its length.
+    pub mem_len: u64,
+    /// Unsafe stack pointer.
+    pub usp: u64,
+    /// Its value on entry.
+    pub usp_top: u64,
+    /// The descriptor `nf_process` receives.
+    pub pkt: Packet,
+    /// Top of the module's call stack.
+    pub stack_top: u64,
+    /// What stopped the last call.
+    pub v: RawViolation,
+    /// 1 while module code runs.
+    pub running: u64,
+}
+
+/// Offset of `mem_lo` in `struct nfcc_bounds`.
+pub const BOUNDS_MEM_LO: u64 = 0;
+/// Offset of `mem_len`.
+pub const BOUNDS_MEM_LEN: u64 = 8;
+/// Offset of `usp`.
+pub const BOUNDS_USP: u64 = 16;
+/// Offset of `pkt` (the packet descriptor).
+pub const BOUNDS_PKT: u64 = 32;
+const _: () = assert!(std::mem::offset_of!(Bounds, pkt) == BOUNDS_PKT as usize);
+const _: () = assert!(std::mem::offset_of!(Bounds, usp) == BOUNDS_USP as usize);
+const _: () = assert!(std::mem::offset_of!(Bounds, stack_top) == 56);
+const _: () = assert!(std::mem::offset_of!(Bounds, v) == 64);
+const _: () = assert!(std::mem::offset_of!(Bounds, running) == 88);
+/// Offset of `data` in `struct nfcc_packet`.
+pub const PACKET_DATA: u64 = 0;
+/// Offset of `len` in `struct nfcc_packet`.
+pub const PACKET_LEN: u64 = 8;
+
+/// `struct nfcc_site`: where a check sits in the module's source.
+#[repr(C)]
+pub struct RawSite {
+    /// Function name (NUL-terminated).
+    pub function: *const c_char,
+    /// Source file (NUL-terminated).
+    pub file: *const c_char,
+    /// Source line, 0 if unknown.
+    pub line: u32,
+    /// `NFCC_V_*`.
+    pub kind: u32,
+}
+
 /// Symbol of the module's ABI version (a `const uint32_t`).
 pub const SYM_ABI_VERSION: &str = "nfcc_abi_version";
-/// Symbol of the runtime's bind function: `void *nfcc__bind(const struct nfcc_host_api *)`.
+/// Symbol of the module's protection mode (a `const uint32_t`: 0 none, 1 wonly, 2 rw).
+pub const SYM_PROTECTION: &str = "nfcc_protection";
+/// `struct nfcc_bounds *nfcc__bind(const struct nfcc_host_api *, void **state)`.
 pub const SYM_BIND: &str = "nfcc__bind";
-/// Symbol of the NF's optional init entry point: `int nf_init(void)`.
+/// `int nfcc__enter(void)`: runs `nf_process` on the packet in the bounds block.
+pub const SYM_ENTER: &str = "nfcc__enter";
+/// `int nfcc__enter_init(void)`: runs `nf_init`.
+pub const SYM_ENTER_INIT: &str = "nfcc__enter_init";
+/// `void nfcc__fault(uint64_t addr)`: called by the host's signal handler; never returns.
+pub const SYM_FAULT: &str = "nfcc__fault";
+/// The site table the isolation pass emits (`const struct nfcc_site[]`).
+pub const SYM_SITES: &str = "nfcc__sites";
+/// Number of entries in it (a `const uint32_t`).
+pub const SYM_NSITES: &str = "nfcc__nsites";
+/// The NF's optional init entry point: `int nf_init(void)`.
 pub const SYM_INIT: &str = "nf_init";
-/// Symbol of the NF's packet entry point: `int nf_process(struct nfcc_packet *)`.
+/// The NF's packet entry point: `int nf_process(const struct nfcc_packet *)`.
 pub const SYM_PROCESS: &str = "nf_process";
+/// The runtime's slow-path check: `void nfcc__check(uint64_t addr, uint64_t size, uint32_t site)`.
+pub const SYM_CHECK: &str = "nfcc__check";
+/// The runtime's violation exit: `void nfcc__violation(uint32_t site, uint64_t addr)`.
+pub const SYM_VIOLATION: &str = "nfcc__violation";
+/// The bounds block (`struct nfcc_bounds`, hidden in the module).
+pub const SYM_BOUNDS: &str = "nfcc__bounds";
 /// Every symbol a module exports; the linker hides the rest.
-pub const EXPORTED_SYMBOLS: [&str; 4] = [SYM_ABI_VERSION, SYM_BIND, SYM_INIT, SYM_PROCESS];
+pub const EXPORTED_SYMBOLS: [&str; 10] = [
+    SYM_ABI_VERSION,
+    SYM_PROTECTION,
+    SYM_BIND,
+    SYM_ENTER,
+    SYM_ENTER_INIT,
+    SYM_FAULT,
+    SYM_SITES,
+    SYM_NSITES,
+    SYM_INIT,
+    SYM_PROCESS,
+];
+/// The runtime services a module may call (`nfcc.h`), besides the ones the pass inserts.
+pub const RUNTIME_SERVICES: [&str; 6] =
+    ["nfcc_alloc", "nfcc_free", "nfcc_config_str", "nfcc_config_u64", "nfcc_port_count", "nfcc_log"];
 
 /// `nfcc.h`, the header NF authors include.
 pub const HEADER_NFCC_H: &str = include_str!("../include/nfcc.h");

@@ -1,5 +1,5 @@
-//! A module's private heap: one reserved region, carved up by an allocator whose
-//! bookkeeping lives in the host.
+//! A module's private heap: part of the module's memory region, carved up by an
+//! allocator whose bookkeeping lives in the host.
 //!
 //! Invariants: every pointer handed to the module lies inside `[base, base + size)`;
 //! free memory is always zero (freed blocks are cleared), so `alloc` never has to touch
@@ -19,7 +19,8 @@ pub enum FreeError {
     NotAllocated(usize),
 }
 
-/// A reserved, zero-initialised region plus a first-fit allocator over it.
+/// A first-fit allocator over a zero-initialised range it does not own (the module's
+/// [`crate::memory::ModuleMemory`] maps it).
 pub struct Heap {
     base: *mut u8,
     size: usize,
@@ -30,32 +31,18 @@ pub struct Heap {
     in_use: usize,
 }
 
-// The region is owned exclusively by this Heap; the raw pointer is just its address.
+// The range is used exclusively through this Heap; the raw pointer is just its address.
 unsafe impl Send for Heap {}
 
 impl Heap {
-    /// Reserves `size` bytes of address space (rounded up to pages); memory is committed
-    /// by the kernel only when touched.
-    pub fn reserve(size: usize) -> std::io::Result<Heap> {
-        let page = 4096;
-        let size = size.div_ceil(page).max(1) * page;
-        // SAFETY: anonymous private mapping, no file, no fixed address.
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                size,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
-                -1,
-                0,
-            )
-        };
-        if p == libc::MAP_FAILED {
-            return Err(std::io::Error::last_os_error());
-        }
+    /// An allocator over `[base, base + size)`, which must be zero-filled, writable, and
+    /// outlive the `Heap`.
+    pub fn new(base: *mut u8, size: usize) -> Heap {
         let mut free = BTreeMap::new();
-        free.insert(0, size);
-        Ok(Heap { base: p.cast(), size, free, live: HashMap::new(), in_use: 0 })
+        if size > 0 {
+            free.insert(0, size);
+        }
+        Heap { base, size, free, live: HashMap::new(), in_use: 0 }
     }
 
     /// First address of the region.
@@ -118,20 +105,20 @@ impl Heap {
     }
 }
 
-impl Drop for Heap {
-    fn drop(&mut self) {
-        // SAFETY: unmaps exactly what reserve() mapped; no pointer into it outlives the module.
-        unsafe { libc::munmap(self.base.cast(), self.size) };
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::memory::Mapping;
+
+    fn heap(size: usize) -> (Mapping, Heap) {
+        let m = Mapping::reserve(size, 0).unwrap();
+        let h = Heap::new(m.usable_start(), size);
+        (m, h)
+    }
 
     #[test]
     fn blocks_are_aligned_disjoint_and_inside() {
-        let mut h = Heap::reserve(1 << 16).unwrap();
+        let (_m, mut h) = heap(1 << 16);
         let a = h.alloc(1).unwrap() as usize;
         let b = h.alloc(17).unwrap() as usize;
         let c = h.alloc(100).unwrap() as usize;
@@ -146,7 +133,7 @@ mod tests {
 
     #[test]
     fn exhaustion_returns_none_and_free_makes_room() {
-        let mut h = Heap::reserve(4096).unwrap();
+        let (_m, mut h) = heap(4096);
         let a = h.alloc(4096).unwrap();
         assert!(h.alloc(1).is_none());
         h.free(a as usize).unwrap();
@@ -155,7 +142,7 @@ mod tests {
 
     #[test]
     fn freed_memory_comes_back_zeroed_and_coalesced() {
-        let mut h = Heap::reserve(4096).unwrap();
+        let (_m, mut h) = heap(4096);
         let a = h.alloc(1024).unwrap();
         let b = h.alloc(1024).unwrap();
         let c = h.alloc(2048).unwrap();
@@ -174,7 +161,7 @@ mod tests {
 
     #[test]
     fn bad_frees_are_refused() {
-        let mut h = Heap::reserve(4096).unwrap();
+        let (_m, mut h) = heap(4096);
         let a = h.alloc(64).unwrap() as usize;
         assert_eq!(h.free(a + 16), Err(FreeError::NotAllocated(a + 16)));
         assert_eq!(h.free(0x1234), Err(FreeError::NotAllocated(0x1234)));

@@ -10,7 +10,7 @@
 //!   of a flood.
 
 use crate::atomic::AtomicFile;
-use crate::module::{LoadError, Module, ModuleSpec, ModuleStats, Verdict};
+use crate::module::{LoadError, Module, ModuleSpec, ModuleStats, PacketBuf, Verdict, Violation};
 use crate::pcap::{PacketRecord, PcapError, PcapReader, PcapWriter};
 use std::fs::File;
 use std::io::{BufReader, BufWriter};
@@ -54,11 +54,27 @@ pub struct RunConfig {
     pub ports: u16,
 }
 
+/// Something worth telling the user the moment it happens.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// A module was stopped and quarantined.
+    Violation {
+        /// The module's label.
+        module: String,
+        /// 1-based index of the input packet it was processing.
+        packet: u64,
+        /// What it did.
+        violation: Violation,
+    },
+}
+
 /// What happened in a run.
 #[derive(Debug, Clone)]
 pub struct RunReport {
     /// Per module, in chain order: its label and counters.
     pub modules: Vec<(String, ModuleStats)>,
+    /// Per module, in chain order: why it is quarantined, if it is.
+    pub quarantined: Vec<Option<Violation>>,
     /// Packets read from all inputs.
     pub packets_in: u64,
     /// Packets leaving the chain (a flood counts once per port).
@@ -129,20 +145,23 @@ impl InFile {
 
 /// One packet of a batch while it is in the chain.
 struct Slot {
-    rec: PacketRecord,
+    buf: PacketBuf,
     port: u16,
+    time_ns: u64,
+    orig_len: u32,
+    index: u64,
 }
 
 /// Something that leaves the chain: a packet of the batch (or a flood copy) on a port.
 struct Emit {
     slot: usize,
     port: u16,
-    len: u32,
     copy: Option<Vec<u8>>,
 }
 
-/// Loads the chain, pushes every input packet through it, writes the outputs.
-pub fn run(cfg: &RunConfig) -> Result<RunReport, HostError> {
+/// Loads the chain, pushes every input packet through it, writes the outputs. `on_event`
+/// hears of violations as they happen.
+pub fn run(cfg: &RunConfig, on_event: &mut dyn FnMut(&Event)) -> Result<RunReport, HostError> {
     let start = Instant::now();
     if cfg.modules.is_empty() {
         return Err(HostError::Usage("no module given".into()));
@@ -181,54 +200,57 @@ pub fn run(cfg: &RunConfig) -> Result<RunReport, HostError> {
     }
 
     let mut batch: Vec<Slot> = Vec::with_capacity(BATCH);
+    let mut spare: Vec<PacketBuf> = Vec::new();
     let mut emits: Vec<Emit> = Vec::with_capacity(BATCH);
-    let mut spare: Vec<PacketRecord> = Vec::new();
+    let mut rec = PacketRecord::default();
     let (mut packets_in, mut packets_out) = (0u64, 0u64);
     let mut chain_time = Duration::ZERO;
     loop {
-        batch.clear();
         while batch.len() < BATCH {
             let Some(k) = earliest(&inputs) else { break };
-            let rec = inputs[k].next.take().expect("earliest input has a packet");
-            if let Some(s) = spare.pop() {
-                inputs[k].next = Some(s);
-            }
+            std::mem::swap(&mut rec, inputs[k].next.as_mut().expect("earliest input has a packet"));
             inputs[k].advance()?;
-            batch.push(Slot { rec, port: inputs[k].port });
+            let mut buf = spare.pop().unwrap_or_else(|| PacketBuf::from_frame(&[]));
+            buf.set(&rec.data);
+            packets_in += 1;
+            batch.push(Slot { buf, port: inputs[k].port, time_ns: rec.time_ns, orig_len: rec.orig_len, index: packets_in });
         }
         if batch.is_empty() {
             break;
         }
-        packets_in += batch.len() as u64;
 
         emits.clear();
         let t0 = Instant::now();
         for (i, slot) in batch.iter_mut().enumerate() {
-            let mut len = slot.rec.data.len() as u32;
-            run_chain(&mut modules, 0, &mut slot.rec.data, &mut len, slot.port, slot.rec.time_ns, cfg.ports, true, &mut |port, len, copy| {
-                emits.push(Emit { slot: i, port, len, copy })
+            let mut stopped = None;
+            run_chain(&mut modules, 0, &mut slot.buf, slot.port, slot.time_ns, cfg.ports, true, &mut stopped, &mut |port, copy| {
+                emits.push(Emit { slot: i, port, copy })
             });
+            if let Some(m) = stopped {
+                let module: &Module = &modules[m];
+                let violation = module.quarantined().expect("a stopped module is quarantined").clone();
+                on_event(&Event::Violation { module: module.name().to_string(), packet: slot.index, violation });
+            }
         }
         chain_time += t0.elapsed();
 
         for e in &emits {
             let slot = &batch[e.slot];
             let data = match &e.copy {
-                Some(c) => &c[..e.len as usize],
-                None => &slot.rec.data[..e.len as usize],
+                Some(c) => &c[..],
+                None => slot.buf.frame(),
             };
-            let caplen = slot.rec.data.len() as u32;
             // A capture cut short by its snaplen stays cut short by the same amount.
-            let orig_len = slot.rec.orig_len.saturating_sub(caplen) + e.len;
+            let orig_len = slot.orig_len.max(data.len() as u32);
             packets_out += 1;
             for o in outputs.iter_mut().filter(|o| o.port.is_none_or(|p| p == e.port)) {
                 o.writer
-                    .write(slot.rec.time_ns, orig_len, data)
+                    .write(slot.time_ns, orig_len, data)
                     .map_err(|source| HostError::Output { path: o.path.clone(), source })?;
                 o.written += 1;
             }
         }
-        spare.extend(batch.drain(..).map(|s| s.rec));
+        spare.extend(batch.drain(..).map(|s| s.buf));
     }
 
     let written = outputs.iter().map(|o| o.written).collect();
@@ -239,6 +261,7 @@ pub fn run(cfg: &RunConfig) -> Result<RunReport, HostError> {
     }
     Ok(RunReport {
         modules: modules.iter().map(|m| (m.name().to_string(), m.stats())).collect(),
+        quarantined: modules.iter().map(|m| m.quarantined().cloned()).collect(),
         packets_in,
         packets_out,
         written,
@@ -270,34 +293,34 @@ fn earliest(inputs: &[InFile]) -> Option<usize> {
         .map(|(_, k)| k)
 }
 
-/// Sends one packet through `modules[at..]`; `emit(port, len, copy)` receives what leaves
-/// the last module. `original` is false inside flood copies, which are handed over as
-/// `Some(bytes)`; the batch's own buffer is reported as `None`.
+/// Sends one packet through `modules[at..]`; `emit(port, copy)` receives what leaves the
+/// last module. `original` is false inside flood copies, which are handed over as
+/// `Some(bytes)`; the batch's own buffer is reported as `None`. `stopped` gets the index of
+/// a module that was stopped by a violation on this packet.
 #[allow(clippy::too_many_arguments)]
 fn run_chain(
     modules: &mut [Module],
     at: usize,
-    data: &mut [u8],
-    len: &mut u32,
+    buf: &mut PacketBuf,
     port: u16,
     time_ns: u64,
     ports: u16,
     original: bool,
-    emit: &mut dyn FnMut(u16, u32, Option<Vec<u8>>),
+    stopped: &mut Option<usize>,
+    emit: &mut dyn FnMut(u16, Option<Vec<u8>>),
 ) {
     let Some(m) = modules.get_mut(at) else {
-        let copy = (!original).then(|| data[..*len as usize].to_vec());
-        emit(port, *len, copy);
+        emit(port, (!original).then(|| buf.frame().to_vec()));
         return;
     };
-    match m.process(data, len, port, time_ns) {
+    match m.process(buf, port, time_ns) {
         Verdict::Drop => {}
-        Verdict::Port(p) => run_chain(modules, at + 1, data, len, p, time_ns, ports, original, emit),
+        Verdict::Violation => *stopped = Some(at),
+        Verdict::Port(p) => run_chain(modules, at + 1, buf, p, time_ns, ports, original, stopped, emit),
         Verdict::Flood => {
             for p in (0..ports).filter(|&p| p != port) {
-                let mut copy = data[..*len as usize].to_vec();
-                let mut clen = *len;
-                run_chain(modules, at + 1, &mut copy, &mut clen, p, time_ns, ports, false, emit);
+                let mut copy = PacketBuf::from_frame(buf.frame());
+                run_chain(modules, at + 1, &mut copy, p, time_ns, ports, false, stopped, emit);
             }
         }
     }

@@ -8,8 +8,10 @@
 pub mod abi;
 pub mod atomic;
 pub mod config;
+pub mod fault;
 pub mod heap;
 pub mod host;
+pub mod memory;
 pub mod module;
 pub mod pcap;
 pub mod traffic;

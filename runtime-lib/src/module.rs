@@ -9,15 +9,81 @@
 //!   read-only right after binding.
 //! - The context is reached only through a raw pointer, never a Rust reference held
 //!   across a call into the module, because module code calls back into it.
+//! - Module code runs only inside `fault::contain` (a fault becomes a violation) and only
+//!   through the runtime's `nfcc__enter*` (its own stacks, a `sigsetjmp` point). After a
+//!   violation the module is quarantined: it never runs again.
 
-use crate::abi::{self, HostApi, Packet};
+use crate::abi::{self, Bounds, HostApi, Packet, RawSite, ViolationKind};
 use crate::config::{self, ConfigError, Setting};
-use crate::heap::Heap;
+use crate::fault::{self, FaultFn, HostCode};
+use crate::memory::ModuleMemory;
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::path::{Path, PathBuf};
 
 /// Heap reserved for a module unless it sets `nfcc.heap`.
 pub const DEFAULT_HEAP: u64 = 256 << 20;
+/// Size of each of a module's two stacks unless it sets `nfcc.stack`.
+pub const DEFAULT_STACK: u64 = 1 << 20;
+
+/// Protection compiled into a module (`nfcc build --protect`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protection {
+    /// No checks.
+    None,
+    /// Stores checked.
+    WriteOnly,
+    /// Loads and stores checked.
+    ReadWrite,
+}
+
+impl Protection {
+    /// The name used on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Protection::None => "none",
+            Protection::WriteOnly => "wonly",
+            Protection::ReadWrite => "rw",
+        }
+    }
+}
+
+/// A violation: what a module tried, where in its source, and on which packet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// What kind of access or event.
+    pub kind: ViolationKind,
+    /// Address the module tried to use.
+    pub addr: u64,
+    /// Bytes it tried to touch (0 if not an access).
+    pub size: u64,
+    /// Function and source line of the check that caught it, when known.
+    pub site: Option<Site>,
+}
+
+/// A place in the module's source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Site {
+    /// Function name.
+    pub function: String,
+    /// Source file.
+    pub file: String,
+    /// Line, 0 if unknown.
+    pub line: u32,
+}
+
+impl std::fmt::Display for Violation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} violation at {:#x}", self.kind.describe(), self.addr)?;
+        if self.size > 0 {
+            write!(f, " ({} bytes)", self.size)?;
+        }
+        match &self.site {
+            Some(s) if s.line > 0 => write!(f, " in {} ({}:{})", s.function, s.file, s.line),
+            Some(s) => write!(f, " in {} ({})", s.function, s.file),
+            None => Ok(()),
+        }
+    }
+}
 
 /// What the user asked for: a module path and the settings written after it.
 #[derive(Debug, Clone)]
@@ -89,6 +155,14 @@ pub enum LoadError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// `nf_init` was stopped by a violation.
+    #[error("{}: nf_init stopped: {violation}", path.display())]
+    InitViolation {
+        /// Module path.
+        path: PathBuf,
+        /// What it did.
+        violation: Violation,
+    },
     /// `nf_init` returned non-zero.
     #[error("{}: nf_init failed (returned {code})", path.display())]
     InitFailed {
@@ -110,8 +184,10 @@ pub struct ModuleStats {
     pub dropped: u64,
     /// Packets dropped because `nf_process` returned neither a valid port nor a verdict.
     pub bad_verdict: u64,
-    /// `nfcc_free` calls with a pointer that was not a live block.
-    pub bad_frees: u64,
+    /// Packets stopped by a violation (at most one: the module is then quarantined).
+    pub violations: u64,
+    /// Packets dropped without being offered because the module is quarantined.
+    pub quarantined: u64,
 }
 
 /// What `nf_process` decided for one packet.
@@ -123,12 +199,14 @@ pub enum Verdict {
     Flood,
     /// Drop it (asked for, or the module returned something invalid).
     Drop,
+    /// The module was stopped by a violation (and is now quarantined); drop the packet.
+    Violation,
 }
 
 /// The host's state for one module, reachable from the service callbacks.
 struct Ctx {
     name: String,
-    heap: Heap,
+    memory: ModuleMemory,
     n_ports: u16,
     /// The module's own settings with their values as C strings.
     settings: Vec<(Setting, CString)>,
@@ -137,7 +215,6 @@ struct Ctx {
     /// Setting errors found while `nf_init` ran.
     errors: Vec<ConfigError>,
     in_init: bool,
-    bad_frees: u64,
 }
 
 /// A loaded, initialised module.
@@ -145,9 +222,14 @@ pub struct Module {
     name: String,
     path: PathBuf,
     handle: *mut c_void,
-    process: unsafe extern "C" fn(*mut Packet) -> c_int,
+    enter: unsafe extern "C" fn() -> c_int,
+    fault: FaultFn,
+    bounds: *mut Bounds,
+    sites: &'static [RawSite],
+    protection: Protection,
     ctx: *mut Ctx,
     _api: Box<HostApi>,
+    quarantine: Option<Violation>,
     /// Packet counters, updated by `process`.
     pub stats: ModuleStats,
 }
@@ -159,21 +241,21 @@ impl Module {
         let setting_err = |reason: String| LoadError::Setting { path: path.clone(), reason };
 
         let mut heap_size = DEFAULT_HEAP;
+        let mut stack_size = DEFAULT_STACK;
         let mut own = Vec::new();
         for s in &spec.settings {
             if let Some(host_key) = s.key.strip_prefix(config::HOST_PREFIX) {
-                match host_key {
-                    "heap" => {
-                        heap_size = config::parse_u64_in(s, 4096, 1 << 40)
-                            .map_err(|e| setting_err(e.to_string()))?
-                    }
+                let slot = match host_key {
+                    "heap" => &mut heap_size,
+                    "stack" => &mut stack_size,
                     _ => {
                         return Err(setting_err(format!(
-                            "unknown host setting `{}` (host settings: nfcc.heap)",
+                            "unknown host setting `{}` (host settings: nfcc.heap, nfcc.stack)",
                             s.key
                         )))
                     }
-                }
+                };
+                *slot = config::parse_u64_in(s, 4096, 1 << 40).map_err(|e| setting_err(e.to_string()))?;
             } else {
                 if own.iter().any(|(o, _): &(Setting, CString)| o.key == s.key) {
                     return Err(setting_err(format!("setting `{}` given twice", s.key)));
@@ -185,9 +267,9 @@ impl Module {
         }
 
         let handle = dlopen_private_copy(path)?;
-        let mut module = LoadGuard { handle };
-        let abi_sym = dlsym(handle, abi::SYM_ABI_VERSION)
-            .ok_or(LoadError::NotAModule { path: path.clone(), symbol: abi::SYM_ABI_VERSION })?;
+        let mut guard = LoadGuard { handle };
+        let not_module = |symbol| LoadError::NotAModule { path: path.clone(), symbol };
+        let abi_sym = dlsym(handle, abi::SYM_ABI_VERSION).ok_or(not_module(abi::SYM_ABI_VERSION))?;
         // SAFETY: nfcc_abi_version is a `const uint32_t` in every nfcc module.
         let version = unsafe { *(abi_sym as *const u32) };
         if version != abi::ABI_VERSION {
@@ -197,26 +279,35 @@ impl Module {
                 host: abi::ABI_VERSION,
             });
         }
-        let bind = dlsym(handle, abi::SYM_BIND)
-            .ok_or(LoadError::NotAModule { path: path.clone(), symbol: abi::SYM_BIND })?;
-        let process = dlsym(handle, abi::SYM_PROCESS)
-            .ok_or(LoadError::NoProcess { path: path.clone() })?;
-        let init = dlsym(handle, abi::SYM_INIT);
+        dlsym(handle, abi::SYM_PROCESS).ok_or(LoadError::NoProcess { path: path.clone() })?;
+        let sym = |name: &'static str| dlsym(handle, name).ok_or(not_module(name));
+        let bind = sym(abi::SYM_BIND)?;
+        let enter = sym(abi::SYM_ENTER)?;
+        let enter_init = sym(abi::SYM_ENTER_INIT)?;
+        let fault = sym(abi::SYM_FAULT)?;
+        // SAFETY: a `const uint32_t` in every module.
+        let protection = match unsafe { *(sym(abi::SYM_PROTECTION)? as *const u32) } {
+            0 => Protection::None,
+            1 => Protection::WriteOnly,
+            _ => Protection::ReadWrite,
+        };
+        let sites: &'static [RawSite] = match (dlsym(handle, abi::SYM_SITES), dlsym(handle, abi::SYM_NSITES)) {
+            // SAFETY: the pass emits a constant array of `n` sites; it lives as long as the
+            // module's mapping, which outlives every use (sites are decoded before dlclose).
+            (Some(t), Some(n)) => unsafe { std::slice::from_raw_parts(t as *const RawSite, *(n as *const u32) as usize) },
+            _ => &[],
+        };
 
-        let heap = Heap::reserve(heap_size as usize).map_err(|source| LoadError::Heap {
-            path: path.clone(),
-            size: heap_size,
-            source,
-        })?;
+        let memory = ModuleMemory::reserve(heap_size as usize, stack_size as usize)
+            .map_err(|source| LoadError::Heap { path: path.clone(), size: heap_size, source })?;
         let ctx = Box::into_raw(Box::new(Ctx {
             name: name.to_string(),
-            heap,
+            memory,
             n_ports,
             settings: own,
             asked: Vec::new(),
             errors: Vec::new(),
             in_init: true,
-            bad_frees: 0,
         }));
         let api = Box::new(HostApi {
             abi_version: abi::ABI_VERSION,
@@ -229,23 +320,35 @@ impl Module {
             port_count: host_port_count,
             log: host_log,
         });
+        // SAFETY: the symbols have these C signatures in the runtime of every module.
+        let (bind, enter, enter_init, fault) = unsafe {
+            (
+                std::mem::transmute::<*mut c_void, unsafe extern "C" fn(*const HostApi, *mut *mut c_void) -> *mut Bounds>(bind),
+                std::mem::transmute::<*mut c_void, unsafe extern "C" fn() -> c_int>(enter),
+                std::mem::transmute::<*mut c_void, unsafe extern "C" fn() -> c_int>(enter_init),
+                std::mem::transmute::<*mut c_void, FaultFn>(fault),
+            )
+        };
         let mut m = Module {
             name: name.to_string(),
             path: path.clone(),
-            handle: std::mem::replace(&mut module.handle, std::ptr::null_mut()),
-            // SAFETY: the symbol is the module's nf_process, whose C signature this is.
-            process: unsafe { std::mem::transmute::<*mut c_void, _>(process) },
+            handle: std::mem::replace(&mut guard.handle, std::ptr::null_mut()),
+            enter,
+            fault,
+            bounds: std::ptr::null_mut(),
+            sites,
+            protection,
             ctx,
             _api: api,
+            quarantine: None,
             stats: ModuleStats::default(),
         };
 
-        // SAFETY: nfcc__bind has this signature in the runtime linked into every module.
-        let bind: unsafe extern "C" fn(*const HostApi) -> *mut c_void =
-            unsafe { std::mem::transmute(bind) };
-        let page = unsafe { bind(&*m._api) };
-        if page.is_null() || (page as usize) % abi::RT_STATE_SIZE != 0 {
-            return Err(LoadError::NotAModule { path: path.clone(), symbol: abi::SYM_BIND });
+        let mut page: *mut c_void = std::ptr::null_mut();
+        // SAFETY: binding hands the runtime our table; it returns its bounds block.
+        m.bounds = unsafe { bind(&*m._api, &mut page) };
+        if m.bounds.is_null() || page.is_null() || (page as usize) % abi::RT_STATE_SIZE != 0 {
+            return Err(not_module(abi::SYM_BIND));
         }
         // SAFETY: the page is the runtime's own, page-aligned and page-sized state object.
         if unsafe { libc::mprotect(page, abi::RT_STATE_SIZE, libc::PROT_READ) } != 0 {
@@ -254,18 +357,24 @@ impl Module {
                 reason: format!("cannot protect runtime state: {}", std::io::Error::last_os_error()),
             });
         }
+        // SAFETY: no module code runs; the bounds block is the runtime's, written by us only.
+        unsafe {
+            let mem = &(*m.ctx).memory;
+            let b = &mut *m.bounds;
+            b.mem_lo = mem.mem_lo();
+            b.mem_len = mem.mem_len();
+            b.usp_top = mem.usp_top();
+            b.usp = b.usp_top;
+            b.stack_top = mem.stack_top();
+        }
 
-        let code = match init {
-            // SAFETY: nf_init is `int nf_init(void)` per nfcc.h.
-            Some(f) => unsafe {
-                let f: unsafe extern "C" fn() -> c_int = std::mem::transmute(f);
-                f()
-            },
-            None => 0,
-        };
+        let code = fault::contain(m.fault, || unsafe { enter_init() });
         // SAFETY: no module code is running now.
         let ctx = unsafe { &mut *m.ctx };
         ctx.in_init = false;
+        if code == abi::VIOLATED {
+            return Err(LoadError::InitViolation { path: path.clone(), violation: m.last_violation() });
+        }
         if let Some(e) = ctx.errors.first() {
             return Err(setting_err(e.to_string()));
         }
@@ -280,8 +389,35 @@ impl Module {
         if code != 0 {
             return Err(LoadError::InitFailed { path: path.clone(), code });
         }
-        m.stats = ModuleStats::default();
         Ok(m)
+    }
+
+    /// The violation the runtime recorded for the last stopped call.
+    fn last_violation(&self) -> Violation {
+        // SAFETY: no module code runs; the runtime wrote the record before returning.
+        let v = unsafe { (*self.bounds).v };
+        let site = self.sites.get(v.site as usize).map(|s| {
+            let text = |p: *const c_char| {
+                if p.is_null() {
+                    String::new()
+                } else {
+                    // SAFETY: the pass emits NUL-terminated constant strings.
+                    unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
+                }
+            };
+            Site { function: text(s.function), file: text(s.file), line: s.line }
+        });
+        Violation { kind: ViolationKind::from_raw(v.kind), addr: v.addr, size: v.size, site }
+    }
+
+    /// The protection the module was built with.
+    pub fn protection(&self) -> Protection {
+        self.protection
+    }
+
+    /// Why the module is quarantined, if it is.
+    pub fn quarantined(&self) -> Option<&Violation> {
+        self.quarantine.as_ref()
     }
 
     /// The label used in messages and reports.
@@ -294,42 +430,103 @@ impl Module {
         &self.path
     }
 
-    /// Runs `nf_process` on `data[..*len]` and updates the counters. The module may shrink
-    /// `*len`; it can never grow it.
-    pub fn process(&mut self, data: &mut [u8], len: &mut u32, port: u16, time_ns: u64) -> Verdict {
-        let mut pkt = Packet { data: data.as_mut_ptr(), len: *len, port, pad: 0, time_ns };
+    /// Runs `nf_process` on the packet in `buf` and updates the counters. A quarantined
+    /// module is not run: the packet is dropped.
+    pub fn process(&mut self, buf: &mut PacketBuf, port: u16, time_ns: u64) -> Verdict {
+        if self.quarantine.is_some() {
+            self.stats.quarantined += 1;
+            return Verdict::Drop;
+        }
         self.stats.received += 1;
-        // SAFETY: data[..len] is valid for the call; nf_process follows nfcc.h.
-        let rc = unsafe { (self.process)(&mut pkt) };
-        *len = pkt.len.min(*len);
+        buf.clear_headroom();
+        // SAFETY: no module code runs; only the host writes the descriptor.
+        unsafe {
+            (*self.bounds).pkt =
+                Packet { data: buf.data_ptr(), len: buf.len, port, pad: 0, time_ns };
+        }
+        let enter = self.enter;
+        // SAFETY: the runtime's entry point; faults are contained.
+        let rc = fault::contain(self.fault, || unsafe { enter() });
         // SAFETY: the module returned; nothing else holds the context.
         let n_ports = unsafe { (*self.ctx).n_ports };
-        let verdict = match rc {
+        match rc {
             abi::DROP => {
                 self.stats.dropped += 1;
-                return Verdict::Drop;
+                Verdict::Drop
             }
-            abi::FLOOD => Verdict::Flood,
-            p if p >= 0 && p < n_ports as c_int => Verdict::Port(p as u16),
+            abi::VIOLATED => {
+                self.stats.violations += 1;
+                self.quarantine = Some(self.last_violation());
+                Verdict::Violation
+            }
+            abi::FLOOD => {
+                self.stats.forwarded += 1;
+                Verdict::Flood
+            }
+            p if p >= 0 && p < n_ports as c_int => {
+                self.stats.forwarded += 1;
+                Verdict::Port(p as u16)
+            }
             _ => {
                 self.stats.bad_verdict += 1;
-                return Verdict::Drop;
+                Verdict::Drop
             }
-        };
-        self.stats.forwarded += 1;
-        verdict
+        }
     }
 
-    /// Snapshot of the counters, including those the host services keep.
+    /// Snapshot of the counters.
     pub fn stats(&self) -> ModuleStats {
-        // SAFETY: no module code is running.
-        ModuleStats { bad_frees: unsafe { (*self.ctx).bad_frees }, ..self.stats }
+        self.stats
     }
 
     /// Bytes of the module's heap currently allocated.
     pub fn heap_in_use(&self) -> usize {
         // SAFETY: no module code is running.
-        unsafe { (*self.ctx).heap.in_use() }
+        unsafe { (*self.ctx).memory.heap.in_use() }
+    }
+
+    /// The module's `mem` region (unsafe stack and heap), as `(start, length)`.
+    pub fn mem_region(&self) -> (u64, u64) {
+        // SAFETY: no module code is running.
+        let m = unsafe { &(*self.ctx).memory };
+        (m.mem_lo(), m.mem_len())
+    }
+}
+
+/// A packet buffer as modules see it: `HEADROOM` bytes that belong to the packet (zeroed
+/// before every call), then exactly the frame.
+pub struct PacketBuf {
+    storage: Vec<u8>,
+    /// Bytes of the frame.
+    pub len: u32,
+}
+
+impl PacketBuf {
+    /// A buffer holding a copy of `frame`.
+    pub fn from_frame(frame: &[u8]) -> PacketBuf {
+        let mut b = PacketBuf { storage: Vec::new(), len: 0 };
+        b.set(frame);
+        b
+    }
+
+    /// Replaces the frame with a copy of `frame`.
+    pub fn set(&mut self, frame: &[u8]) {
+        self.storage.resize(abi::HEADROOM, 0);
+        self.storage.extend_from_slice(frame);
+        self.len = frame.len() as u32;
+    }
+
+    /// The frame.
+    pub fn frame(&self) -> &[u8] {
+        &self.storage[abi::HEADROOM..abi::HEADROOM + self.len as usize]
+    }
+
+    fn data_ptr(&mut self) -> *mut u8 {
+        self.storage[abi::HEADROOM..].as_mut_ptr()
+    }
+
+    fn clear_headroom(&mut self) {
+        self.storage[..abi::HEADROOM].fill(0);
     }
 }
 
@@ -416,16 +613,18 @@ unsafe fn key_str<'a>(key: *const c_char) -> &'a str {
 }
 
 extern "C" fn host_alloc(c: *mut c_void, size: usize) -> *mut c_void {
+    let _host = HostCode::enter();
     // SAFETY: called by the runtime with its bound context.
     let c = unsafe { ctx(c) };
-    c.heap.alloc(size).map_or(std::ptr::null_mut(), |p| p.cast())
+    c.memory.heap.alloc(size).map_or(std::ptr::null_mut(), |p| p.cast())
 }
 
-extern "C" fn host_free(c: *mut c_void, ptr: *mut c_void) {
+extern "C" fn host_free(c: *mut c_void, ptr: *mut c_void) -> c_int {
+    let _host = HostCode::enter();
     let c = unsafe { ctx(c) };
-    if let Err(e) = c.heap.free(ptr as usize) {
-        c.bad_frees += 1;
-        eprintln!("[{}] nfcc_free refused: {e}", c.name);
+    match c.memory.heap.free(ptr as usize) {
+        Ok(()) => 0,
+        Err(_) => -1,
     }
 }
 
@@ -443,15 +642,24 @@ impl Ctx {
 }
 
 extern "C" fn host_config_str(c: *mut c_void, key: *const c_char, def: *const c_char) -> *const c_char {
+    let _host = HostCode::enter();
     let c = unsafe { ctx(c) };
     let key = unsafe { key_str(key) };
-    match c.lookup(key) {
-        Some(i) => c.settings[i].1.as_ptr(),
+    let Some(i) = c.lookup(key) else { return def };
+    // The module may only read its own memory: hand it a copy in its heap.
+    let value = c.settings[i].1.as_bytes_with_nul();
+    match c.memory.heap.alloc(value.len()) {
+        Some(p) => {
+            // SAFETY: p is a fresh block of value.len() bytes.
+            unsafe { std::ptr::copy_nonoverlapping(value.as_ptr(), p, value.len()) };
+            p as *const c_char
+        }
         None => def,
     }
 }
 
 extern "C" fn host_config_u64(c: *mut c_void, key: *const c_char, def: u64, min: u64, max: u64) -> u64 {
+    let _host = HostCode::enter();
     let c = unsafe { ctx(c) };
     let key = unsafe { key_str(key) };
     let Some(i) = c.lookup(key) else { return def };
@@ -469,6 +677,7 @@ extern "C" fn host_port_count(c: *mut c_void) -> u16 {
 }
 
 extern "C" fn host_log(c: *mut c_void, msg: *const c_char) {
+    let _host = HostCode::enter();
     let c = unsafe { ctx(c) };
     if msg.is_null() {
         return;

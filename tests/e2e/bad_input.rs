@@ -24,7 +24,7 @@ fn source_that_does_not_compile_shows_clang_diagnostics() {
     let dir = tempdir();
     std::fs::write(
         dir.path().join("broken.c"),
-        "#include <nfcc.h>\nint nf_process(struct nfcc_packet *p)\n{\n\treturn p->nope;\n}\n",
+        "#include <nfcc.h>\nint nf_process(const struct nfcc_packet *p)\n{\n\treturn p->nope;\n}\n",
     )
     .unwrap();
     let out = run_in(dir.path(), &["build", "broken.c", "-o", "broken.so"]);
@@ -51,13 +51,13 @@ fn module_without_process_entry_point_fails_the_build() {
     fails(&run_in(dir.path(), &["build", "noproc.c", "-o", "noproc.so"]), 1, &["noproc.c", "nf_process", "every module needs one"]);
     std::fs::write(
         dir.path().join("static.c"),
-        "#include <nfcc.h>\nstatic int nf_process(struct nfcc_packet *p) { return p->port; }\nint (*keep)(struct nfcc_packet *) = nf_process;\n",
+        "#include <nfcc.h>\nstatic int nf_process(const struct nfcc_packet *p) { return p->port; }\nint (*keep)(const struct nfcc_packet *) = nf_process;\n",
     )
     .unwrap();
     // clang itself refuses a static definition after nfcc.h's declaration.
     fails(&run_in(dir.path(), &["build", "static.c", "-o", "s.so"]), 1, &["static.c: does not compile"]);
     std::fs::write(dir.path().join("sig.c"), "long nf_process(long a, long b) { return a + b; }\n").unwrap();
-    fails(&run_in(dir.path(), &["build", "sig.c", "-o", "sig.so"]), 1, &["sig.c", "wrong signature", "int nf_process(struct nfcc_packet *pkt)"]);
+    fails(&run_in(dir.path(), &["build", "sig.c", "-o", "sig.so"]), 1, &["sig.c", "wrong signature", "int nf_process(const struct nfcc_packet *pkt)"]);
     assert!(!files_in(dir.path()).iter().any(|f| f.contains(".so")), "{:?}", files_in(dir.path()));
 }
 
@@ -66,7 +66,7 @@ fn link_errors_name_the_missing_symbol() {
     let dir = tempdir();
     std::fs::write(
         dir.path().join("undef.c"),
-        "#include <nfcc.h>\nvoid not_defined_anywhere(void);\nint nf_process(struct nfcc_packet *p) { not_defined_anywhere(); return 0; }\n",
+        "#include <nfcc.h>\nvoid not_defined_anywhere(void);\nint nf_process(const struct nfcc_packet *p) { not_defined_anywhere(); return 0; }\n",
     )
     .unwrap();
     fails(&run_in(dir.path(), &["build", "undef.c", "-o", "u.so"]), 1, &["u.so: cannot link the module", "not_defined_anywhere"]);

@@ -31,7 +31,7 @@ fn several_sources_with_include_dirs_and_defines() {
     std::fs::write(d.join("inc/port.h"), "int out_port(int in);\n").unwrap();
     std::fs::write(
         d.join("main.c"),
-        "#include <nfcc.h>\n#include <port.h>\nint nf_process(struct nfcc_packet *p) { return p->len < OFFSET ? NFCC_DROP : out_port(p->port); }\n",
+        "#include <nfcc.h>\n#include <port.h>\nint nf_process(const struct nfcc_packet *p) { return p->len < OFFSET ? NFCC_DROP : out_port(p->port); }\n",
     )
     .unwrap();
     std::fs::write(d.join("port.c"), "#include <port.h>\nint out_port(int in) { return in ^ 1; }\n").unwrap();
