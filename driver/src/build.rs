@@ -5,7 +5,7 @@
 //! taken from the `nfcc-runtime` crate, so a module is always built against the ABI of the
 //! host in the same binary.
 
-use nfcc_passes::{OptLevel, PassError, Pipeline, StageReport};
+use nfcc_passes::{OptLevel, PassError, Pipeline, Protection, StageReport};
 use nfcc_runtime::abi;
 use nfcc_runtime::atomic::AtomicFile;
 use std::io::Write;
@@ -27,6 +27,8 @@ pub struct BuildOptions {
     pub opt: OptLevel,
     /// Also write the final IR beside the module (`OUT.ll`).
     pub emit_ir: bool,
+    /// What the isolation pass checks.
+    pub protect: Protection,
 }
 
 /// What a successful build produced.
@@ -210,6 +212,7 @@ pub fn build(opts: &BuildOptions, pipeline: &Pipeline) -> Result<BuildReport, Bu
     let rt_obj = work.path().join("nfcc_rt.o");
     let mut cmd = Command::new(&clang);
     cmd.args(["-c", "--target=x86_64-pc-linux-gnu", "-fPIC", "-O2", "-std=gnu11", "-fdiagnostics-color=never"])
+        .arg(format!("-DNFCC_PROTECTION={}", opts.protect.raw()))
         .arg("-I")
         .arg(&include)
         .arg("-o")

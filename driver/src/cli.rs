@@ -3,7 +3,7 @@
 
 use crate::build::{self, BuildOptions};
 use clap::{Args, Parser, Subcommand};
-use nfcc_passes::{OptLevel, Pipeline};
+use nfcc_passes::{OptLevel, Pipeline, Protection};
 use nfcc_runtime::atomic::write_atomically;
 use nfcc_runtime::config::{self, Setting};
 use nfcc_runtime::host::{self, Input, Output, RunConfig, RunReport};
@@ -51,6 +51,10 @@ struct BuildArgs {
     /// Also write the final IR beside the module (OUT.ll).
     #[arg(long)]
     emit_ir: bool,
+    /// Isolation compiled into the module: rw (loads and stores checked), wonly (stores),
+    /// none (trusted code).
+    #[arg(long, value_name = "MODE", default_value = "rw", value_parser = parse_protect)]
+    protect: Protection,
     /// Print the commands run and what each pipeline stage did.
     #[arg(short = 'v', long)]
     verbose: bool,
@@ -93,6 +97,10 @@ struct TrafficArgs {
     /// Share of non-IP frames (ARP, IPv6), in percent.
     #[arg(long, default_value_t = TrafficSpec::default().non_ip_percent)]
     non_ip: u8,
+}
+
+fn parse_protect(s: &str) -> Result<Protection, String> {
+    Protection::parse(s).ok_or_else(|| format!("`{s}` is not a protection mode (rw, wonly, none)"))
 }
 
 fn parse_opt(s: &str) -> Result<OptLevel, String> {
@@ -144,8 +152,9 @@ fn cmd_build(a: BuildArgs) -> Result<(), Failure> {
         defines: a.define,
         opt: a.opt,
         emit_ir: a.emit_ir,
+        protect: a.protect,
     };
-    let pipeline = Pipeline::standard(opts.opt);
+    let pipeline = Pipeline::for_build(opts.opt, opts.protect);
     let report = build::build(&opts, &pipeline).map_err(failed)?;
     if !report.warnings.is_empty() {
         eprint!("{}", report.warnings);

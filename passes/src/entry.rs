@@ -23,11 +23,11 @@ impl ModulePass for CheckEntryPoints {
             Some(f) if f.count_basic_blocks() > 0 => f,
             _ => {
                 return Err(err(format!(
-                    "no definition of `int {SYM_PROCESS}(struct nfcc_packet *pkt)`: every module needs one"
+                    "no definition of `int {SYM_PROCESS}(const struct nfcc_packet *pkt)`: every module needs one"
                 )))
             }
         };
-        check(process, &[Param::Ptr], SYM_PROCESS, "int nf_process(struct nfcc_packet *pkt)")
+        check(process, &[Param::Ptr], SYM_PROCESS, "int nf_process(const struct nfcc_packet *pkt)")
             .map_err(err)?;
         if let Some(init) = module.get_function(SYM_INIT).filter(|f| f.count_basic_blocks() > 0) {
             check(init, &[], SYM_INIT, "int nf_init(void)").map_err(err)?;

@@ -8,12 +8,15 @@
 
 pub mod entry;
 pub mod error;
+pub mod globals;
 pub mod ir;
+pub mod isolate;
+pub mod llvm;
 pub mod pipeline;
 pub mod target;
 
 pub use error::PassError;
-pub use pipeline::{ModulePass, OptLevel, Pipeline, StageReport};
+pub use pipeline::{ModulePass, OptLevel, Pipeline, Protection, StageReport};
 
 use std::path::{Path, PathBuf};
 

@@ -69,6 +69,52 @@ impl OptLevel {
     }
 }
 
+/// What `nfcc build --protect` compiles into a module.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Protection {
+    /// No checks (the module is trusted).
+    None,
+    /// Every store, atomic and memory-writing call checked.
+    WriteOnly,
+    /// Every load and store checked: the default.
+    #[default]
+    ReadWrite,
+}
+
+impl Protection {
+    /// Parses `none`, `wonly`, `rw`.
+    pub fn parse(text: &str) -> Option<Protection> {
+        Some(match text {
+            "none" => Protection::None,
+            "wonly" => Protection::WriteOnly,
+            "rw" => Protection::ReadWrite,
+            _ => return None,
+        })
+    }
+
+    /// The name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Protection::None => "none",
+            Protection::WriteOnly => "wonly",
+            Protection::ReadWrite => "rw",
+        }
+    }
+
+    /// The value of `nfcc_protection` in the module (0, 1, 2).
+    pub fn raw(self) -> u32 {
+        match self {
+            Protection::None => 0,
+            Protection::WriteOnly => 1,
+            Protection::ReadWrite => 2,
+        }
+    }
+}
+
+/// LLVM passes run after instrumentation: inline the check helpers, then let LLVM merge,
+/// hoist and delete checks it can prove (none of these passes speculate a check away).
+pub const CLEANUP_PIPELINE: &str = "always-inline,function(instcombine<no-verify-fixpoint>,simplifycfg,early-cse<memssa>,constraint-elimination,gvn,simplifycfg),globaldce";
+
 /// One of nfcc's own transformations or checks over a whole module.
 pub trait ModulePass {
     /// Short name used in reports and errors.
@@ -124,11 +170,26 @@ impl Pipeline {
         Pipeline::default()
     }
 
-    /// The standard pipeline: check the ABI, then LLVM's optimiser at `level`.
+    /// The standard pipeline: check the ABI, place globals, LLVM's optimiser at `level`.
     pub fn standard(level: OptLevel) -> Pipeline {
         let mut p = Pipeline::new();
         p.push(Stage::Pass(Box::new(crate::entry::CheckEntryPoints)));
+        p.push(Stage::Pass(Box::new(crate::globals::PlaceGlobals)));
         p.push(Stage::Llvm(level.llvm_pipeline().to_string()));
+        p
+    }
+
+    /// The pipeline of `nfcc build`: the standard one, then, for protected builds, the
+    /// isolation pass, LLVM's cleanup, and the independent verifier.
+    pub fn for_build(level: OptLevel, protection: Protection) -> Pipeline {
+        let mut p = Pipeline::standard(level);
+        let mode = match protection {
+            Protection::None => return p,
+            Protection::WriteOnly => crate::isolate::Mode::WriteOnly,
+            Protection::ReadWrite => crate::isolate::Mode::ReadWrite,
+        };
+        p.push(Stage::Pass(Box::new(crate::isolate::Isolate { mode })));
+        p.push(Stage::Llvm(CLEANUP_PIPELINE.to_string()));
         p
     }
 

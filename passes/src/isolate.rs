@@ -1,0 +1,1002 @@
+//! The isolation pass: confines every memory access, call and stack allocation of a module
+//! to the regions the runtime gives it (see `runtime-lib/c/nfcc_host_api.h`).
+//!
+//! It runs after LLVM's -O2 (so inlining and SROA have made pointer provenance plain) and
+//! before a cleanup pipeline (so LLVM merges, hoists and deletes what it can prove). The
+//! independent verifier (`verify.rs`) then proves the final IR covered.
+//!
+//! What it does, in order:
+//! 1. Refuses what it cannot check: inline assembly, calls out of the module other than the
+//!    runtime services and the checked libc functions, variadic definitions, dynamic or
+//!    over-aligned stack allocations, thread-local globals, static constructors, and any
+//!    reference to the runtime's reserved symbols.
+//! 2. Strips what would let LLVM assume an access is safe (`inbounds`, `nsw`/`nuw`,
+//!    `dereferenceable`, `nonnull`, `!range`, `llvm.assume`, ...): a checked access must
+//!    never be speculated above its check, and UB must not delete a check.
+//! 3. Makes `nf_process` read the descriptor from the runtime's block, not its argument
+//!    (module code can call `nf_process` itself with a forged one).
+//! 4. Moves every local variable to a frame on the module's unsafe stack (inside `mem`);
+//!    the call stack keeps only return addresses and spills, which no pointer reaches.
+//! 5. Checks every access by the provenance of its pointer: none for constant offsets
+//!    inside a frame, global or byval argument; `off + n <= len` for the packet; an
+//!    own-object compare for dynamic offsets into objects; one unsigned compare against
+//!    `mem` for anything else. Failed compares go to the runtime's slow path, which knows
+//!    every region and stops the module if none allows the access.
+//! 6. Guards indirect calls with a membership test over the module's address-taken
+//!    functions, and records a site table (function, file, line, kind) for every check.
+
+use crate::llvm::{self, cstr, Value};
+use crate::{ModulePass, PassError};
+use inkwell::llvm_sys::core::*;
+use inkwell::llvm_sys::prelude::*;
+use inkwell::llvm_sys::target::{LLVMCreateTargetData, LLVMDisposeTargetData, LLVMTargetDataRef};
+use inkwell::llvm_sys::{LLVMIntPredicate, LLVMLinkage, LLVMOpcode, LLVMTypeKind, LLVMVisibility};
+use inkwell::module::Module;
+use nfcc_runtime::abi;
+use std::collections::{HashMap, HashSet};
+
+/// What a protected module has checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Stores only.
+    WriteOnly,
+    /// Loads and stores.
+    ReadWrite,
+}
+
+/// The largest frame a function may take from the unsafe stack; the runtime's guard zone
+/// below the unsafe stack is larger, so even an unchecked frame lands in it.
+pub const MAX_FRAME: u64 = 32 * 1024;
+/// Accesses of at least this many bytes always go through the runtime's exact check.
+const MAX_INLINE_CHECK: u64 = 4096;
+
+/// Intrinsics that touch no memory (or only what the pass checks separately).
+const PURE_INTRINSICS: &[&str] = &[
+    "llvm.dbg.", "llvm.lifetime.", "llvm.expect", "llvm.bswap", "llvm.ctpop", "llvm.ctlz",
+    "llvm.cttz", "llvm.fshl", "llvm.fshr", "llvm.abs", "llvm.smin", "llvm.smax", "llvm.umin",
+    "llvm.umax", "llvm.sadd.with.overflow", "llvm.uadd.with.overflow", "llvm.ssub.with.overflow",
+    "llvm.usub.with.overflow", "llvm.smul.with.overflow", "llvm.umul.with.overflow",
+    "llvm.sadd.sat", "llvm.uadd.sat", "llvm.ssub.sat", "llvm.usub.sat", "llvm.prefetch",
+    "llvm.trap", "llvm.experimental.noalias.scope.decl", "llvm.is.constant", "llvm.bitreverse",
+    "llvm.vector.reduce.", "llvm.fabs", "llvm.sqrt", "llvm.floor", "llvm.ceil", "llvm.trunc",
+    "llvm.round", "llvm.copysign", "llvm.minnum", "llvm.maxnum", "llvm.fma", "llvm.fmuladd",
+    "llvm.scmp", "llvm.ucmp",
+];
+/// Memory intrinsics the pass checks: (prefix, has a source operand).
+const MEM_INTRINSICS: &[(&str, bool)] =
+    &[("llvm.memcpy", true), ("llvm.memmove", true), ("llvm.memset", false)];
+/// libc functions modules may call, checked like the intrinsics: (name, writes op0, reads op1).
+const LIBC: &[(&str, bool, bool)] = &[
+    ("memcpy", true, true),
+    ("memmove", true, true),
+    ("memset", true, false),
+    ("memcmp", false, true),
+    ("bcmp", false, true),
+];
+/// Name prefixes user code may not define or reference.
+const RESERVED: &[&str] = &["nfcc__", "nfcc.", "__start_nfcc", "__stop_nfcc", "__safestack"];
+
+/// One check site, for the table the host reads when reporting a violation.
+struct Site {
+    function: String,
+    file: String,
+    line: u32,
+    kind: u32,
+}
+
+/// Counters reported by `nfcc build -v`.
+#[derive(Default)]
+struct Stats {
+    accesses: u64,
+    proven: u64,
+    packet: u64,
+    object: u64,
+    mem: u64,
+    slow: u64,
+    frames: u64,
+    indirect_calls: u64,
+}
+
+/// The pass.
+pub struct Isolate {
+    /// What to check.
+    pub mode: Mode,
+}
+
+impl ModulePass for Isolate {
+    fn name(&self) -> &str {
+        "isolate"
+    }
+
+    fn run(&self, module: &Module<'_>) -> Result<Vec<(String, u64)>, PassError> {
+        let file = module.get_source_file_name().to_string_lossy().into_owned();
+        let m = module.as_mut_ptr();
+        // SAFETY: every raw call below works on this module, which outlives the pass.
+        unsafe {
+            let dl = LLVMGetDataLayoutStr(m);
+            let td = LLVMCreateTargetData(dl);
+            let mut cx = Cx::new(m, td, self.mode, file);
+            let r = cx.run();
+            LLVMDisposeTargetData(td);
+            LLVMDisposeBuilder(cx.b);
+            let s = r?;
+            Ok(vec![
+                ("accesses".into(), s.accesses),
+                ("proven".into(), s.proven),
+                ("checked-packet".into(), s.packet),
+                ("checked-object".into(), s.object),
+                ("checked-mem".into(), s.mem),
+                ("checked-slow".into(), s.slow),
+                ("frames".into(), s.frames),
+                ("indirect-calls".into(), s.indirect_calls),
+            ])
+        }
+    }
+}
+
+/// Where a pointer comes from.
+#[derive(Clone, Copy)]
+enum Root {
+    /// The function's unsafe frame (`frame` is the `inttoptr` of its address), `size` bytes.
+    Frame { frame: Value, size: u64 },
+    /// A global variable defined in the module.
+    Global { g: Value, size: u64, constant: bool },
+    /// A `byval` argument: the callee's own copy.
+    ByVal { arg: Value, size: u64 },
+    /// The runtime's bounds block (only via the descriptor).
+    Bounds,
+    /// The current packet's data (`D`, a load of the descriptor's data field).
+    Packet { data: Value },
+    /// Anything else: heap, or a pointer handed in from elsewhere.
+    Unknown,
+}
+
+/// A pointer split into its root value and offset from it.
+struct Decomposed {
+    root: Value,
+    /// `Some(c)` if the offset is a known constant.
+    offset: Option<i64>,
+}
+
+struct Cx {
+    m: LLVMModuleRef,
+    c: LLVMContextRef,
+    td: LLVMTargetDataRef,
+    b: LLVMBuilderRef,
+    mode: Mode,
+    file: String,
+    i8t: LLVMTypeRef,
+    i1t: LLVMTypeRef,
+    i32t: LLVMTypeRef,
+    i64t: LLVMTypeRef,
+    ptrt: LLVMTypeRef,
+    voidt: LLVMTypeRef,
+    bounds: Value,
+    check: (Value, LLVMTypeRef),
+    violation: (Value, LLVMTypeRef),
+    guard: (Value, LLVMTypeRef),
+    stack_guard: (Value, LLVMTypeRef),
+    call_guard: (Value, LLVMTypeRef),
+    sites: Vec<Site>,
+    stats: Stats,
+    /// Per function: the frame value and its size.
+    frame: Option<(Value, u64)>,
+    /// Per function: `mem_lo` and `mem_len`, loaded once at entry.
+    mem_bounds: Option<(Value, Value)>,
+    helpers: HashSet<Value>,
+    /// Instructions the pass itself created that touch the bounds block (frame prologue and
+    /// epilogue): never instrumented.
+    own: HashSet<Value>,
+}
+
+fn err(file: &str, message: String) -> PassError {
+    PassError::Abi { file: file.to_string(), message }
+}
+
+/// `where` text for an instruction: "in function `f` at file:line".
+fn place(f: Value, inst: Value) -> String {
+    match llvm::debug_location(inst) {
+        Some((file, line)) if line > 0 => format!("in `{}` at {file}:{line}", llvm::name(f)),
+        _ => format!("in `{}`", llvm::name(f)),
+    }
+}
+
+impl Cx {
+    unsafe fn new(m: LLVMModuleRef, td: LLVMTargetDataRef, mode: Mode, file: String) -> Cx {
+        let c = LLVMGetModuleContext(m);
+        let i8t = LLVMInt8TypeInContext(c);
+        let i1t = LLVMInt1TypeInContext(c);
+        let i32t = LLVMInt32TypeInContext(c);
+        let i64t = LLVMInt64TypeInContext(c);
+        let ptrt = LLVMPointerTypeInContext(c, 0);
+        let voidt = LLVMVoidTypeInContext(c);
+        let null = (std::ptr::null_mut(), std::ptr::null_mut());
+        Cx {
+            m,
+            c,
+            td,
+            b: LLVMCreateBuilderInContext(c),
+            mode,
+            file,
+            i8t,
+            i1t,
+            i32t,
+            i64t,
+            ptrt,
+            voidt,
+            bounds: std::ptr::null_mut(),
+            check: null,
+            violation: null,
+            guard: null,
+            stack_guard: null,
+            call_guard: null,
+            sites: Vec::new(),
+            stats: Stats::default(),
+            frame: None,
+            mem_bounds: None,
+            helpers: HashSet::new(),
+            own: HashSet::new(),
+        }
+    }
+
+    unsafe fn run(&mut self) -> Result<Stats, PassError> {
+        let user_functions: Vec<Value> =
+            llvm::functions(self.m).into_iter().filter(|&f| llvm::is_definition(f)).collect();
+        self.refuse_unsupported(&user_functions)?;
+        self.strip_assumptions(&user_functions);
+        let taken = self.address_taken(&user_functions);
+        self.declare_runtime();
+        self.define_helpers(&taken);
+        self.redirect_descriptor();
+        for &f in &user_functions {
+            self.frame = None;
+            self.mem_bounds = None;
+            self.move_locals_to_frame(f)?;
+            self.instrument(f)?;
+        }
+        for &f in &user_functions {
+            self.mark_invariant_bounds_loads(f);
+        }
+        self.emit_site_table();
+        Ok(std::mem::take(&mut self.stats))
+    }
+
+    // ---- 1. refusals --------------------------------------------------------------
+
+    unsafe fn refuse_unsupported(&self, funcs: &[Value]) -> Result<(), PassError> {
+        for g in llvm::globals(self.m) {
+            let n = llvm::name(g);
+            if n == "llvm.global_ctors" || n == "llvm.global_dtors" {
+                return Err(err(&self.file, "static constructors and destructors are not supported in protected modules: initialise state in nf_init".into()));
+            }
+            if RESERVED.iter().any(|r| n.starts_with(r)) {
+                return Err(err(&self.file, format!("`{n}` is a name reserved for nfcc's runtime")));
+            }
+        }
+        for f in llvm::functions(self.m) {
+            let n = llvm::name(f);
+            if RESERVED.iter().any(|r| n.starts_with(r)) {
+                return Err(err(&self.file, format!("`{n}` is a name reserved for nfcc's runtime")));
+            }
+        }
+        for &f in funcs {
+            if LLVMIsFunctionVarArg(LLVMGlobalGetValueType(f)) != 0 {
+                return Err(err(&self.file, format!("`{}` is variadic: protected modules cannot check va_arg", llvm::name(f))));
+            }
+            let entry = LLVMGetEntryBasicBlock(f);
+            for b in llvm::blocks(f) {
+                for i in llvm::instructions(b) {
+                    match llvm::opcode(i) {
+                        Some(LLVMOpcode::LLVMAlloca) => {
+                            let count = llvm::const_int(llvm::operand(i, 0));
+                            if b != entry || count.is_none() {
+                                return Err(err(&self.file, format!("{}: variable-length or dynamic stack allocation is not supported in protected modules (allocate from the heap in nf_init)", place(f, i))));
+                            }
+                            if LLVMGetAlignment(i) > 16 {
+                                return Err(err(&self.file, format!("{}: local variable aligned to {} bytes; protected modules support at most 16", place(f, i), LLVMGetAlignment(i))));
+                            }
+                        }
+                        Some(LLVMOpcode::LLVMCall) | Some(LLVMOpcode::LLVMInvoke) | Some(LLVMOpcode::LLVMCallBr) => {
+                            self.refuse_call(f, i)?;
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    unsafe fn refuse_call(&self, f: Value, call: Value) -> Result<(), PassError> {
+        let callee = llvm::called_value(call);
+        if llvm::is_inline_asm(callee) {
+            return Err(err(&self.file, format!("{}: inline assembly cannot be checked; it is not allowed in protected modules", place(f, call))));
+        }
+        if llvm::opcode(call) != Some(LLVMOpcode::LLVMCall) {
+            return Err(err(&self.file, format!("{}: `{}` is not supported in protected modules", place(f, call), llvm::print(call))));
+        }
+        let Some(target) = llvm::as_function(callee) else {
+            return Ok(()); // indirect: guarded at run time
+        };
+        let name = llvm::name(target);
+        if llvm::is_definition(target) || abi::RUNTIME_SERVICES.contains(&name.as_str()) {
+            return Ok(());
+        }
+        if name.starts_with("llvm.") {
+            if PURE_INTRINSICS.iter().any(|p| name.starts_with(p))
+                || MEM_INTRINSICS.iter().any(|(p, _)| name.starts_with(p))
+                || name.starts_with("llvm.assume")
+            {
+                return Ok(());
+            }
+            return Err(err(&self.file, format!("{}: intrinsic `{name}` is not supported in protected modules", place(f, call))));
+        }
+        if LIBC.iter().any(|(n, _, _)| *n == name) {
+            return Ok(());
+        }
+        Err(err(
+            &self.file,
+            format!(
+                "{}: calls `{name}`, which is outside the module; protected modules may call only their own functions, the nfcc runtime services ({}) and the checked libc functions ({})",
+                place(f, call),
+                abi::RUNTIME_SERVICES.join(", "),
+                LIBC.iter().map(|l| l.0).collect::<Vec<_>>().join(", ")
+            ),
+        ))
+    }
+
+    // ---- 2. strip what lets LLVM assume safety -------------------------------------
+
+    unsafe fn strip_assumptions(&self, funcs: &[Value]) {
+        let md_kinds: Vec<u32> = ["range", "nonnull", "dereferenceable", "dereferenceable_or_null", "align", "noundef"]
+            .iter()
+            .map(|k| llvm::md_kind(self.c, k))
+            .collect();
+        let attrs: Vec<u32> = ["dereferenceable", "dereferenceable_or_null", "nonnull", "noundef"]
+            .iter()
+            .map(|a| llvm::attr_kind(a))
+            .filter(|&k| k != 0)
+            .collect();
+        for &f in funcs {
+            let nparams = LLVMCountParams(f);
+            for idx in 0..=nparams {
+                for &k in &attrs {
+                    LLVMRemoveEnumAttributeAtIndex(f, idx, k);
+                }
+            }
+            let mut dead = Vec::new();
+            for b in llvm::blocks(f) {
+                for i in llvm::instructions(b) {
+                    use LLVMOpcode::*;
+                    match llvm::opcode(i) {
+                        Some(LLVMGetElementPtr) => LLVMGEPSetNoWrapFlags(i, 0),
+                        Some(LLVMAdd) | Some(LLVMSub) | Some(LLVMMul) | Some(LLVMShl) => {
+                            LLVMSetNSW(i, 0);
+                            LLVMSetNUW(i, 0);
+                        }
+                        Some(LLVMUDiv) | Some(LLVMSDiv) | Some(LLVMLShr) | Some(LLVMAShr) => LLVMSetExact(i, 0),
+                        Some(LLVMZExt) => LLVMSetNNeg(i, 0),
+                        Some(LLVMOr) => LLVMSetIsDisjoint(i, 0),
+                        Some(LLVMLoad) => {
+                            for &k in &md_kinds {
+                                LLVMSetMetadata(i, k, std::ptr::null_mut());
+                            }
+                        }
+                        Some(LLVMCall) => {
+                            if let Some(t) = llvm::as_function(llvm::called_value(i)) {
+                                if llvm::name(t).starts_with("llvm.assume") {
+                                    dead.push(i);
+                                    continue;
+                                }
+                            }
+                            let nargs = LLVMGetNumArgOperands(i);
+                            for idx in 0..=nargs {
+                                for &k in &attrs {
+                                    LLVMRemoveCallSiteEnumAttribute(i, idx, k);
+                                }
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            for i in dead {
+                LLVMInstructionEraseFromParent(i);
+            }
+        }
+    }
+
+    /// Defined functions whose address is used other than as a direct callee.
+    unsafe fn address_taken(&self, funcs: &[Value]) -> Vec<Value> {
+        let mut taken = Vec::new();
+        for &f in funcs {
+            let mut u = LLVMGetFirstUse(f);
+            while !u.is_null() {
+                let user = LLVMGetUser(u);
+                let is_callee = llvm::opcode(user) == Some(LLVMOpcode::LLVMCall)
+                    && llvm::called_value(user) == f
+                    && (0..LLVMGetNumArgOperands(user)).all(|k| llvm::operand(user, k) != f);
+                if !is_callee {
+                    taken.push(f);
+                    break;
+                }
+                u = LLVMGetNextUse(u);
+            }
+        }
+        taken
+    }
+
+    // ---- runtime declarations and helpers ------------------------------------------
+
+    unsafe fn declare_fn(&self, name: &str, ret: LLVMTypeRef, params: &mut [LLVMTypeRef]) -> (Value, LLVMTypeRef) {
+        let ty = LLVMFunctionType(ret, params.as_mut_ptr(), params.len() as u32, 0);
+        let n = cstr(name);
+        let f = LLVMAddFunction(self.m, n.as_ptr(), ty);
+        (f, ty)
+    }
+
+    unsafe fn add_attr(&self, f: Value, name: &str) {
+        let a = LLVMCreateEnumAttribute(self.c, llvm::attr_kind(name), 0);
+        LLVMAddAttributeAtIndex(f, u32::MAX, a); // function index
+    }
+
+    unsafe fn declare_runtime(&mut self) {
+        let arr = LLVMArrayType2(self.i8t, 128);
+        let n = cstr(abi::SYM_BOUNDS);
+        self.bounds = LLVMAddGlobal(self.m, arr, n.as_ptr());
+        LLVMSetLinkage(self.bounds, LLVMLinkage::LLVMExternalLinkage);
+        LLVMSetVisibility(self.bounds, LLVMVisibility::LLVMHiddenVisibility);
+        LLVMSetAlignment(self.bounds, 64);
+        self.check = self.declare_fn(abi::SYM_CHECK, self.voidt, &mut [self.i64t, self.i64t, self.i32t]);
+        self.add_attr(self.check.0, "cold");
+        self.add_attr(self.check.0, "nounwind");
+        // It only reads; it never returns after writing (a violation leaves by longjmp).
+        // Without `willreturn` LLVM keeps every call, but may keep values across it.
+        let mem_read = LLVMCreateEnumAttribute(self.c, llvm::attr_kind("memory"), 0b01_01_01);
+        LLVMAddAttributeAtIndex(self.check.0, u32::MAX, mem_read);
+        LLVMSetVisibility(self.check.0, LLVMVisibility::LLVMHiddenVisibility);
+        self.violation = self.declare_fn(abi::SYM_VIOLATION, self.voidt, &mut [self.i32t, self.i64t]);
+        self.add_attr(self.violation.0, "cold");
+        self.add_attr(self.violation.0, "noreturn");
+        self.add_attr(self.violation.0, "nounwind");
+        LLVMSetVisibility(self.violation.0, LLVMVisibility::LLVMHiddenVisibility);
+    }
+
+    /// An internal, always-inlined helper; `body` fills it given its entry block.
+    unsafe fn helper(&mut self, name: &str, ret: LLVMTypeRef, params: &mut [LLVMTypeRef]) -> (Value, LLVMTypeRef) {
+        let (f, ty) = self.declare_fn(name, ret, params);
+        LLVMSetLinkage(f, LLVMLinkage::LLVMInternalLinkage);
+        self.add_attr(f, "alwaysinline");
+        self.add_attr(f, "nounwind");
+        self.helpers.insert(f);
+        (f, ty)
+    }
+
+    unsafe fn block(&self, f: Value, name: &str) -> LLVMBasicBlockRef {
+        let n = cstr(name);
+        LLVMAppendBasicBlockInContext(self.c, f, n.as_ptr())
+    }
+
+    unsafe fn unlikely(&self, br: Value) {
+        // Failure paths are cold: lay the fast path straight.
+        let kind = llvm::md_kind(self.c, "prof");
+        let s = "branch_weights";
+        let mut ops = [
+            LLVMMDStringInContext2(self.c, s.as_ptr().cast(), s.len()),
+            LLVMValueAsMetadata(LLVMConstInt(self.i32t, 2000, 0)),
+            LLVMValueAsMetadata(LLVMConstInt(self.i32t, 1, 0)),
+        ];
+        let node = LLVMMDNodeInContext2(self.c, ops.as_mut_ptr(), ops.len());
+        LLVMSetMetadata(br, kind, LLVMMetadataAsValue(self.c, node));
+    }
+
+    unsafe fn call(&self, f: (Value, LLVMTypeRef), args: &mut [Value]) -> Value {
+        let empty = cstr("");
+        LLVMBuildCall2(self.b, f.1, f.0, args.as_mut_ptr(), args.len() as u32, empty.as_ptr())
+    }
+
+    unsafe fn define_helpers(&mut self, taken: &[Value]) {
+        let e = cstr("");
+        // nfcc.guard(ok, addr, size, site): the slow path when the fast compare failed.
+        self.guard = self.helper("nfcc.guard", self.voidt, &mut [self.i1t, self.i64t, self.i64t, self.i32t]);
+        let f = self.guard.0;
+        let (entry, slow, done) = (self.block(f, "entry"), self.block(f, "slow"), self.block(f, "done"));
+        LLVMPositionBuilderAtEnd(self.b, entry);
+        let br = LLVMBuildCondBr(self.b, LLVMGetParam(f, 0), done, slow);
+        self.unlikely(br);
+        LLVMPositionBuilderAtEnd(self.b, slow);
+        self.call(self.check, &mut [LLVMGetParam(f, 1), LLVMGetParam(f, 2), LLVMGetParam(f, 3)]);
+        LLVMBuildBr(self.b, done);
+        LLVMPositionBuilderAtEnd(self.b, done);
+        LLVMBuildRetVoid(self.b);
+
+        // nfcc.stack_guard(ok, frame, site): unsafe stack exhausted -> violation.
+        self.stack_guard = self.helper("nfcc.stack_guard", self.voidt, &mut [self.i1t, self.i64t, self.i32t]);
+        let f = self.stack_guard.0;
+        let (entry, bad, done) = (self.block(f, "entry"), self.block(f, "bad"), self.block(f, "done"));
+        LLVMPositionBuilderAtEnd(self.b, entry);
+        let br = LLVMBuildCondBr(self.b, LLVMGetParam(f, 0), done, bad);
+        self.unlikely(br);
+        LLVMPositionBuilderAtEnd(self.b, bad);
+        self.call(self.violation, &mut [LLVMGetParam(f, 2), LLVMGetParam(f, 1)]);
+        LLVMBuildUnreachable(self.b);
+        LLVMPositionBuilderAtEnd(self.b, done);
+        LLVMBuildRetVoid(self.b);
+
+        // nfcc.is_fn(p): p is one of the module's address-taken functions.
+        let is_fn = self.declare_fn("nfcc.is_fn", self.i1t, &mut [self.ptrt]);
+        LLVMSetLinkage(is_fn.0, LLVMLinkage::LLVMInternalLinkage);
+        self.helpers.insert(is_fn.0);
+        let entry = self.block(is_fn.0, "entry");
+        LLVMPositionBuilderAtEnd(self.b, entry);
+        let p = LLVMGetParam(is_fn.0, 0);
+        let mut acc = LLVMConstInt(self.i1t, 0, 0);
+        for &t in taken {
+            let eq = LLVMBuildICmp(self.b, LLVMIntPredicate::LLVMIntEQ, p, t, e.as_ptr());
+            acc = LLVMBuildOr(self.b, acc, eq, e.as_ptr());
+        }
+        LLVMBuildRet(self.b, acc);
+
+        // nfcc.call_guard(p, site): indirect calls reach only the module's functions.
+        self.call_guard = self.helper("nfcc.call_guard", self.voidt, &mut [self.ptrt, self.i32t]);
+        let f = self.call_guard.0;
+        let (entry, bad, done) = (self.block(f, "entry"), self.block(f, "bad"), self.block(f, "done"));
+        LLVMPositionBuilderAtEnd(self.b, entry);
+        let ok = self.call(is_fn, &mut [LLVMGetParam(f, 0)]);
+        let br = LLVMBuildCondBr(self.b, ok, done, bad);
+        self.unlikely(br);
+        LLVMPositionBuilderAtEnd(self.b, bad);
+        let addr = LLVMBuildPtrToInt(self.b, LLVMGetParam(f, 0), self.i64t, e.as_ptr());
+        self.call(self.violation, &mut [LLVMGetParam(f, 1), addr]);
+        LLVMBuildUnreachable(self.b);
+        LLVMPositionBuilderAtEnd(self.b, done);
+        LLVMBuildRetVoid(self.b);
+    }
+
+    /// `getelementptr i8, @nfcc__bounds, off` as a constant.
+    unsafe fn bounds_at(&self, off: u64) -> Value {
+        let mut idx = [LLVMConstInt(self.i64t, off, 0)];
+        LLVMConstGEP2(self.i8t, self.bounds, idx.as_mut_ptr(), 1)
+    }
+
+    // ---- 3. the descriptor ----------------------------------------------------------
+
+    unsafe fn redirect_descriptor(&self) {
+        let n = cstr(abi::SYM_PROCESS);
+        let f = LLVMGetNamedFunction(self.m, n.as_ptr());
+        if f.is_null() || !llvm::is_definition(f) || LLVMCountParams(f) != 1 {
+            return;
+        }
+        LLVMReplaceAllUsesWith(LLVMGetParam(f, 0), self.bounds_at(abi::BOUNDS_PKT));
+    }
+
+    /// Loads of `mem_lo`, `mem_len` and the descriptor never change value while module
+    /// code runs (no module region covers the bounds block, and the host writes it only
+    /// between calls), so LLVM may merge them, and relate our checks to the NF's own
+    /// `pkt->len` tests. `usp` is not invariant and is left alone.
+    unsafe fn mark_invariant_bounds_loads(&self, f: Value) {
+        let kind = llvm::md_kind(self.c, "invariant.load");
+        let empty = LLVMMDNodeInContext2(self.c, std::ptr::null_mut(), 0);
+        let invariant = |off: i64| {
+            off == abi::BOUNDS_MEM_LO as i64
+                || off == abi::BOUNDS_MEM_LEN as i64
+                || (abi::BOUNDS_PKT as i64..abi::BOUNDS_PKT as i64 + 24).contains(&off)
+        };
+        for b in llvm::blocks(f) {
+            for i in llvm::instructions(b) {
+                if llvm::opcode(i) != Some(LLVMOpcode::LLVMLoad) {
+                    continue;
+                }
+                let d = self.decompose(llvm::operand(i, 0));
+                if d.root == self.bounds && d.offset.is_some_and(invariant) {
+                    LLVMSetMetadata(i, kind, LLVMMetadataAsValue(self.c, empty));
+                }
+            }
+        }
+    }
+
+    // ---- 4. locals to the unsafe frame ---------------------------------------------
+
+    unsafe fn move_locals_to_frame(&mut self, f: Value) -> Result<(), PassError> {
+        let entry = LLVMGetEntryBasicBlock(f);
+        let allocas: Vec<Value> = llvm::instructions(entry)
+            .into_iter()
+            .filter(|&i| llvm::opcode(i) == Some(LLVMOpcode::LLVMAlloca))
+            .collect();
+        // Lifetime markers name allocas; once those are frame slots they mean nothing.
+        for b in llvm::blocks(f) {
+            for i in llvm::instructions(b) {
+                if llvm::opcode(i) == Some(LLVMOpcode::LLVMCall) {
+                    if let Some(t) = llvm::as_function(llvm::called_value(i)) {
+                        if llvm::name(t).starts_with("llvm.lifetime.") {
+                            LLVMInstructionEraseFromParent(i);
+                        }
+                    }
+                }
+            }
+        }
+        if allocas.is_empty() {
+            return Ok(());
+        }
+        let mut layout = Vec::new();
+        let mut size = 0u64;
+        for &a in &allocas {
+            let count = llvm::const_int(llvm::operand(a, 0)).unwrap_or(1).max(0) as u64;
+            let bytes = llvm::alloc_size(self.td, LLVMGetAllocatedType(a)) * count;
+            let align = (LLVMGetAlignment(a) as u64).max(1);
+            size = size.div_ceil(align) * align;
+            layout.push((a, size));
+            size += bytes;
+        }
+        let frame_size = size.div_ceil(16).max(1) * 16;
+        if frame_size > MAX_FRAME {
+            return Err(err(&self.file, format!(
+                "`{}` needs {frame_size} bytes of stack for its local variables; protected modules allow at most {MAX_FRAME} (allocate large buffers from the heap in nf_init)",
+                llvm::name(f)
+            )));
+        }
+        self.stats.frames += 1;
+        let e = cstr("");
+        // Insert after the allocas, which are about to be erased.
+        let first = llvm::instructions(entry)
+            .into_iter()
+            .find(|&i| llvm::opcode(i) != Some(LLVMOpcode::LLVMAlloca))
+            .expect("a block ends in a terminator");
+        LLVMPositionBuilderBefore(self.b, first);
+        let usp = LLVMBuildLoad2(self.b, self.i64t, self.bounds_at(abi::BOUNDS_USP), e.as_ptr());
+        let fi = LLVMBuildSub(self.b, usp, LLVMConstInt(self.i64t, frame_size, 0), e.as_ptr());
+        let lo = LLVMBuildLoad2(self.b, self.i64t, self.bounds_at(abi::BOUNDS_MEM_LO), e.as_ptr());
+        let ok = LLVMBuildICmp(self.b, LLVMIntPredicate::LLVMIntUGE, fi, lo, e.as_ptr());
+        let site = self.site(f, first, abi::ViolationKind::Stack.raw());
+        self.call(self.stack_guard, &mut [ok, fi, LLVMConstInt(self.i32t, site as u64, 0)]);
+        let st = LLVMBuildStore(self.b, fi, self.bounds_at(abi::BOUNDS_USP));
+        self.own.insert(st);
+        let frame = LLVMBuildIntToPtr(self.b, fi, self.ptrt, e.as_ptr());
+        for (a, off) in layout {
+            let mut idx = [LLVMConstInt(self.i64t, off, 0)];
+            let slot = LLVMBuildGEP2(self.b, self.i8t, frame, idx.as_mut_ptr(), 1, e.as_ptr());
+            LLVMReplaceAllUsesWith(a, slot);
+            LLVMInstructionEraseFromParent(a);
+        }
+        for b in llvm::blocks(f) {
+            let t = LLVMGetBasicBlockTerminator(b);
+            if !t.is_null() && llvm::opcode(t) == Some(LLVMOpcode::LLVMRet) {
+                LLVMPositionBuilderBefore(self.b, t);
+                let st = LLVMBuildStore(self.b, usp, self.bounds_at(abi::BOUNDS_USP));
+                self.own.insert(st);
+            }
+        }
+        self.frame = Some((frame, frame_size));
+        Ok(())
+    }
+
+    // ---- 5/6. checks ------------------------------------------------------------------
+
+    /// Records a site; returns its word (`index << 3 | kind`).
+    unsafe fn site(&mut self, f: Value, inst: Value, kind: u32) -> u32 {
+        let (file, line) = llvm::debug_location(inst).unwrap_or_default();
+        self.sites.push(Site { function: llvm::name(f), file, line, kind });
+        ((self.sites.len() - 1) as u32) << abi::SITE_KIND_BITS | kind
+    }
+
+    unsafe fn instrument(&mut self, f: Value) -> Result<(), PassError> {
+        // Collect first: instrumenting inserts instructions.
+        let mut work = Vec::new();
+        for b in llvm::blocks(f) {
+            for i in llvm::instructions(b) {
+                work.push(i);
+            }
+        }
+        let rw = self.mode == Mode::ReadWrite;
+        for i in work {
+            if self.own.contains(&i) {
+                continue;
+            }
+            use LLVMOpcode::*;
+            let (read, write) = (abi::ViolationKind::Read.raw(), abi::ViolationKind::Write.raw());
+            match llvm::opcode(i) {
+                Some(LLVMLoad) if rw => {
+                    let n = llvm::store_size(self.td, LLVMTypeOf(i));
+                    self.access(f, i, llvm::operand(i, 0), Len::Const(n), read)?;
+                }
+                Some(LLVMStore) => {
+                    let n = llvm::store_size(self.td, LLVMTypeOf(llvm::operand(i, 0)));
+                    self.access(f, i, llvm::operand(i, 1), Len::Const(n), write)?;
+                }
+                Some(LLVMAtomicRMW) | Some(LLVMAtomicCmpXchg) => {
+                    let n = llvm::store_size(self.td, LLVMTypeOf(llvm::operand(i, 1)));
+                    self.access(f, i, llvm::operand(i, 0), Len::Const(n), write)?;
+                }
+                Some(LLVMCall) => self.instrument_call(f, i)?,
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    unsafe fn instrument_call(&mut self, f: Value, call: Value) -> Result<(), PassError> {
+        let callee = llvm::called_value(call);
+        let Some(target) = llvm::as_function(callee) else {
+            self.stats.indirect_calls += 1;
+            LLVMPositionBuilderBefore(self.b, call);
+            let site = self.site(f, call, abi::ViolationKind::Call.raw());
+            self.call(self.call_guard, &mut [callee, LLVMConstInt(self.i32t, site as u64, 0)]);
+            return Ok(());
+        };
+        let name = llvm::name(target);
+        let (writes0, reads1) = if let Some((_, has_src)) = MEM_INTRINSICS.iter().find(|(p, _)| name.starts_with(p)) {
+            (true, *has_src)
+        } else if let Some((_, w, r)) = LIBC.iter().find(|(n, _, _)| *n == name) {
+            (*w, *r)
+        } else {
+            return Ok(());
+        };
+        let len = llvm::operand(call, 2);
+        let len = match llvm::const_int(len) {
+            Some(n) if n >= 0 => Len::Const(n as u64),
+            _ => Len::Dyn(len),
+        };
+        let (read, write) = (abi::ViolationKind::Read.raw(), abi::ViolationKind::Write.raw());
+        let rw = self.mode == Mode::ReadWrite;
+        if writes0 {
+            self.access(f, call, llvm::operand(call, 0), len, write)?;
+        } else if rw {
+            self.access(f, call, llvm::operand(call, 0), len, read)?;
+        }
+        if reads1 && rw {
+            self.access(f, call, llvm::operand(call, 1), len, read)?;
+        }
+        Ok(())
+    }
+
+    /// Splits `p` into root and offset, through GEPs and casts.
+    unsafe fn decompose(&self, mut p: Value) -> Decomposed {
+        let mut offset = Some(0i64);
+        loop {
+            let op = llvm::opcode(p).or_else(|| llvm::const_expr_opcode(p));
+            match op {
+                Some(LLVMOpcode::LLVMGetElementPtr) => {
+                    let step = self.gep_offset(p);
+                    offset = match (offset, step) {
+                        (Some(a), Some(b)) => a.checked_add(b),
+                        _ => None,
+                    };
+                    p = llvm::operand(p, 0);
+                }
+                Some(LLVMOpcode::LLVMBitCast) | Some(LLVMOpcode::LLVMAddrSpaceCast) => p = llvm::operand(p, 0),
+                _ => return Decomposed { root: p, offset },
+            }
+        }
+    }
+
+    /// The constant byte offset a GEP adds, if all its indices are constant.
+    unsafe fn gep_offset(&self, gep: Value) -> Option<i64> {
+        let mut ty = LLVMGetGEPSourceElementType(gep);
+        let n = llvm::num_operands(gep);
+        let mut off: i64 = 0;
+        for k in 1..n {
+            let idx = llvm::const_int(llvm::operand(gep, k))?;
+            if k == 1 {
+                off = off.checked_add(idx.checked_mul(llvm::alloc_size(self.td, ty) as i64)?)?;
+                continue;
+            }
+            match llvm::type_kind(ty) {
+                LLVMTypeKind::LLVMStructTypeKind => {
+                    off = off.checked_add(inkwell::llvm_sys::target::LLVMOffsetOfElement(self.td, ty, idx as u32) as i64)?;
+                    ty = LLVMStructGetTypeAtIndex(ty, idx as u32);
+                }
+                LLVMTypeKind::LLVMArrayTypeKind | LLVMTypeKind::LLVMVectorTypeKind => {
+                    ty = LLVMGetElementType(ty);
+                    off = off.checked_add(idx.checked_mul(llvm::alloc_size(self.td, ty) as i64)?)?;
+                }
+                _ => return None,
+            }
+        }
+        Some(off)
+    }
+
+    unsafe fn classify(&self, root: Value) -> Root {
+        if let Some((frame, size)) = self.frame {
+            if root == frame {
+                return Root::Frame { frame, size };
+            }
+        }
+        if root == self.bounds {
+            return Root::Bounds;
+        }
+        if let Some(g) = llvm::as_global_var(root) {
+            if llvm::is_definition(g) {
+                let size = llvm::alloc_size(self.td, LLVMGlobalGetValueType(g));
+                return Root::Global { g, size, constant: LLVMIsGlobalConstant(g) != 0 };
+            }
+            return Root::Unknown;
+        }
+        if !LLVMIsAArgument(root).is_null() {
+            let f = LLVMGetParamParent(root);
+            let idx = (0..LLVMCountParams(f)).find(|&k| LLVMGetParam(f, k) == root).unwrap_or(0);
+            let a = LLVMGetEnumAttributeAtIndex(f, idx + 1, llvm::attr_kind("byval"));
+            if !a.is_null() {
+                let size = llvm::alloc_size(self.td, LLVMGetTypeAttributeValue(a));
+                return Root::ByVal { arg: root, size };
+            }
+            return Root::Unknown;
+        }
+        if llvm::opcode(root) == Some(LLVMOpcode::LLVMLoad)
+            && llvm::type_kind(LLVMTypeOf(root)) == LLVMTypeKind::LLVMPointerTypeKind
+        {
+            let d = self.decompose(llvm::operand(root, 0));
+            if d.root == self.bounds && d.offset == Some((abi::BOUNDS_PKT + abi::PACKET_DATA) as i64) {
+                return Root::Packet { data: root };
+            }
+        }
+        Root::Unknown
+    }
+
+    unsafe fn access(&mut self, f: Value, inst: Value, p: Value, len: Len, kind: u32) -> Result<(), PassError> {
+        self.stats.accesses += 1;
+        LLVMPositionBuilderBefore(self.b, inst);
+        let e = cstr("");
+        let n = match len {
+            Len::Const(0) => {
+                self.stats.proven += 1;
+                return Ok(());
+            }
+            Len::Const(n) if n < MAX_INLINE_CHECK => n,
+            Len::Const(n) => return Ok(self.slow(f, inst, p, LLVMConstInt(self.i64t, n, 0), kind)),
+            Len::Dyn(v) => {
+                let w = LLVMGetIntTypeWidth(LLVMTypeOf(v));
+                let l = if w < 64 { LLVMBuildZExt(self.b, v, self.i64t, e.as_ptr()) } else { v };
+                return Ok(self.slow(f, inst, p, l, kind));
+            }
+        };
+        let d = self.decompose(p);
+        let write = kind != abi::ViolationKind::Read.raw();
+        let static_ok = |size: u64| matches!(d.offset, Some(c) if c >= 0 && (c as u64).checked_add(n).is_some_and(|end| end <= size));
+        match self.classify(d.root) {
+            Root::Frame { frame, size } => {
+                if static_ok(size) {
+                    self.stats.proven += 1;
+                } else {
+                    self.object_check(f, inst, p, frame, size, n, kind);
+                }
+            }
+            Root::Global { g, size, constant } => {
+                if static_ok(size) && !(write && constant) {
+                    self.stats.proven += 1;
+                } else if write && constant {
+                    self.mem_check(f, inst, p, n, kind); // fails; the slow path decides
+                } else {
+                    self.object_check(f, inst, p, g, size, n, kind);
+                }
+            }
+            Root::ByVal { arg, size } => {
+                if static_ok(size) {
+                    self.stats.proven += 1;
+                } else {
+                    self.object_check(f, inst, p, arg, size, n, kind);
+                }
+            }
+            Root::Bounds if !write && static_ok(abi::BOUNDS_PKT + 24) => self.stats.proven += 1,
+            Root::Packet { data } => self.packet_check(f, inst, p, data, n, kind),
+            Root::Bounds | Root::Unknown => self.mem_check(f, inst, p, n, kind),
+        }
+        Ok(())
+    }
+
+    unsafe fn guard(&mut self, f: Value, inst: Value, ok: Value, addr: Value, n: u64, kind: u32) {
+        let site = self.site(f, inst, kind);
+        self.call(self.guard, &mut [ok, addr, LLVMConstInt(self.i64t, n, 0), LLVMConstInt(self.i32t, site as u64, 0)]);
+    }
+
+    /// `mem_lo`/`mem_len`, loaded once at the top of the function.
+    unsafe fn mem_bounds(&mut self, f: Value) -> (Value, Value) {
+        if let Some(b) = self.mem_bounds {
+            return b;
+        }
+        let e = cstr("");
+        let entry = LLVMGetEntryBasicBlock(f);
+        let first = LLVMGetFirstInstruction(entry);
+        let builder = LLVMCreateBuilderInContext(self.c);
+        LLVMPositionBuilderBefore(builder, first);
+        let lo = LLVMBuildLoad2(builder, self.i64t, self.bounds_at(abi::BOUNDS_MEM_LO), e.as_ptr());
+        let len = LLVMBuildLoad2(builder, self.i64t, self.bounds_at(abi::BOUNDS_MEM_LEN), e.as_ptr());
+        LLVMDisposeBuilder(builder);
+        self.mem_bounds = Some((lo, len));
+        (lo, len)
+    }
+
+    unsafe fn mem_check(&mut self, f: Value, inst: Value, p: Value, n: u64, kind: u32) {
+        self.stats.mem += 1;
+        let (lo, len) = self.mem_bounds(f);
+        let e = cstr("");
+        let a = LLVMBuildPtrToInt(self.b, p, self.i64t, e.as_ptr());
+        let o = LLVMBuildSub(self.b, a, lo, e.as_ptr());
+        let lim = LLVMBuildSub(self.b, len, LLVMConstInt(self.i64t, n - 1, 0), e.as_ptr());
+        let ok = LLVMBuildICmp(self.b, LLVMIntPredicate::LLVMIntULT, o, lim, e.as_ptr());
+        self.guard(f, inst, ok, a, n, kind);
+    }
+
+    unsafe fn packet_check(&mut self, f: Value, inst: Value, p: Value, data: Value, n: u64, kind: u32) {
+        self.stats.packet += 1;
+        let e = cstr("");
+        let a = LLVMBuildPtrToInt(self.b, p, self.i64t, e.as_ptr());
+        let d = LLVMBuildPtrToInt(self.b, data, self.i64t, e.as_ptr());
+        let o = LLVMBuildSub(self.b, a, d, e.as_ptr());
+        let end = LLVMBuildAdd(self.b, o, LLVMConstInt(self.i64t, n, 0), e.as_ptr());
+        let len = LLVMBuildLoad2(self.b, self.i32t, self.bounds_at(abi::BOUNDS_PKT + abi::PACKET_LEN), e.as_ptr());
+        let lz = LLVMBuildZExt(self.b, len, self.i64t, e.as_ptr());
+        let ok = LLVMBuildICmp(self.b, LLVMIntPredicate::LLVMIntULE, end, lz, e.as_ptr());
+        self.guard(f, inst, ok, a, n, kind);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn object_check(&mut self, f: Value, inst: Value, p: Value, base: Value, size: u64, n: u64, kind: u32) {
+        self.stats.object += 1;
+        let e = cstr("");
+        let a = LLVMBuildPtrToInt(self.b, p, self.i64t, e.as_ptr());
+        let ok = if size < n {
+            LLVMConstInt(self.i1t, 0, 0)
+        } else {
+            let b = LLVMBuildPtrToInt(self.b, base, self.i64t, e.as_ptr());
+            let o = LLVMBuildSub(self.b, a, b, e.as_ptr());
+            LLVMBuildICmp(self.b, LLVMIntPredicate::LLVMIntULT, o, LLVMConstInt(self.i64t, size - n + 1, 0), e.as_ptr())
+        };
+        self.guard(f, inst, ok, a, n, kind);
+    }
+
+    unsafe fn slow(&mut self, f: Value, inst: Value, p: Value, len: Value, kind: u32) {
+        self.stats.slow += 1;
+        let e = cstr("");
+        let a = LLVMBuildPtrToInt(self.b, p, self.i64t, e.as_ptr());
+        let site = self.site(f, inst, kind);
+        self.call(self.check, &mut [a, len, LLVMConstInt(self.i32t, site as u64, 0)]);
+    }
+
+    unsafe fn emit_site_table(&mut self) {
+        let mut fields = [self.ptrt, self.ptrt, self.i32t, self.i32t];
+        let st = LLVMStructTypeInContext(self.c, fields.as_mut_ptr(), 4, 0);
+        let mut strings: HashMap<String, Value> = HashMap::new();
+        let mut entries = Vec::new();
+        let sites = std::mem::take(&mut self.sites);
+        for s in &sites {
+            let mut vals = [
+                self.string(&mut strings, &s.function),
+                self.string(&mut strings, &s.file),
+                LLVMConstInt(self.i32t, s.line as u64, 0),
+                LLVMConstInt(self.i32t, s.kind as u64, 0),
+            ];
+            entries.push(LLVMConstNamedStruct(st, vals.as_mut_ptr(), 4));
+        }
+        let arr_t = LLVMArrayType2(st, entries.len() as u64);
+        let table = LLVMConstArray2(st, entries.as_mut_ptr(), entries.len() as u64);
+        let n = cstr(abi::SYM_SITES);
+        let g = LLVMAddGlobal(self.m, arr_t, n.as_ptr());
+        LLVMSetInitializer(g, table);
+        LLVMSetGlobalConstant(g, 1);
+        let n = cstr(abi::SYM_NSITES);
+        let c = LLVMAddGlobal(self.m, self.i32t, n.as_ptr());
+        LLVMSetInitializer(c, LLVMConstInt(self.i32t, sites.len() as u64, 0));
+        LLVMSetGlobalConstant(c, 1);
+    }
+
+    unsafe fn string(&self, cache: &mut HashMap<String, Value>, s: &str) -> Value {
+        if let Some(&g) = cache.get(s) {
+            return g;
+        }
+        let init = LLVMConstStringInContext2(self.c, s.as_ptr().cast(), s.len(), 0);
+        let n = cstr("nfcc.str");
+        let g = LLVMAddGlobal(self.m, LLVMTypeOf(init), n.as_ptr());
+        LLVMSetInitializer(g, init);
+        LLVMSetGlobalConstant(g, 1);
+        LLVMSetLinkage(g, LLVMLinkage::LLVMPrivateLinkage);
+        cache.insert(s.to_string(), g);
+        g
+    }
+}
+
+/// Length of an access.
+#[derive(Clone, Copy)]
+enum Len {
+    Const(u64),
+    Dyn(Value),
+}
