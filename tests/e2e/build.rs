@@ -96,3 +96,29 @@ fn the_readme_example_builds_and_behaves_as_documented() {
     let stdout = ok(&run_in(d, &["run", "limit.so", "limit=4", "--pcap", "in.pcap", "--out", "1=out.pcap"]));
     assert_eq!(read_pcap(&d.join("out.pcap")).len(), 4, "{stdout}");
 }
+
+#[test]
+fn every_example_gives_byte_identical_output_in_every_protection_mode() {
+    let dir = tempdir();
+    let trace = traffic(&["--packets", "20000", "--flows", "2000", "--seed", "31", "--rate", "300000"]);
+    for name in ["macswap", "policer"] {
+        let mut outputs = Vec::new();
+        for mode in ["none", "wonly", "rw"] {
+            let so = dir.path().join(format!("{name}-{mode}.so"));
+            let src = root().join(format!("nf-examples/{name}/{name}.c"));
+            ok(&nfcc().args(["build", "--protect", mode]).arg(&src).arg("-o").arg(&so).output().unwrap());
+            let out = format!("{name}-{mode}.pcap");
+            let mut args = vec!["run", so.to_str().unwrap()];
+            if name == "policer" {
+                args.push("rate=200k");
+            }
+            args.extend_from_slice(&["--pcap", trace.to_str().unwrap(), "--out", &out]);
+            let stdout = ok(&run_in(dir.path(), &args));
+            assert!(!stdout.contains("yes"), "{name} {mode} was quarantined:\n{stdout}");
+            outputs.push(std::fs::read(dir.path().join(&out)).unwrap());
+        }
+        assert!(outputs[0].len() > 1000);
+        assert_eq!(outputs[0], outputs[1], "{name}: none and wonly differ");
+        assert_eq!(outputs[0], outputs[2], "{name}: none and rw differ");
+    }
+}

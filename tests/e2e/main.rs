@@ -2,6 +2,7 @@
 //! generated traffic, and every output packet is checked against an independent model
 //! written here. One test binary for the whole suite (LLVM links into every binary).
 
+mod attacks;
 mod bad_input;
 mod build;
 mod macswap;
