@@ -6,6 +6,7 @@ set -euo pipefail
 PKGS=(
   clang-19 llvm-19-dev llvm-19-tools lld-19 libclang-19-dev   # compiler, inkwell's LLVM, bindgen's libclang
   libzstd-dev zlib1g-dev libz3-dev                            # LLVM's link deps, the solver
+  libclang-rt-19-dev                                          # AddressSanitizer, the baseline of `nfcc bench`
   valgrind tcpdump                                            # exact counts, pcap inspection in tests
 )
 

@@ -29,7 +29,20 @@ pub struct BuildOptions {
     pub emit_ir: bool,
     /// What the isolation pass checks.
     pub protect: Protection,
+    /// Instrument with clang's AddressSanitizer instead (the fine-grained baseline of
+    /// `nfcc bench`; use with `Protection::None` and [`asan_pipeline`]).
+    pub sanitize_address: bool,
 }
+
+/// The pipeline for an AddressSanitizer build: the standard one, then LLVM's `asan` pass.
+pub fn asan_pipeline(level: OptLevel) -> Pipeline {
+    let mut p = Pipeline::standard(level);
+    p.push(nfcc_passes::pipeline::Stage::Llvm("asan".into()));
+    p
+}
+
+/// AddressSanitizer's runtime, which must be preloaded into a host running ASan modules.
+pub const ASAN_RUNTIME: &str = "/usr/lib/llvm-19/lib/clang/19/lib/linux/libclang_rt.asan-x86_64.so";
 
 /// What a successful build produced.
 #[derive(Debug)]
@@ -196,6 +209,9 @@ pub fn build(opts: &BuildOptions, pipeline: &Pipeline) -> Result<BuildReport, Bu
         for d in &opts.defines {
             cmd.arg(format!("-D{d}"));
         }
+        if opts.sanitize_address {
+            cmd.arg("-fsanitize=address");
+        }
         cmd.arg("-o").arg(&bc).arg(src);
         match run_tool(&mut cmd, &mut commands)? {
             Ok(w) => warnings.push_str(&w),
@@ -234,6 +250,9 @@ pub fn build(opts: &BuildOptions, pipeline: &Pipeline) -> Result<BuildReport, Bu
         .arg(&rt_obj)
         .arg(format!("-Wl,--version-script={}", exports.display()))
         .args(["-Wl,-z,defs", "-Wl,-z,now", "-Wl,-z,relro", "-Wl,--undefined-version"]);
+    if opts.sanitize_address {
+        cmd.args(["-fsanitize=address", "-shared-libasan"]);
+    }
     if let Err(diagnostics) = run_tool(&mut cmd, &mut commands)? {
         return Err(BuildError::Link { output: opts.output.clone(), diagnostics: clean_link(&diagnostics, &nf_obj) });
     }

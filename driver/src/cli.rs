@@ -1,6 +1,7 @@
 //! Command-line interface: parses arguments, calls the libraries, prints what happened.
 //! The only place in nfcc that writes messages for users and chooses exit codes.
 
+use crate::bench;
 use crate::build::{self, BuildOptions};
 use clap::{Args, Parser, Subcommand};
 use nfcc_passes::{OptLevel, Pipeline, Protection};
@@ -29,6 +30,37 @@ enum Command {
     Run(RunArgs),
     /// Write a pcap of realistic generated traffic.
     Traffic(TrafficArgs),
+    /// Measure what protection costs: every NF in none, wonly, rw and ASan, side by side.
+    Bench(BenchArgs),
+    /// One timed run of `nfcc bench` (internal).
+    #[command(hide = true)]
+    BenchWorker(BenchWorkerArgs),
+}
+
+#[derive(Args, Debug)]
+struct BenchArgs {
+    /// NF sources (default: every nf-examples/NAME/NAME.c).
+    #[arg(value_name = "SRC.c")]
+    sources: Vec<PathBuf>,
+    /// Packets per timed run.
+    #[arg(long, default_value_t = 2_000_000)]
+    packets: u64,
+    /// Interleaved repetitions.
+    #[arg(long, default_value_t = 7)]
+    reps: usize,
+    /// Packets per callgrind run for exact instruction counts (0 skips them).
+    #[arg(long, default_value_t = 20_000)]
+    callgrind_packets: u64,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args, Debug)]
+struct BenchWorkerArgs {
+    module: PathBuf,
+    #[arg(long)]
+    packets: u64,
 }
 
 #[derive(Args, Debug)]
@@ -121,6 +153,8 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         Command::Build(a) => cmd_build(a),
         Command::Run(a) => cmd_run(a),
         Command::Traffic(a) => cmd_traffic(a),
+        Command::Bench(a) => cmd_bench(a),
+        Command::BenchWorker(a) => cmd_bench_worker(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -153,6 +187,7 @@ fn cmd_build(a: BuildArgs) -> Result<(), Failure> {
         opt: a.opt,
         emit_ir: a.emit_ir,
         protect: a.protect,
+        sanitize_address: false,
     };
     let pipeline = Pipeline::for_build(opts.opt, opts.protect);
     let report = build::build(&opts, &pipeline).map_err(failed)?;
@@ -300,5 +335,49 @@ fn cmd_traffic(a: TrafficArgs) -> Result<(), Failure> {
     let n = write_atomically(&a.output, 0o644, |w| traffic::write_pcap(&spec, w))
         .map_err(|e| failed(format!("{}: cannot write: {e}", a.output.display())))?;
     println!("wrote {n} packets ({} flows) to {}", spec.flows, a.output.display());
+    Ok(())
+}
+
+fn cmd_bench(a: BenchArgs) -> Result<(), Failure> {
+    let sources = if a.sources.is_empty() { bench::example_sources(std::path::Path::new(".")) } else { a.sources };
+    if a.reps == 0 || a.packets == 0 {
+        return Err(Failure::Usage("--reps and --packets must be at least 1".into()));
+    }
+    let opts = bench::BenchOptions { sources, packets: a.packets, reps: a.reps, callgrind_packets: a.callgrind_packets };
+    let exe = std::env::current_exe().map_err(failed)?;
+    let mut progress = |m: &str| eprintln!("nfcc bench: {m}");
+    let results = bench::run(&opts, &exe, &mut progress).map_err(failed)?;
+    if a.json {
+        print!("{}", bench::to_json(&results, &opts));
+    } else {
+        print!("{}", bench::to_table(&results));
+        println!(
+            "64-byte packets from a pool of {}, {} packets per run, {} interleaved repetitions; ratio = median of per-repetition ratios; instructions counted by callgrind inside nf_process",
+            BENCH_POOL, opts.packets, opts.reps
+        );
+    }
+    Ok(())
+}
+
+/// Distinct packets in the benchmark's pool.
+const BENCH_POOL: usize = 1024;
+
+fn cmd_bench_worker(a: BenchWorkerArgs) -> Result<(), Failure> {
+    let spec = TrafficSpec { packets: BENCH_POOL as u64, flows: 256, ..TrafficSpec::default() };
+    let pool: Vec<Vec<u8>> = traffic::Generator::new(&spec)
+        .map(|p| {
+            let mut d = p.data;
+            d.resize(64, 0);
+            d
+        })
+        .collect();
+    let cfg = RunConfig {
+        modules: vec![ModuleSpec { path: a.module, settings: Vec::new() }],
+        inputs: Vec::new(),
+        outputs: Vec::new(),
+        ports: host::DEFAULT_PORTS,
+    };
+    let t = host::run_pool(&cfg, &pool, a.packets, 100).map_err(failed)?;
+    println!("ns={} packets={}", t.as_nanos(), a.packets);
     Ok(())
 }

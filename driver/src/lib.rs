@@ -2,5 +2,6 @@
 //! of modules ([`build`]); running modules is the host's job, in `nfcc-runtime`.
 #![deny(missing_docs)]
 
+pub mod bench;
 pub mod build;
 pub mod cli;
