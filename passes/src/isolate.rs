@@ -92,6 +92,7 @@ struct Stats {
     packet: u64,
     object: u64,
     mem: u64,
+    merged: u64,
     slow: u64,
     frames: u64,
     indirect_calls: u64,
@@ -126,6 +127,7 @@ impl ModulePass for Isolate {
                 ("checked-packet".into(), s.packet),
                 ("checked-object".into(), s.object),
                 ("checked-mem".into(), s.mem),
+                ("merged".into(), s.merged),
                 ("checked-slow".into(), s.slow),
                 ("frames".into(), s.frames),
                 ("indirect-calls".into(), s.indirect_calls),
@@ -187,6 +189,16 @@ struct Cx {
     /// Instructions the pass itself created that touch the bounds block (frame prologue and
     /// epilogue): never instrumented.
     own: HashSet<Value>,
+    /// Per function: accesses that need a `mem` check, grouped by base at the end.
+    pending_mem: Vec<MemAccess>,
+}
+
+/// An access to check against `mem`, waiting to be grouped with others from the same base.
+struct MemAccess {
+    inst: Value,
+    p: Value,
+    n: u64,
+    kind: u32,
 }
 
 fn err(file: &str, message: String) -> PassError {
@@ -236,6 +248,7 @@ impl Cx {
             mem_bounds: None,
             helpers: HashSet::new(),
             own: HashSet::new(),
+            pending_mem: Vec::new(),
         }
     }
 
@@ -711,7 +724,90 @@ impl Cx {
                 _ => {}
             }
         }
+        self.flush_mem_checks(f);
         Ok(())
+    }
+
+    /// Emits the `mem` checks. Accesses at constant offsets from one base pointer share one
+    /// compare, placed where the base is defined: `ok` holds iff the whole span of offsets
+    /// they use lies in `mem`; each access then only branches on `ok` (LLVM merges those
+    /// branches), and goes to the exact slow path if it is false. A false `ok` never stops a
+    /// module by itself: the slow path decides each access on its own.
+    unsafe fn flush_mem_checks(&mut self, f: Value) {
+        let pending = std::mem::take(&mut self.pending_mem);
+        let mut groups: Vec<(Value, Vec<(MemAccess, i64)>)> = Vec::new();
+        for a in pending {
+            let (base, off) = self.split_const(a.p);
+            match groups.iter_mut().find(|(b, _)| *b == base) {
+                Some((_, v)) => v.push((a, off)),
+                None => groups.push((base, vec![(a, off)])),
+            }
+        }
+        let e = cstr("");
+        for (base, accesses) in groups {
+            let lo_off = accesses.iter().map(|(_, o)| *o).min().unwrap_or(0);
+            let hi_off = accesses.iter().map(|(a, o)| o.saturating_add(a.n as i64)).max().unwrap_or(0);
+            let span = hi_off.saturating_sub(lo_off);
+            if accesses.len() == 1 || !(1..MAX_INLINE_CHECK as i64).contains(&span) {
+                for (a, _) in accesses {
+                    LLVMPositionBuilderBefore(self.b, a.inst);
+                    self.mem_check(f, a.inst, a.p, a.n, a.kind);
+                }
+                continue;
+            }
+            let (lo, len) = self.mem_bounds(f);
+            self.position_after_definition(base, len);
+            let start = LLVMBuildPtrToInt(self.b, base, self.i64t, e.as_ptr());
+            let start = LLVMBuildAdd(self.b, start, LLVMConstInt(self.i64t, lo_off as u64, 1), e.as_ptr());
+            let o = LLVMBuildSub(self.b, start, lo, e.as_ptr());
+            let lim = LLVMBuildSub(self.b, len, LLVMConstInt(self.i64t, span as u64 - 1, 0), e.as_ptr());
+            let ok = LLVMBuildICmp(self.b, LLVMIntPredicate::LLVMIntULT, o, lim, e.as_ptr());
+            self.stats.mem += 1;
+            self.stats.merged += accesses.len() as u64 - 1;
+            for (a, _) in accesses {
+                LLVMPositionBuilderBefore(self.b, a.inst);
+                let addr = LLVMBuildPtrToInt(self.b, a.p, self.i64t, e.as_ptr());
+                self.guard(f, a.inst, ok, addr, a.n, a.kind);
+            }
+        }
+    }
+
+    /// Positions the builder right after `v` is defined (after the phis of its block for a
+    /// phi; at the function's top, after `after`, for arguments and constants).
+    unsafe fn position_after_definition(&self, v: Value, after: Value) {
+        if llvm::opcode(v).is_none() {
+            LLVMPositionBuilderBefore(self.b, LLVMGetNextInstruction(after));
+            return;
+        }
+        if llvm::opcode(v) == Some(LLVMOpcode::LLVMPHI) {
+            let block = LLVMGetInstructionParent(v);
+            let first = llvm::instructions(block)
+                .into_iter()
+                .find(|&i| llvm::opcode(i) != Some(LLVMOpcode::LLVMPHI))
+                .expect("a block ends in a terminator");
+            LLVMPositionBuilderBefore(self.b, first);
+            return;
+        }
+        LLVMPositionBuilderBefore(self.b, LLVMGetNextInstruction(v));
+    }
+
+    /// `p` as a base plus a constant offset, through GEPs with constant indices and casts.
+    unsafe fn split_const(&self, mut p: Value) -> (Value, i64) {
+        let mut off = 0i64;
+        loop {
+            let op = llvm::opcode(p).or_else(|| llvm::const_expr_opcode(p));
+            match op {
+                Some(LLVMOpcode::LLVMGetElementPtr) => match self.gep_offset(p).and_then(|g| off.checked_add(g)) {
+                    Some(o) => {
+                        off = o;
+                        p = llvm::operand(p, 0);
+                    }
+                    None => return (p, off),
+                },
+                Some(LLVMOpcode::LLVMBitCast) | Some(LLVMOpcode::LLVMAddrSpaceCast) => p = llvm::operand(p, 0),
+                _ => return (p, off),
+            }
+        }
     }
 
     unsafe fn instrument_call(&mut self, f: Value, call: Value) -> Result<(), PassError> {
@@ -878,7 +974,7 @@ impl Cx {
             }
             Root::Bounds if !write && static_ok(abi::BOUNDS_PKT + 24) => self.stats.proven += 1,
             Root::Packet { data } => self.packet_check(f, inst, p, data, n, kind),
-            Root::Bounds | Root::Unknown => self.mem_check(f, inst, p, n, kind),
+            Root::Bounds | Root::Unknown => self.pending_mem.push(MemAccess { inst, p, n, kind }),
         }
         Ok(())
     }
