@@ -107,6 +107,9 @@ struct RunArgs {
     /// Number of ports the host offers modules.
     #[arg(long, default_value_t = host::DEFAULT_PORTS, value_name = "N")]
     ports: u16,
+    /// Also load modules built with `--protect none` (trusted code: nothing confines it).
+    #[arg(long)]
+    allow_unprotected: bool,
 }
 
 #[derive(Args, Debug)]
@@ -260,7 +263,7 @@ fn cmd_run(a: RunArgs) -> Result<(), Failure> {
         let (port, path) = parse_port_file(o, "--out")?;
         outputs.push(Output { port, path });
     }
-    let cfg = RunConfig { modules, inputs, outputs, ports: a.ports };
+    let cfg = RunConfig { modules, inputs, outputs, ports: a.ports, allow_unprotected: a.allow_unprotected };
     let mut on_event = |e: &host::Event| match e {
         host::Event::Violation { module, packet, violation } => {
             eprintln!("nfcc: violation: {module}: packet {packet}: {violation}; module quarantined")
@@ -277,13 +280,14 @@ fn cmd_run(a: RunArgs) -> Result<(), Failure> {
 fn print_run(cfg: &RunConfig, r: &RunReport) {
     let width = r.modules.iter().map(|(n, _)| n.len()).max().unwrap_or(6).max(6);
     println!(
-        "{:<width$} {:>10} {:>10} {:>10} {:>10} {:>11}",
-        "module", "in", "forwarded", "dropped", "errors", "quarantined"
+        "{:<width$} {:>7} {:>10} {:>10} {:>10} {:>10} {:>11}",
+        "module", "protect", "in", "forwarded", "dropped", "errors", "quarantined"
     );
-    for ((name, s), q) in r.modules.iter().zip(&r.quarantined) {
+    for (((name, s), q), p) in r.modules.iter().zip(&r.quarantined).zip(&r.protection) {
         println!(
-            "{:<width$} {:>10} {:>10} {:>10} {:>10} {:>11}",
+            "{:<width$} {:>7} {:>10} {:>10} {:>10} {:>10} {:>11}",
             name,
+            p.name(),
             s.received,
             s.forwarded,
             s.dropped,
@@ -376,6 +380,7 @@ fn cmd_bench_worker(a: BenchWorkerArgs) -> Result<(), Failure> {
         inputs: Vec::new(),
         outputs: Vec::new(),
         ports: host::DEFAULT_PORTS,
+        allow_unprotected: true,
     };
     let t = host::run_pool(&cfg, &pool, a.packets, 100).map_err(failed)?;
     println!("ns={} packets={}", t.as_nanos(), a.packets);

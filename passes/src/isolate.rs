@@ -262,6 +262,11 @@ impl Cx {
         self.define_helpers(&taken);
         self.redirect_descriptor();
         for &f in &user_functions {
+            // Large frames touch every page on the way down, so a runaway stack always
+            // meets the call stack's guard page rather than skipping over it.
+            let (k, v) = ("probe-stack", "inline-asm");
+            let a = LLVMCreateStringAttribute(self.c, k.as_ptr().cast(), k.len() as u32, v.as_ptr().cast(), v.len() as u32);
+            LLVMAddAttributeAtIndex(f, u32::MAX, a);
             self.frame = None;
             self.mem_bounds = None;
             self.move_locals_to_frame(f)?;

@@ -10,7 +10,7 @@
 //!   of a flood.
 
 use crate::atomic::AtomicFile;
-use crate::module::{LoadError, Module, ModuleSpec, ModuleStats, PacketBuf, Verdict, Violation};
+use crate::module::{LoadError, Module, ModuleSpec, ModuleStats, PacketBuf, Protection, Verdict, Violation};
 use crate::pcap::{PacketRecord, PcapError, PcapReader, PcapWriter};
 use std::fs::File;
 use std::io::{BufReader, BufWriter};
@@ -52,6 +52,8 @@ pub struct RunConfig {
     pub outputs: Vec<Output>,
     /// Ports offered to every module.
     pub ports: u16,
+    /// Load modules built with `--protect none` (they can touch anything in the process).
+    pub allow_unprotected: bool,
 }
 
 /// Something worth telling the user the moment it happens.
@@ -75,6 +77,8 @@ pub struct RunReport {
     pub modules: Vec<(String, ModuleStats)>,
     /// Per module, in chain order: why it is quarantined, if it is.
     pub quarantined: Vec<Option<Violation>>,
+    /// Per module, in chain order: the protection it was built with.
+    pub protection: Vec<Protection>,
     /// Packets read from all inputs.
     pub packets_in: u64,
     /// Packets leaving the chain (a flood counts once per port).
@@ -194,10 +198,8 @@ pub fn run(cfg: &RunConfig, on_event: &mut dyn FnMut(&Event)) -> Result<RunRepor
     }
     let mut outputs = cfg.outputs.iter().map(open_output).collect::<Result<Vec<_>, _>>()?;
 
-    let mut modules = Vec::new();
-    for (i, spec) in cfg.modules.iter().enumerate() {
-        modules.push(Module::load(spec, &label(cfg, i), cfg.ports)?);
-    }
+    let modules = load_chain(cfg)?;
+    let mut modules = modules;
 
     let mut batch: Vec<Slot> = Vec::with_capacity(BATCH);
     let mut spare: Vec<PacketBuf> = Vec::new();
@@ -262,12 +264,29 @@ pub fn run(cfg: &RunConfig, on_event: &mut dyn FnMut(&Event)) -> Result<RunRepor
     Ok(RunReport {
         modules: modules.iter().map(|m| (m.name().to_string(), m.stats())).collect(),
         quarantined: modules.iter().map(|m| m.quarantined().cloned()).collect(),
+        protection: modules.iter().map(|m| m.protection()).collect(),
         packets_in,
         packets_out,
         written,
         chain_time,
         wall_time: start.elapsed(),
     })
+}
+
+/// Loads every module of the chain, refusing unprotected ones unless allowed.
+fn load_chain(cfg: &RunConfig) -> Result<Vec<Module>, HostError> {
+    let mut modules = Vec::new();
+    for (i, spec) in cfg.modules.iter().enumerate() {
+        let m = Module::load(spec, &label(cfg, i), cfg.ports)?;
+        if m.protection() == Protection::None && !cfg.allow_unprotected {
+            return Err(HostError::Usage(format!(
+                "{}: built with --protect none, so nothing confines it; pass --allow-unprotected to run it anyway",
+                spec.path.display()
+            )));
+        }
+        modules.push(m);
+    }
+    Ok(modules)
 }
 
 /// A module's label: its file stem, with `#N` when the same stem appears more than once.
@@ -333,10 +352,7 @@ pub fn run_pool(cfg: &RunConfig, pool: &[Vec<u8>], packets: u64, gap_ns: u64) ->
     if pool.is_empty() {
         return Err(HostError::Usage("empty packet pool".into()));
     }
-    let mut modules = Vec::new();
-    for (i, spec) in cfg.modules.iter().enumerate() {
-        modules.push(Module::load(spec, &label(cfg, i), cfg.ports)?);
-    }
+    let mut modules = load_chain(cfg)?;
     let mut bufs: Vec<PacketBuf> = pool.iter().map(|f| PacketBuf::from_frame(f)).collect();
     let mut stopped = None;
     let t0 = Instant::now();

@@ -38,7 +38,8 @@ fn run_attack(name: &str, protect: &str, extra: &[&str]) -> (String, String, Vec
     (stdout, stderr, packets)
 }
 
-/// The counters row of `module` in `nfcc run`'s summary: in, forwarded, dropped, errors, quarantined.
+/// The row of `module` in `nfcc run`'s summary: protect, in, forwarded, dropped, errors,
+/// quarantined.
 fn row<'a>(stdout: &'a str, module: &str) -> Vec<&'a str> {
     let line = stdout
         .lines()
@@ -56,10 +57,10 @@ fn assert_stopped(name: &str, protect: &str, kind: &str, extra: &[&str]) {
     assert!(stderr.contains(&expect), "{name} ({protect}): expected `{expect}` in:\n{stderr}\n{stdout}");
     assert!(stderr.contains("module quarantined"), "{stderr}");
     let canary = row(&stdout, "canary");
-    assert_eq!(canary[..3], [PACKETS.to_string(), PACKETS.to_string(), "0".to_string()], "canary saw corruption:\n{stdout}");
+    assert_eq!(canary[..4], [protect.to_string(), PACKETS.to_string(), PACKETS.to_string(), "0".to_string()], "canary saw corruption:\n{stdout}");
     let attacker = row(&stdout, name);
-    assert_eq!(attacker[0], AT.to_string(), "{stdout}");
-    assert_eq!(attacker[4..].join(" "), format!("yes ({})", PACKETS - AT), "{stdout}");
+    assert_eq!(attacker[..2], [protect.to_string(), AT.to_string()], "{stdout}");
+    assert_eq!(attacker[5..].join(" "), format!("yes ({})", PACKETS - AT), "{stdout}");
     // The attacker forwards packets 1..AT-1 (to port 0) before it attacks.
     assert_eq!(packets.len(), AT - 1, "{stdout}");
     let input = read_pcap(&traffic(&["--packets", &PACKETS.to_string(), "--flows", "8", "--seed", "21", "--non-ip", "0"]));
@@ -97,7 +98,7 @@ fn reading_another_packet_is_stopped_in_rw_only() {
     // wonly checks no loads: by design the read goes through, and nothing is written.
     let (stdout, stderr, packets) = run_attack("read_other_packet", "wonly", &[]);
     assert!(!stderr.contains("violation"), "{stderr}");
-    assert_eq!(row(&stdout, "read_other_packet")[4], "no");
+    assert_eq!(row(&stdout, "read_other_packet")[5], "no");
     assert_eq!(packets.len(), PACKETS);
 }
 

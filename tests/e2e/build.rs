@@ -108,7 +108,7 @@ fn every_example_gives_byte_identical_output_in_every_protection_mode() {
             let src = root().join(format!("nf-examples/{name}/{name}.c"));
             ok(&nfcc().args(["build", "--protect", mode]).arg(&src).arg("-o").arg(&so).output().unwrap());
             let out = format!("{name}-{mode}.pcap");
-            let mut args = vec!["run", so.to_str().unwrap()];
+            let mut args = vec!["run", "--allow-unprotected", so.to_str().unwrap()];
             if name == "policer" {
                 args.push("rate=200k");
             }
@@ -121,4 +121,16 @@ fn every_example_gives_byte_identical_output_in_every_protection_mode() {
         assert_eq!(outputs[0], outputs[1], "{name}: none and wonly differ");
         assert_eq!(outputs[0], outputs[2], "{name}: none and rw differ");
     }
+}
+
+#[test]
+fn unprotected_modules_need_explicit_consent() {
+    let dir = tempdir();
+    let src = root().join("nf-examples/macswap/macswap.c");
+    ok(&nfcc().args(["build", "--protect", "none"]).arg(&src).args(["-o", "m.so"]).current_dir(dir.path()).output().unwrap());
+    let trace = traffic(&["--packets", "10", "--flows", "2"]);
+    let t = trace.to_str().unwrap();
+    fails(&run_in(dir.path(), &["run", "m.so", "--pcap", t, "--out", "o.pcap"]), 2, &["m.so: built with --protect none", "--allow-unprotected"]);
+    assert!(!dir.path().join("o.pcap").exists());
+    ok(&run_in(dir.path(), &["run", "--allow-unprotected", "m.so", "--pcap", t, "--out", "o.pcap"]));
 }

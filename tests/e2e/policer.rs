@@ -75,7 +75,7 @@ fn matches_the_model_packet_by_packet() {
     }
     let line = stdout.lines().find(|l| l.starts_with("policer")).expect("policer row");
     let cols: Vec<&str> = line.split_whitespace().collect();
-    assert_eq!(cols[1..4], [input.len().to_string(), expected.len().to_string(), dropped.to_string()]);
+    assert_eq!(cols[1..5], ["rw".to_string(), input.len().to_string(), expected.len().to_string(), dropped.to_string()]);
 }
 
 #[test]
