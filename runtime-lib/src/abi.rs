@@ -22,6 +22,13 @@ pub const MAX_PORTS: u16 = 64;
 pub const RT_STATE_SIZE: usize = 4096;
 /// `NFCC_HEADROOM`: bytes before a packet's data that belong to it (zeroed per call).
 pub const HEADROOM: usize = 64;
+/// Bytes of inaccessible guard zone the host keeps on both sides of the `mem` region (and
+/// below each call stack). The isolation checks rely on it: once a pointer is known to be
+/// in `mem`, accesses within `MEM_GUARD_REACH` bytes of it either land in `mem` or fault.
+pub const GUARD: usize = 64 * 1024;
+/// How far (bytes, either way, access size included) from a pointer checked to be in `mem`
+/// an access may reach without a check of its own.
+pub const MEM_GUARD_REACH: i64 = 32 * 1024;
 /// `NFCC_SITE_KIND_BITS`: a check site word is `index << SITE_KIND_BITS | kind`.
 pub const SITE_KIND_BITS: u32 = 3;
 

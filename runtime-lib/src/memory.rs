@@ -10,8 +10,8 @@
 
 use crate::heap::Heap;
 
-/// Bytes of `PROT_NONE` at each end of every mapping.
-pub const GUARD: usize = 64 * 1024;
+/// Bytes of `PROT_NONE` at each end of every mapping (the isolation checks rely on it).
+pub const GUARD: usize = crate::abi::GUARD;
 const PAGE: usize = 4096;
 
 /// An anonymous mapping with guard zones: `[guard][usable][guard]`.
