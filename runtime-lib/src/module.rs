@@ -74,8 +74,10 @@ pub struct Site {
 impl std::fmt::Display for Violation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{} violation at {:#x}", self.kind.describe(), self.addr)?;
-        if self.size > 0 {
-            write!(f, " ({} bytes)", self.size)?;
+        match self.size {
+            0 => {}
+            1 => write!(f, " (1 byte)")?,
+            n => write!(f, " ({n} bytes)")?,
         }
         match &self.site {
             Some(s) if s.line > 0 => write!(f, " in {} ({}:{})", s.function, s.file, s.line),
