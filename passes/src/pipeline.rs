@@ -113,7 +113,7 @@ impl Protection {
 
 /// LLVM passes run after instrumentation: inline the check helpers, then let LLVM merge,
 /// hoist and delete checks it can prove (none of these passes speculate a check away).
-pub const CLEANUP_PIPELINE: &str = "always-inline,function(instcombine<no-verify-fixpoint>,simplifycfg,early-cse<memssa>,jump-threading,correlated-propagation,constraint-elimination,gvn,jump-threading,simplifycfg),globaldce";
+pub const CLEANUP_PIPELINE: &str = "always-inline,function(instcombine<no-verify-fixpoint>,simplifycfg,early-cse<memssa>,jump-threading,correlated-propagation,constraint-elimination,loop-mssa(licm),irce,gvn,jump-threading,simplifycfg),globaldce";
 
 /// One of nfcc's own transformations or checks over a whole module.
 pub trait ModulePass {
