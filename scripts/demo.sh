@@ -25,4 +25,11 @@ done
 echo "== a chain: policer (10 MB/s per destination) then macswap"
 "$nfcc" run "$out/policer.so" rate=10M burst=30k "$out/macswap.so" \
   --pcap "$out/traffic.pcap" --out "$out/chain-out.pcap"
+echo "== an attack: a module that writes past the end of packet 5, chained after macswap"
+"$nfcc" build nf-examples/attacks/write_past_packet.c -o "$out/write_past_packet.so"
+"$nfcc" run "$out/macswap.so" "$out/write_past_packet.so" --pcap "$out/traffic.pcap" --out "$out/attack-out.pcap"
+
+echo "== what protection costs (short run; README has the full table)"
+"$nfcc" bench --reps 3 --packets 500000 --callgrind-packets 0
+
 echo "== outputs are in $out/"

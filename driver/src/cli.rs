@@ -386,3 +386,46 @@ fn cmd_bench_worker(a: BenchWorkerArgs) -> Result<(), Failure> {
     println!("ns={} packets={}", t.as_nanos(), a.packets);
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn chains_split_into_modules_and_their_settings() {
+        let specs = match parse_chain(&words("a.so rate=1M burst=2k ./b.so c.so x=")) {
+            Ok(s) => s,
+            Err(_) => panic!("valid chain refused"),
+        };
+        let got: Vec<(String, Vec<String>)> = specs
+            .iter()
+            .map(|m| (m.path.display().to_string(), m.settings.iter().map(|s| format!("{}={}", s.key, s.value)).collect()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("a.so".to_string(), vec!["rate=1M".to_string(), "burst=2k".to_string()]),
+                ("./b.so".to_string(), vec![]),
+                ("c.so".to_string(), vec!["x=".to_string()]),
+            ]
+        );
+        assert!(matches!(parse_chain(&words("rate=1 a.so")), Err(Failure::Usage(m)) if m.contains("comes before any module")));
+    }
+
+    #[test]
+    fn port_prefixes_are_optional() {
+        let ok = |t: &str| match parse_port_file(t, "--pcap") {
+            Ok(v) => v,
+            Err(_) => panic!("{t} refused"),
+        };
+        assert_eq!(ok("in.pcap"), (None, PathBuf::from("in.pcap")));
+        assert_eq!(ok("1=wan.pcap"), (Some(1), PathBuf::from("wan.pcap")));
+        assert_eq!(ok("dir=x/a.pcap"), (None, PathBuf::from("dir=x/a.pcap")));
+        assert!(matches!(parse_port_file("99999=a.pcap", "--pcap"), Err(Failure::Usage(m)) if m.contains("not a port number")));
+        assert!(matches!(parse_port_file("1=", "--out"), Err(Failure::Usage(m)) if m.contains("no file")));
+    }
+}
