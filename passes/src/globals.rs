@@ -55,3 +55,35 @@ impl ModulePass for PlaceGlobals {
         Ok(vec![("data".into(), data), ("rodata".into(), rodata)])
     }
 }
+
+/// Makes every function and global the module defines internal, except the entry points
+/// the host calls: they are the module's whole interface (the linker exports nothing else
+/// anyway), and internal definitions let LLVM inline, specialise and delete freely.
+pub struct Internalize;
+
+impl ModulePass for Internalize {
+    fn name(&self) -> &str {
+        "internalize"
+    }
+
+    fn run(&self, module: &Module<'_>) -> Result<Vec<(String, u64)>, PassError> {
+        use inkwell::llvm_sys::LLVMLinkage;
+        let keep = [nfcc_runtime::abi::SYM_INIT, nfcc_runtime::abi::SYM_PROCESS];
+        let m = module.as_mut_ptr();
+        let mut n = 0;
+        for v in llvm::functions(m).into_iter().chain(llvm::globals(m)) {
+            let name = llvm::name(v);
+            if !llvm::is_definition(v) || name.starts_with("llvm.") || keep.contains(&name.as_str()) {
+                continue;
+            }
+            // SAFETY: v is a definition of this module.
+            unsafe {
+                if LLVMGetLinkage(v) == LLVMLinkage::LLVMExternalLinkage {
+                    LLVMSetLinkage(v, LLVMLinkage::LLVMInternalLinkage);
+                    n += 1;
+                }
+            }
+        }
+        Ok(vec![("internalized".into(), n)])
+    }
+}

@@ -170,10 +170,12 @@ impl Pipeline {
         Pipeline::default()
     }
 
-    /// The standard pipeline: check the ABI, place globals, LLVM's optimiser at `level`.
+    /// The standard pipeline: check the ABI, internalize all but the entry points, place
+    /// globals, LLVM's optimiser at `level`.
     pub fn standard(level: OptLevel) -> Pipeline {
         let mut p = Pipeline::new();
         p.push(Stage::Pass(Box::new(crate::entry::CheckEntryPoints)));
+        p.push(Stage::Pass(Box::new(crate::globals::Internalize)));
         p.push(Stage::Pass(Box::new(crate::globals::PlaceGlobals)));
         p.push(Stage::Llvm(level.llvm_pipeline().to_string()));
         p
