@@ -65,9 +65,25 @@ pub fn files_in(dir: &Path) -> Vec<String> {
     v
 }
 
+/// Where modules and traces shared by many tests go: under cargo's per-target scratch
+/// directory (statics are never dropped, so a TempDir here would leak one per run).
 fn shared_dir() -> &'static Path {
-    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
-    DIR.get_or_init(tempdir).path()
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("e2e-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        // Leftovers of earlier runs go now.
+        if let Ok(entries) = std::fs::read_dir(d.parent().unwrap()) {
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if name.starts_with("e2e-") && e.path() != d {
+                    let _ = std::fs::remove_dir_all(e.path());
+                }
+            }
+        }
+        d
+    })
 }
 
 /// The module built from `nf-examples/NAME/NAME.c` at -O2, built once per test process.

@@ -1,0 +1,133 @@
+/*
+ * dchain.c - index allocator with ageing (the "double chain").
+ *
+ * Cell capacity is the head of a circular doubly linked list of allocated
+ * indices, oldest first; every operation keeps it ordered by time because
+ * times never go below the latest one seen. Free indices form a stack linked
+ * through next (entry + 1, 0 at the bottom) above the never-used ones.
+ */
+#include "nfcc_ds.h"
+
+struct dchain_cell {
+	uint32_t prev;
+	uint32_t next;
+	uint64_t time;      /* when allocated or last rejuvenated */
+	uint32_t allocated; /* 1 if in the allocated list */
+};
+
+struct nfcc_dchain {
+	uint32_t capacity;
+	uint32_t fresh;     /* indices fresh .. capacity-1 have never been allocated */
+	uint32_t free_head; /* top of the stack of freed indices, + 1 */
+	uint64_t expiry_ns;
+	uint64_t latest;    /* the latest time seen */
+	struct dchain_cell *cells; /* capacity + 1: the indices, then the list head */
+};
+
+struct nfcc_dchain *nfcc_dchain_create(uint32_t capacity, uint64_t expiry_ns)
+{
+	if (capacity == 0 || capacity > (1u << 30) || expiry_ns == 0)
+		return NULL;
+
+	struct nfcc_dchain *d = nfcc_alloc(sizeof(*d) + ((size_t)capacity + 1) * sizeof(struct dchain_cell));
+
+	if (d == NULL)
+		return NULL;
+	d->capacity = capacity;
+	d->expiry_ns = expiry_ns;
+	d->cells = (struct dchain_cell *)(d + 1);
+	d->cells[capacity].prev = capacity;
+	d->cells[capacity].next = capacity;
+	return d;
+}
+
+/* now, or the latest time seen if that is later; remembers it. */
+static uint64_t clamp_time(struct nfcc_dchain *d, uint64_t now)
+{
+	if (now < d->latest)
+		return d->latest;
+	d->latest = now;
+	return now;
+}
+
+static void unlink_cell(struct nfcc_dchain *d, uint32_t i)
+{
+	struct dchain_cell *c = &d->cells[i];
+
+	d->cells[c->prev].next = c->next;
+	d->cells[c->next].prev = c->prev;
+}
+
+/* Append index i, with time now, as the youngest allocated index. */
+static void append_cell(struct nfcc_dchain *d, uint32_t i, uint64_t now)
+{
+	struct dchain_cell *head = &d->cells[d->capacity];
+	struct dchain_cell *c = &d->cells[i];
+
+	c->prev = head->prev;
+	c->next = d->capacity;
+	d->cells[head->prev].next = i;
+	head->prev = i;
+	c->time = now;
+	c->allocated = 1;
+}
+
+int nfcc_dchain_allocate(struct nfcc_dchain *dchain, uint64_t now, uint32_t *index)
+{
+	uint32_t i;
+
+	if (dchain->free_head != 0) {
+		i = dchain->free_head - 1;
+		dchain->free_head = dchain->cells[i].next;
+	} else if (dchain->fresh < dchain->capacity) {
+		i = dchain->fresh++;
+	} else {
+		return NFCC_DS_FULL;
+	}
+	append_cell(dchain, i, clamp_time(dchain, now));
+	*index = i;
+	return NFCC_DS_OK;
+}
+
+int nfcc_dchain_rejuvenate(struct nfcc_dchain *dchain, uint32_t index, uint64_t now)
+{
+	if (!nfcc_dchain_is_allocated(dchain, index))
+		return NFCC_DS_INVALID;
+	unlink_cell(dchain, index);
+	append_cell(dchain, index, clamp_time(dchain, now));
+	return NFCC_DS_OK;
+}
+
+int nfcc_dchain_free(struct nfcc_dchain *dchain, uint32_t index)
+{
+	if (!nfcc_dchain_is_allocated(dchain, index))
+		return NFCC_DS_INVALID;
+	unlink_cell(dchain, index);
+	dchain->cells[index].allocated = 0;
+	dchain->cells[index].next = dchain->free_head;
+	dchain->free_head = index + 1;
+	return NFCC_DS_OK;
+}
+
+int nfcc_dchain_is_allocated(const struct nfcc_dchain *dchain, uint32_t index)
+{
+	return index < dchain->capacity && dchain->cells[index].allocated;
+}
+
+int nfcc_dchain_expire_one(struct nfcc_dchain *dchain, uint64_t now, uint32_t *index)
+{
+	uint32_t oldest = dchain->cells[dchain->capacity].next;
+
+	now = clamp_time(dchain, now);
+	/* time <= latest = now, so the subtraction cannot wrap */
+	if (oldest == dchain->capacity || now - dchain->cells[oldest].time < dchain->expiry_ns)
+		return 0;
+	nfcc_dchain_free(dchain, oldest);
+	*index = oldest;
+	return 1;
+}
+
+uint32_t nfcc_dchain_capacity(const struct nfcc_dchain *dchain)
+{
+	return dchain->capacity;
+}

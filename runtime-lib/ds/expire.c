@@ -1,0 +1,39 @@
+/*
+ * expire.c - the expiry loops: free every expired dchain index and forget
+ * the flow-table entry that used it.
+ */
+#include "nfcc_ds.h"
+
+uint32_t nfcc_expire_map(struct nfcc_dchain *dchain, struct nfcc_map *map,
+			 const struct nfcc_vector *keys, uint64_t now)
+{
+	uint32_t capacity = nfcc_dchain_capacity(dchain);
+	uint32_t index, n;
+
+	if (nfcc_vector_capacity(keys) < capacity ||
+	    nfcc_vector_record_size(keys) < nfcc_map_key_size(map))
+		return 0;
+	/* PCV e: indices expired (at most capacity: each was allocated) */
+	for (n = 0; n < capacity; n++) {
+		if (!nfcc_dchain_expire_one(dchain, now, &index))
+			break;
+		NFCC_DS_COUNT(expired);
+		nfcc_map_erase(map, nfcc_vector_get(keys, index), NULL);
+	}
+	return n;
+}
+
+uint32_t nfcc_expire_dmap(struct nfcc_dchain *dchain, struct nfcc_dmap *dmap, uint64_t now)
+{
+	uint32_t capacity = nfcc_dchain_capacity(dchain);
+	uint32_t index, n;
+
+	/* PCV e: indices expired (at most capacity: each was allocated) */
+	for (n = 0; n < capacity; n++) {
+		if (!nfcc_dchain_expire_one(dchain, now, &index))
+			break;
+		NFCC_DS_COUNT(expired);
+		nfcc_dmap_erase(dmap, index);
+	}
+	return n;
+}
