@@ -2,9 +2,10 @@
  * dchain.c - index allocator with ageing (the "double chain").
  *
  * Cell capacity is the head of a circular doubly linked list of allocated
- * indices, oldest first; every operation keeps it ordered by time because
- * times never go below the latest one seen. Free indices form a stack linked
- * through next (entry + 1, 0 at the bottom) above the never-used ones.
+ * indices, oldest first; it stays ordered by time because allocate and
+ * rejuvenate never store a time below the latest one they stored. Freed
+ * indices form a stack linked through next (index + 1, 0 at the bottom),
+ * used before the never-allocated ones.
  */
 #include "nfcc_ds.h"
 
@@ -20,7 +21,7 @@ struct nfcc_dchain {
 	uint32_t fresh;     /* indices fresh .. capacity-1 have never been allocated */
 	uint32_t free_head; /* top of the stack of freed indices, + 1 */
 	uint64_t expiry_ns;
-	uint64_t latest;    /* the latest time seen */
+	uint64_t latest;    /* the latest time stored */
 	struct dchain_cell *cells; /* capacity + 1: the indices, then the list head */
 };
 
@@ -29,7 +30,8 @@ struct nfcc_dchain *nfcc_dchain_create(uint32_t capacity, uint64_t expiry_ns)
 	if (capacity == 0 || capacity > (1u << 30) || expiry_ns == 0)
 		return NULL;
 
-	struct nfcc_dchain *d = nfcc_alloc(sizeof(*d) + ((size_t)capacity + 1) * sizeof(struct dchain_cell));
+	size_t cells = ((size_t)capacity + 1) * sizeof(struct dchain_cell);
+	struct nfcc_dchain *d = nfcc_alloc(sizeof(*d) + cells);
 
 	if (d == NULL)
 		return NULL;
@@ -41,7 +43,7 @@ struct nfcc_dchain *nfcc_dchain_create(uint32_t capacity, uint64_t expiry_ns)
 	return d;
 }
 
-/* now, or the latest time seen if that is later; remembers it. */
+/* now, or the latest time stored if that is later; remembers it. */
 static uint64_t clamp_time(struct nfcc_dchain *d, uint64_t now)
 {
 	if (now < d->latest)
@@ -118,9 +120,9 @@ int nfcc_dchain_expire_one(struct nfcc_dchain *dchain, uint64_t now, uint32_t *i
 {
 	uint32_t oldest = dchain->cells[dchain->capacity].next;
 
-	now = clamp_time(dchain, now);
-	/* time <= latest = now, so the subtraction cannot wrap */
-	if (oldest == dchain->capacity || now - dchain->cells[oldest].time < dchain->expiry_ns)
+	/* now - time, not time + expiry_ns, which could wrap */
+	if (oldest == dchain->capacity || now < dchain->cells[oldest].time ||
+	    now - dchain->cells[oldest].time < dchain->expiry_ns)
 		return 0;
 	nfcc_dchain_free(dchain, oldest);
 	*index = oldest;

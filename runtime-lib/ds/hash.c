@@ -7,7 +7,7 @@
 struct nfcc_ds_trace nfcc_ds_trace;
 #endif
 
-/* A bijection on 32-bit words (the policer's mixer): xor-shifts spread the products' high bits down. */
+/* A bijection on 32-bit words (the policer's mixer): the shifts spread high product bits down. */
 static uint32_t mix32(uint32_t x)
 {
 	x ^= x >> 16;

@@ -6,8 +6,10 @@
  *   - every structure is created once (in nf_init) by one *_create() call
  *     that takes its fixed capacity and allocates from the module heap with
  *     nfcc_alloc(); it returns NULL if an argument is invalid or the heap
- *     cannot hold it. Nothing grows afterwards, and nothing is freed: the
- *     module heap lives as long as the module;
+ *     cannot hold it. Nothing grows afterwards, and nothing needs freeing:
+ *     the module heap lives as long as the module. (Every *_create but
+ *     nfcc_dmap_create makes a single nfcc_alloc call, so nfcc_free() on the
+ *     returned pointer gives such a structure back.);
  *   - all state is reached through the pointer *_create() returns (the only
  *     globals are the trace counters of tracing builds);
  *   - the library calls nothing but nfcc_alloc, nfcc_free, memcpy, memmove,
@@ -48,7 +50,7 @@ extern "C" {
 #define NFCC_DS_EXISTS (-2)  /* the key, index or backend is already present */
 #define NFCC_DS_INVALID (-3) /* an argument is out of range, or names nothing present */
 
-/* PCV counts of a tracing build (-DNFCC_DS_TRACE), summed over calls until the caller resets them. */
+/* PCV counts of a tracing build (-DNFCC_DS_TRACE), summed over calls, until reset. */
 struct nfcc_ds_trace {
 	uint64_t traversals; /* t: map chain entries examined */
 	uint64_t collisions; /* c: examined map entries with the key's hash but another key */
@@ -96,10 +98,10 @@ uint32_t nfcc_hash(const void *key, uint32_t len, uint32_t seed);
  */
 struct nfcc_map;
 
-/* A map of capacity entries with keys of key_size bytes; NULL if either is 0 or above 2^30, or on no memory. */
+/* capacity entries, keys of key_size bytes; NULL if either is 0 or > 2^30, or no memory. */
 struct nfcc_map *nfcc_map_create(uint32_t capacity, uint32_t key_size);
 
-/* 1 and *value set if key is present, else 0. PCVs t, c: the key's chain up to the key (all of it on a miss). */
+/* 1 and *value set if key is present, else 0. PCVs t, c: its chain up to key (all if absent). */
 int nfcc_map_get(const struct nfcc_map *map, const void *key, uint32_t *value);
 
 /*
@@ -109,7 +111,7 @@ int nfcc_map_get(const struct nfcc_map *map, const void *key, uint32_t *value);
  */
 int nfcc_map_put(struct nfcc_map *map, const void *key, uint32_t value);
 
-/* Remove key: 1 (and *value, unless value is NULL) if it was present, else 0. PCVs t, c as in get. */
+/* Remove key: 1 (and *value, unless value is NULL) if it was present, else 0. PCVs t, c as get. */
 int nfcc_map_erase(struct nfcc_map *map, const void *key, uint32_t *value);
 
 /* Number of entries present. */
@@ -118,7 +120,7 @@ uint32_t nfcc_map_size(const struct nfcc_map *map);
 /* key_size as given to nfcc_map_create. */
 uint32_t nfcc_map_key_size(const struct nfcc_map *map);
 
-/* The chain key would live in (0 .. 2^k - 1): lets tests and contracts build keys that share a chain. */
+/* The chain key lives in (0 .. 2^k - 1): lets tests and contracts build keys sharing a chain. */
 uint32_t nfcc_map_chain(const struct nfcc_map *map, const void *key);
 
 /*
@@ -131,7 +133,7 @@ uint32_t nfcc_map_chain(const struct nfcc_map *map, const void *key);
  */
 struct nfcc_dmap;
 
-/* A dmap of capacity indices; NULL if an argument is 0 or above 2^30, or on no memory (three nfcc_alloc calls). */
+/* A dmap of capacity indices; NULL if an argument is 0 or > 2^30, or no memory (3 nfcc_allocs). */
 struct nfcc_dmap *nfcc_dmap_create(uint32_t capacity, uint32_t key_a_size, uint32_t key_b_size);
 
 /*
@@ -165,7 +167,7 @@ const void *nfcc_dmap_key_b(const struct nfcc_dmap *dmap, uint32_t index);
  */
 struct nfcc_vector;
 
-/* A vector of capacity records of record_size bytes; NULL if either is 0 or above 2^30, or on no memory. */
+/* capacity records of record_size bytes; NULL if either is 0 or > 2^30, or no memory. */
 struct nfcc_vector *nfcc_vector_create(uint32_t capacity, uint32_t record_size);
 
 /* Record index, or NULL if index >= capacity. The pointer stays valid for the module's life. */
@@ -184,14 +186,15 @@ uint32_t nfcc_vector_capacity(const struct nfcc_vector *vector);
  * rejuvenated. Allocated indices form a list ordered by that time (oldest
  * first), free indices a stack. Expiry rule: with window W (fixed at
  * creation), an index whose time is t is expired at time now exactly when
- * now >= t and now - t >= W, i.e. by now = t + W but not by t + W - 1.
- * Times must not decrease from call to call (packet arrival times do not);
- * a time below the latest one seen is taken as the latest one, which keeps
- * the list ordered. All operations are O(1) except the expire loops.
+ * now >= t and now - t >= W, i.e. by now = t + W but not by t + W - 1
+ * (computed without overflow). Times given to allocate and rejuvenate
+ * should not decrease (packet arrival times do not); one below the latest
+ * stored is taken as that latest, which keeps the list ordered. Expiry
+ * stores no time. All operations are O(1) except the expire loops.
  */
 struct nfcc_dchain;
 
-/* A dchain of capacity indices and expiry window expiry_ns; NULL if either is 0, capacity > 2^30, or on no memory. */
+/* capacity indices, expiry window expiry_ns; NULL if either is 0, capacity > 2^30, or no memory. */
 struct nfcc_dchain *nfcc_dchain_create(uint32_t capacity, uint64_t expiry_ns);
 
 /*
@@ -201,10 +204,10 @@ struct nfcc_dchain *nfcc_dchain_create(uint32_t capacity, uint64_t expiry_ns);
  */
 int nfcc_dchain_allocate(struct nfcc_dchain *dchain, uint64_t now, uint32_t *index);
 
-/* Give index the time now (it becomes the youngest): NFCC_DS_OK, or NFCC_DS_INVALID if it is not allocated. */
+/* Give index the time now (it becomes the youngest): NFCC_DS_OK; NFCC_DS_INVALID if free. */
 int nfcc_dchain_rejuvenate(struct nfcc_dchain *dchain, uint32_t index, uint64_t now);
 
-/* Free index now: NFCC_DS_OK, or NFCC_DS_INVALID if it is not allocated. */
+/* Free index: NFCC_DS_OK, or NFCC_DS_INVALID if it is not allocated. */
 int nfcc_dchain_free(struct nfcc_dchain *dchain, uint32_t index);
 
 /* 1 if index is allocated, else 0 (also for index >= capacity). */
@@ -230,7 +233,7 @@ int nfcc_dchain_expire_one(struct nfcc_dchain *dchain, uint64_t now, uint32_t *i
 uint32_t nfcc_expire_map(struct nfcc_dchain *dchain, struct nfcc_map *map,
 			 const struct nfcc_vector *keys, uint64_t now);
 
-/* Free every index expired at time now and erase that entry of dmap. Returns the number freed. PCV e, plus the erases'. */
+/* Free every index expired at now, erase its entry of dmap; returns how many. PCV e, + erases'. */
 uint32_t nfcc_expire_dmap(struct nfcc_dchain *dchain, struct nfcc_dmap *dmap, uint64_t now);
 
 /*
@@ -240,20 +243,20 @@ uint32_t nfcc_expire_dmap(struct nfcc_dchain *dchain, struct nfcc_dmap *dmap, ui
  * 0 .. max_backends-1, of which any set may be active. Backend b's
  * permutation is slot (offset + j * skip) mod table_size for j = 0, 1, ...,
  * with offset = nfcc_hash(&b, 4, NFCC_MAGLEV_SEED_OFFSET) mod table_size and
- * skip = nfcc_hash(&b, 4, NFCC_MAGLEV_SEED_SKIP) mod (table_size - 1) + 1
- * (b as a uint32_t). Every add or remove repopulates the table as in the
- * Maglev paper: the active backends, in increasing order, take turns claiming
- * the next free slot of their permutation until all slots are taken. So the
- * table depends only on the set of active backends, each backend owns
- * floor or ceil of table_size / active slots, and removing a backend mostly
- * moves only the slots it owned.
+ * skip = nfcc_hash(&b, 4, NFCC_MAGLEV_SEED_SKIP) mod (table_size - 1) + 1,
+ * b being a uint32_t. Every add or remove repopulates the table as in the
+ * Maglev paper: the active backends, in increasing order, take turns
+ * claiming the next free slot of their permutation until all slots are
+ * taken. So the table depends only on the set of active backends, each
+ * backend owns floor or ceil of table_size / active slots, and removing a
+ * backend mostly moves only the slots it owned.
  */
 struct nfcc_maglev;
 
 #define NFCC_MAGLEV_DEFAULT_SIZE 65537u /* table size used when 0 is given */
 #define NFCC_MAGLEV_NONE UINT32_MAX     /* lookup result when no backend is active */
-#define NFCC_MAGLEV_SEED_OFFSET 0x6d61676cu
-#define NFCC_MAGLEV_SEED_SKIP 0x736b6970u
+#define NFCC_MAGLEV_SEED_OFFSET 0x6d61676cu /* nfcc_hash seed of a backend's first slot */
+#define NFCC_MAGLEV_SEED_SKIP 0x736b6970u   /* nfcc_hash seed of a backend's step */
 
 /*
  * A table for backends 0 .. max_backends-1 with table_size slots (0: the
@@ -269,7 +272,7 @@ struct nfcc_maglev *nfcc_maglev_create(uint32_t max_backends, uint32_t table_siz
  */
 int nfcc_maglev_add(struct nfcc_maglev *maglev, uint32_t backend);
 
-/* Deactivate backend and repopulate: NFCC_DS_OK, or NFCC_DS_INVALID if it is not active. PCVs b and p. */
+/* Deactivate backend and repopulate: NFCC_DS_OK, or NFCC_DS_INVALID if not active. PCVs b, p. */
 int nfcc_maglev_remove(struct nfcc_maglev *maglev, uint32_t backend);
 
 /* The backend of slot flow_hash mod table_size, or NFCC_MAGLEV_NONE if none is active. No loop. */
@@ -295,7 +298,7 @@ struct nfcc_lpm;
 #define NFCC_LPM_NO_ROUTE UINT32_MAX /* lookup result when no prefix matches */
 #define NFCC_LPM_MAX_PORT 0xffffffu  /* ports are 0 .. NFCC_LPM_MAX_PORT */
 
-/* A table with room for chunks second-stage chunks (0 .. 2^24); NULL if above, or on no memory. */
+/* A table with room for chunks second-stage chunks (0 .. 2^24); NULL if more, or no memory. */
 struct nfcc_lpm *nfcc_lpm_create(uint32_t chunks);
 
 /*
@@ -325,16 +328,19 @@ struct nfcc_tbucket;
 #define NFCC_TB_MAX_RATE 1000000000000ull /* bytes per second (8 Tbit/s) */
 #define NFCC_TB_MAX_BURST 10000000000ull  /* bytes */
 
-/* capacity buckets, empty at time 0; NULL if capacity is 0 or above 2^30, rate or burst is 0 or above its maximum, or on no memory. */
+/*
+ * capacity buckets, empty at time 0; NULL if capacity is 0 or above 2^30, if
+ * rate or burst is 0 or above its maximum, or on no memory.
+ */
 struct nfcc_tbucket *nfcc_tbucket_create(uint32_t capacity, uint64_t rate, uint64_t burst);
 
-/* Fill bucket index to burst at time now (a new flow). NFCC_DS_OK, or NFCC_DS_INVALID if index >= capacity. */
+/* Fill bucket index at time now (a new flow): NFCC_DS_OK, or NFCC_DS_INVALID if index too big. */
 int nfcc_tbucket_fill(struct nfcc_tbucket *tb, uint32_t index, uint64_t now);
 
 /* Refill bucket index up to time now and return its whole bytes (0 if index >= capacity). */
 uint64_t nfcc_tbucket_tokens(struct nfcc_tbucket *tb, uint32_t index, uint64_t now);
 
-/* Refill bucket index up to now; if it holds >= bytes, take them out and return 1, else return 0. */
+/* Refill bucket index up to now; if it holds >= bytes, take them out and return 1; else 0. */
 int nfcc_tbucket_consume(struct nfcc_tbucket *tb, uint32_t index, uint64_t bytes, uint64_t now);
 
 #ifdef __cplusplus
