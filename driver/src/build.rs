@@ -8,6 +8,7 @@
 use nfcc_passes::{OptLevel, PassError, Pipeline, Protection, StageReport};
 use nfcc_runtime::abi;
 use nfcc_runtime::atomic::AtomicFile;
+use nfcc_runtime::ds;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -185,15 +186,31 @@ pub fn build(opts: &BuildOptions, pipeline: &Pipeline) -> Result<BuildReport, Bu
         ("nfcc.h", abi::HEADER_NFCC_H),
         ("nfcc_host_api.h", abi::HEADER_HOST_API_H),
         ("nfcc_rt.c", abi::RUNTIME_C),
+        (ds::HEADER_NAME, ds::HEADER),
     ] {
         std::fs::write(include.join(name), text).map_err(BuildError::Temp)?;
+    }
+    // The data-structure library is module code: compiled and linked with the NF (and so
+    // checked like it) when a source includes its header.
+    let mut sources: Vec<PathBuf> = opts.sources.clone();
+    let uses_ds = opts.sources.iter().any(|s| {
+        std::fs::read_to_string(s).is_ok_and(|text| text.contains(ds::HEADER_NAME))
+    });
+    if uses_ds {
+        let dsdir = work.path().join("ds");
+        std::fs::create_dir(&dsdir).map_err(BuildError::Temp)?;
+        for (name, text) in ds::SOURCES {
+            let p = dsdir.join(name);
+            std::fs::write(&p, text).map_err(BuildError::Temp)?;
+            sources.push(p);
+        }
     }
 
     let clang = clang();
     let mut commands = Vec::new();
     let mut warnings = String::new();
     let mut bitcode = Vec::new();
-    for (i, src) in opts.sources.iter().enumerate() {
+    for (i, src) in sources.iter().enumerate() {
         let bc = work.path().join(format!("{i}.bc"));
         let mut cmd = Command::new(&clang);
         cmd.args(["-c", "-emit-llvm", "--target=x86_64-pc-linux-gnu", "-fPIC", "-std=gnu11"])

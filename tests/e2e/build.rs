@@ -134,3 +134,43 @@ fn unprotected_modules_need_explicit_consent() {
     assert!(!dir.path().join("o.pcap").exists());
     ok(&run_in(dir.path(), &["run", "--allow-unprotected", "m.so", "--pcap", t, "--out", "o.pcap"]));
 }
+
+#[test]
+fn the_data_structure_library_is_linked_in_when_included() {
+    let dir = tempdir();
+    let d = dir.path();
+    std::fs::write(
+        d.join("dedup.c"),
+        r#"#include <nfcc.h>
+#include <nfcc_ds.h>
+/* Forwards the first packet of each IPv4 destination, drops repeats. */
+static struct nfcc_map *seen;
+int nf_init(void) { seen = nfcc_map_create(4096, 4); return seen ? 0 : -1; }
+int nf_process(const struct nfcc_packet *pkt)
+{
+	uint32_t v;
+	if (pkt->len < 34 || pkt->data[12] != 8 || pkt->data[13] != 0)
+		return NFCC_DROP;
+	if (nfcc_map_get(seen, pkt->data + 30, &v))
+		return NFCC_DROP;
+	return nfcc_map_put(seen, pkt->data + 30, 1) == NFCC_DS_OK ? 1 : NFCC_DROP;
+}
+"#,
+    )
+    .unwrap();
+    ok(&run_in(d, &["build", "dedup.c", "-o", "dedup.so"]));
+    let trace = traffic(&["--packets", "3000", "--flows", "300", "--seed", "4"]);
+    ok(&run_in(d, &["run", "dedup.so", "--pcap", trace.to_str().unwrap(), "--out", "o.pcap"]));
+    let input = read_pcap(&trace);
+    let mut firsts = std::collections::HashSet::new();
+    let expected: Vec<_> = input
+        .iter()
+        .filter(|p| p.data.len() >= 34 && p.data[12..14] == [8, 0] && firsts.insert(p.data[30..34].to_vec()))
+        .collect();
+    let got = read_pcap(&d.join("o.pcap"));
+    assert!(expected.len() > 20);
+    assert_eq!(got.len(), expected.len());
+    for (g, w) in got.iter().zip(&expected) {
+        assert_eq!(g.data, w.data);
+    }
+}
