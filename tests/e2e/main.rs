@@ -4,7 +4,9 @@
 
 mod attacks;
 mod bad_input;
+mod bridge;
 mod build;
 mod macswap;
 mod policer;
+mod router;
 mod support;

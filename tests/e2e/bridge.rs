@@ -1,0 +1,1 @@
+//! End-to-end tests of nf-examples/bridge (being written).
