@@ -174,3 +174,24 @@ int nf_process(const struct nfcc_packet *pkt)
         assert_eq!(g.data, w.data);
     }
 }
+
+#[test]
+fn bench_reports_every_mode_with_exact_instruction_counts() {
+    let dir = tempdir();
+    let src = root().join("nf-examples/macswap/macswap.c");
+    let out = nfcc()
+        .current_dir(dir.path())
+        .arg("bench")
+        .arg(&src)
+        .args(["--reps", "1", "--packets", "2000", "--callgrind-packets", "200", "--json"])
+        .output()
+        .unwrap();
+    let json = ok(&out);
+    for mode in ["none", "wonly", "rw", "asan"] {
+        assert!(json.contains(&format!("\"mode\": \"{mode}\"")), "{json}");
+    }
+    assert!(json.contains("\"nf\": \"macswap\""), "{json}");
+    // Exact counts for the three nfcc modes; ASan cannot run under valgrind.
+    assert_eq!(json.matches("\"instructions_per_packet\": null").count(), 1, "{json}");
+    assert!(json.contains("\"ratio_to_none\": 1.0000"), "{json}");
+}
