@@ -191,8 +191,6 @@ struct Cx {
     own: HashSet<Value>,
     /// Per function: accesses that need a `mem` check, grouped by base at the end.
     pending_mem: Vec<MemAccess>,
-    /// Per function: the base pointers of those accesses.
-    accessed_bases: HashSet<Value>,
 }
 
 /// An access to check against `mem`, waiting to be grouped with others from the same base.
@@ -251,7 +249,6 @@ impl Cx {
             helpers: HashSet::new(),
             own: HashSet::new(),
             pending_mem: Vec::new(),
-            accessed_bases: HashSet::new(),
         }
     }
 
@@ -740,10 +737,9 @@ impl Cx {
     /// where it is defined; an access at a constant offset from it (within
     /// `MEM_GUARD_REACH`) then only branches on `ok`: if the base is in `mem`, the access
     /// lands in `mem` or in the guard zone around it, which faults (a contained violation).
-    /// A base that is a phi or select of other bases gets the phi or select of their `ok`s,
-    /// so a pointer walking a table in a loop costs one compare per new pointer, not per
-    /// use. If `ok` is false the access takes the exact slow path, which decides it alone:
-    /// `ok` never stops a module by itself.
+    /// If `ok` is false the access takes the exact slow path, which decides it alone: `ok`
+    /// never stops a module by itself. (Passing `ok` through loop phis would save a compare
+    /// per iteration, but the verifier cannot prove such inductive facts yet.)
     unsafe fn flush_mem_checks(&mut self, f: Value) {
         let pending = std::mem::take(&mut self.pending_mem);
         if pending.is_empty() {
@@ -752,8 +748,6 @@ impl Cx {
         let reach = abi::MEM_GUARD_REACH;
         let mut oks: HashMap<Value, Value> = HashMap::new();
         let e = cstr("");
-        // A phi's `ok` is the phi of its inputs' only if those are checked anyway.
-        self.accessed_bases = pending.iter().map(|a| self.split_const(a.p).0).collect();
         for a in pending {
             let (base, off) = self.split_const(a.p);
             let n = a.n as i64;
@@ -763,7 +757,7 @@ impl Cx {
                 continue;
             }
             let fresh = !oks.contains_key(&base);
-            let ok = self.ok_of(f, base, &mut oks, 0);
+            let ok = self.ok_of(f, base, &mut oks);
             if fresh {
                 self.stats.mem += 1;
             } else {
@@ -775,84 +769,20 @@ impl Cx {
         }
     }
 
-    /// `base in mem` as an i1, defined where `base` is (memoised in `oks`).
-    unsafe fn ok_of(&mut self, f: Value, base: Value, oks: &mut HashMap<Value, Value>, depth: u32) -> Value {
+    /// `base in mem` as an i1, computed where `base` is defined (memoised in `oks`).
+    unsafe fn ok_of(&mut self, f: Value, base: Value, oks: &mut HashMap<Value, Value>) -> Value {
         if let Some(&ok) = oks.get(&base) {
             return ok;
         }
-        let e = cstr("");
-        let reach = abi::MEM_GUARD_REACH / 2;
-        match llvm::opcode(base) {
-            Some(LLVMOpcode::LLVMPHI) if depth < 64 && self.inputs_checked_anyway(base) => {
-                // Create the phi first: loops make bases depend on themselves.
-                LLVMPositionBuilderBefore(self.b, base);
-                let phi = LLVMBuildPhi(self.b, self.i1t, e.as_ptr());
-                oks.insert(base, phi);
-                let n = LLVMCountIncoming(base);
-                for k in 0..n {
-                    let v = LLVMGetIncomingValue(base, k);
-                    let block = LLVMGetIncomingBlock(base, k);
-                    let (b, off) = self.split_const(v);
-                    let ok = if off.abs() < reach {
-                        self.ok_of(f, b, oks, depth + 1)
-                    } else {
-                        self.compare_at_end(f, block, v)
-                    };
-                    let mut vals = [ok];
-                    let mut blocks = [block];
-                    LLVMAddIncoming(phi, vals.as_mut_ptr(), blocks.as_mut_ptr(), 1);
-                }
-                phi
-            }
-            Some(LLVMOpcode::LLVMSelect) if depth < 64 && self.inputs_checked_anyway(base) => {
-                let mut arms = [std::ptr::null_mut(); 2];
-                for (k, arm) in arms.iter_mut().enumerate() {
-                    let v = llvm::operand(base, k as u32 + 1);
-                    let (b, off) = self.split_const(v);
-                    *arm = if off.abs() < reach {
-                        self.ok_of(f, b, oks, depth + 1)
-                    } else {
-                        self.compare_after(f, v)
-                    };
-                }
-                LLVMPositionBuilderBefore(self.b, LLVMGetNextInstruction(base));
-                let ok = LLVMBuildSelect(self.b, llvm::operand(base, 0), arms[0], arms[1], e.as_ptr());
-                oks.insert(base, ok);
-                ok
-            }
-            _ => {
-                let ok = self.compare_after(f, base);
-                oks.insert(base, ok);
-                ok
-            }
-        }
-    }
-
-    /// True if every pointer flowing into the phi or select `v` (up to a small constant
-    /// offset) is itself accessed, so its `ok` is computed in any case.
-    unsafe fn inputs_checked_anyway(&self, v: Value) -> bool {
-        let inputs: Vec<Value> = if llvm::opcode(v) == Some(LLVMOpcode::LLVMPHI) {
-            (0..LLVMCountIncoming(v)).map(|k| LLVMGetIncomingValue(v, k)).collect()
-        } else {
-            vec![llvm::operand(v, 1), llvm::operand(v, 2)]
-        };
-        inputs.into_iter().all(|x| {
-            let (b, off) = self.split_const(x);
-            off.abs() < abi::MEM_GUARD_REACH / 2 && (b == v || self.accessed_bases.contains(&b))
-        })
+        let ok = self.compare_after(f, base);
+        oks.insert(base, ok);
+        ok
     }
 
     /// `v in mem`, computed right after `v` is defined.
     unsafe fn compare_after(&mut self, f: Value, v: Value) -> Value {
         let (_, len) = self.mem_bounds(f);
         self.position_after_definition(v, len);
-        self.in_mem(f, v)
-    }
-
-    /// `v in mem`, computed at the end of `block` (before its terminator).
-    unsafe fn compare_at_end(&mut self, f: Value, block: LLVMBasicBlockRef, v: Value) -> Value {
-        self.mem_bounds(f);
-        LLVMPositionBuilderBefore(self.b, LLVMGetBasicBlockTerminator(block));
         self.in_mem(f, v)
     }
 

@@ -14,6 +14,7 @@ pub mod isolate;
 pub mod llvm;
 pub mod pipeline;
 pub mod target;
+pub mod verify;
 
 pub use error::PassError;
 pub use pipeline::{ModulePass, OptLevel, Pipeline, Protection, StageReport};

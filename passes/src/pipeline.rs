@@ -113,7 +113,7 @@ impl Protection {
 
 /// LLVM passes run after instrumentation: inline the check helpers, then let LLVM merge,
 /// hoist and delete checks it can prove (none of these passes speculate a check away).
-pub const CLEANUP_PIPELINE: &str = "always-inline,function(instcombine<no-verify-fixpoint>,simplifycfg,early-cse<memssa>,jump-threading,correlated-propagation,constraint-elimination,loop-mssa(licm),irce,gvn,jump-threading,simplifycfg),globaldce";
+pub const CLEANUP_PIPELINE: &str = "always-inline,function(instcombine<no-verify-fixpoint>,simplifycfg,early-cse<memssa>,constraint-elimination,loop-mssa(licm),irce,gvn<no-pre;no-load-pre>,simplifycfg),globaldce";
 
 /// One of nfcc's own transformations or checks over a whole module.
 pub trait ModulePass {
@@ -192,6 +192,11 @@ impl Pipeline {
         };
         p.push(Stage::Pass(Box::new(crate::isolate::Isolate { mode })));
         p.push(Stage::Llvm(CLEANUP_PIPELINE.to_string()));
+        let verify_mode = match mode {
+            crate::isolate::Mode::WriteOnly => crate::verify::Mode::WriteOnly,
+            crate::isolate::Mode::ReadWrite => crate::verify::Mode::ReadWrite,
+        };
+        p.push(Stage::Pass(Box::new(crate::verify::VerifyIsolation { mode: verify_mode })));
         p
     }
 

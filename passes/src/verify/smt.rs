@@ -1,10 +1,13 @@
 //! The Z3 side of the verifier: SSA values as bit-vector terms, path facts as formulas,
 //! and the queries that decide whether an access is covered.
 //!
-//! Terms. Integers and pointers become bit-vectors of their width (pointers: 64), `i1`
-//! becomes a Bool. Arithmetic, casts, compares, selects and GEPs are encoded exactly
-//! (wrapping, as the machine computes them). Anything else (loads, calls, phis,
-//! arguments, shifts by unknown amounts, divisions by unknown values) is a variable.
+//! Terms. Integers and pointers of `w` bits become integers in `[0, 2^w)` (pointers:
+//! 64 bits) and `i1` a Bool; each operation is encoded exactly, wrap-around included
+//! (`a + b` is `a + b - 2^w` when that sum reaches `2^w`). Linear integer arithmetic, not
+//! bit-vectors, because the proofs are about the order of addresses: Z3 settles them at
+//! once over the integers but needs seconds for each over 64-bit bit-vectors. Anything
+//! that is not linear (loads, calls, phis, arguments, bitwise operations, shifts by or
+//! divisions by unknown values) is a variable known only to lie in `[0, 2^w)`.
 //! Loads of the bounds block at offsets other than `usp` are *named* variables: every
 //! load of `mem_lo`, `mem_len`, the descriptor or `usp_top` in a function denotes the
 //! same runtime constant, because module code cannot write them and the host does not
@@ -33,27 +36,30 @@ use inkwell::llvm_sys::target::{LLVMOffsetOfElement, LLVMTargetDataRef};
 use inkwell::llvm_sys::{LLVMIntPredicate, LLVMOpcode, LLVMTypeKind};
 use nfcc_runtime::abi;
 use std::collections::{HashMap, HashSet};
-use z3::ast::{Ast, Bool, Dynamic, BV};
+use std::rc::Rc;
+use z3::ast::{Ast, Bool, Dynamic, Int};
 use z3::{Context, Params, SatResult, Solver};
 
-/// Deepest path-sensitive reasoning tried (merges unrolled on the way back from a block).
-const MAX_DEPTH: u32 = 3;
-/// How many merge blocks on a dominator chain contribute facts, nearest first.
-const MAX_CHAIN_MERGES: usize = 6;
+/// Solver queries one goal may take on its way back through the paths to it.
+const QUERY_BUDGET: u32 = 96;
 /// Per-query solver time limit; a timeout counts as "not proven".
 const TIMEOUT_MS: u32 = 2000;
+/// Limit for telling "guarded" from "slow-checked" once proven (only a counter).
+const RECOUNT_TIMEOUT_MS: u32 = 50;
 /// Bytes of the bounds block module code may read: mem_lo .. the descriptor's end.
 pub(super) const BOUNDS_READABLE: u64 = abi::BOUNDS_PKT + 24;
+/// Integers wider than this are opaque (2^w must fit the arithmetic below).
+const MAX_WIDTH: u32 = 64;
 
-/// A value's term.
+/// A value's term: an integer of a bit width, or a Bool for `i1`.
 #[derive(Clone)]
 pub(super) enum T<'c> {
-    Bv(BV<'c>),
+    I(Int<'c>, u32),
     B(Bool<'c>),
 }
 
 /// What may change a variable's value between two points of a run.
-#[derive(Clone, Copy, PartialEq)]
+#[derive(Clone, Copy, PartialEq, Debug)]
 enum Dep {
     /// Never (runtime constants, arguments, global addresses).
     Fixed,
@@ -68,7 +74,7 @@ struct Var<'c> {
     ast: Dynamic<'c>,
     name: String,
     dep: Dep,
-    /// What the runtime guarantees about the value (e.g. `usp` lies in `mem`).
+    /// What is known of the value by itself (its range; for `usp`, that it lies in mem).
     axiom: Option<Bool<'c>>,
 }
 
@@ -81,10 +87,22 @@ pub(super) enum Proof {
     SlowChecked,
 }
 
+/// An obligation: the hypotheses imply the goal.
+struct Ob<'c> {
+    hyps: Vec<Bool<'c>>,
+    goal: Bool<'c>,
+}
+
+impl<'c> Ob<'c> {
+    fn formula(&self, ctx: &'c Context) -> Bool<'c> {
+        and(ctx, &self.hyps).implies(&self.goal)
+    }
+}
+
 /// What a query must show.
 pub(super) enum Goal<'c> {
     /// `[p, p+n)` lies in one of `regions` (a formula over p and n), or in a checked range.
-    Access { p: BV<'c>, n: BV<'c>, write: bool, regions: Bool<'c> },
+    Access { p: Int<'c>, n: Int<'c>, write: bool, regions: Bool<'c> },
     /// A plain formula.
     Plain(Bool<'c>),
 }
@@ -104,33 +122,68 @@ pub(super) struct Enc<'c> {
     phi_vars: HashSet<Value>,
     vars: Vec<Var<'c>>,
     renamed: HashMap<(usize, usize), usize>,
+    /// Named constants (bounds fields, global addresses) whose range is asserted.
+    named: HashSet<String>,
     /// Axioms of variables created since the last query, asserted at the base level.
     pending: Vec<Bool<'c>>,
-    chain: HashMap<usize, Bool<'c>>,
-    entry: HashMap<(usize, u32), Bool<'c>>,
-    merges: HashMap<(usize, u32), Bool<'c>>,
-    checks: HashMap<usize, Bool<'c>>,
+    chain: HashMap<usize, Rc<Vec<Bool<'c>>>>,
+    checks: HashMap<usize, Vec<Bool<'c>>>,
     results: HashMap<(Bool<'c>, Bool<'c>), Option<Proof>>,
-    acc_p: BV<'c>,
-    acc_n: BV<'c>,
+    /// Goals proven at block entries.
+    solved: HashMap<(usize, Bool<'c>), Proof>,
+    /// Variables of formulas, for the relevance filter.
+    free: HashMap<Bool<'c>, Rc<Vec<String>>>,
+    /// Phi variables, by the block they belong to.
+    phi_group: HashMap<String, String>,
+    acc_p: Int<'c>,
+    acc_n: Int<'c>,
     acc_w: Bool<'c>,
     ok: Bool<'c>,
     use_checks: Bool<'c>,
 }
 
+/// Conjunction, without the trivial `true`s.
 fn and<'c>(ctx: &'c Context, v: &[Bool<'c>]) -> Bool<'c> {
-    Bool::and(ctx, &v.iter().collect::<Vec<_>>())
+    let v: Vec<&Bool<'c>> = v.iter().filter(|b| b.as_bool() != Some(true)).collect();
+    match v[..] {
+        [] => Bool::from_bool(ctx, true),
+        [b] => b.clone(),
+        _ => Bool::and(ctx, &v),
+    }
 }
 
+/// Disjunction, without the trivial `false`s.
 fn or<'c>(ctx: &'c Context, v: &[Bool<'c>]) -> Bool<'c> {
-    Bool::or(ctx, &v.iter().collect::<Vec<_>>())
+    let v: Vec<&Bool<'c>> = v.iter().filter(|b| b.as_bool() != Some(false)).collect();
+    match v[..] {
+        [] => Bool::from_bool(ctx, false),
+        [b] => b.clone(),
+        _ => Bool::or(ctx, &v),
+    }
 }
 
-/// `[p, p+n)` within `[lo, lo+len)`, exactly (no wrap-around either way).
-pub(super) fn inside<'c>(p: &BV<'c>, n: &BV<'c>, lo: &BV<'c>, len: &BV<'c>) -> Bool<'c> {
-    let off = p.bvsub(lo);
-    let ctx = p.get_ctx();
-    Bool::and(ctx, &[&off.bvule(len), &n.bvule(&len.bvsub(&off))])
+/// `2^w`.
+fn pow2(ctx: &Context, w: u32) -> Int<'_> {
+    Int::from_str(ctx, &(1u128 << w).to_string()).expect("a decimal literal")
+}
+
+/// `[p, p+n)` within `[lo, lo+len)`. Over the integers: a region that would wrap around
+/// the address space is cut at its end, which only makes the test stricter.
+pub(super) fn inside<'c>(p: &Int<'c>, n: &Int<'c>, lo: &Int<'c>, len: &Int<'c>) -> Bool<'c> {
+    Bool::and(p.get_ctx(), &[&lo.le(p), &(p + n).le(&(lo + len))])
+}
+
+/// `x` reduced into `[0, 2^w)`, for `x` known to lie in `(-2^w, 2^(w+1))`.
+fn wrap<'c>(x: Int<'c>, w: u32) -> Int<'c> {
+    let m = pow2(x.get_ctx(), w);
+    let zero = Int::from_u64(x.get_ctx(), 0);
+    x.ge(&m).ite(&(&x - &m), &x.lt(&zero).ite(&(&x + &m), &x))
+}
+
+/// The signed reading of a `w`-bit value.
+fn signed<'c>(x: &Int<'c>, w: u32) -> Int<'c> {
+    let ctx = x.get_ctx();
+    x.ge(&pow2(ctx, w - 1)).ite(&(x - &pow2(ctx, w)), x)
 }
 
 impl<'c> Enc<'c> {
@@ -143,10 +196,7 @@ impl<'c> Enc<'c> {
         functions: Vec<Value>,
     ) -> Enc<'c> {
         let solver = Solver::new(ctx);
-        let mut params = Params::new(ctx);
-        params.set_u32("timeout", TIMEOUT_MS);
-        solver.set_params(&params);
-        let enc = Enc {
+        let mut enc = Enc {
             ctx,
             solver,
             td,
@@ -159,75 +209,113 @@ impl<'c> Enc<'c> {
             phi_vars: HashSet::new(),
             vars: Vec::new(),
             renamed: HashMap::new(),
+            named: HashSet::new(),
             pending: Vec::new(),
             chain: HashMap::new(),
-            entry: HashMap::new(),
-            merges: HashMap::new(),
             checks: HashMap::new(),
             results: HashMap::new(),
-            acc_p: BV::new_const(ctx, "acc.p", 64),
-            acc_n: BV::new_const(ctx, "acc.n", 64),
+            solved: HashMap::new(),
+            free: HashMap::new(),
+            phi_group: HashMap::new(),
+            acc_p: Int::new_const(ctx, "acc.p"),
+            acc_n: Int::new_const(ctx, "acc.n"),
             acc_w: Bool::new_const(ctx, "acc.w"),
             ok: Bool::new_const(ctx, "acc.ok"),
             use_checks: Bool::new_const(ctx, "acc.use_checks"),
         };
+        enc.solver.set_params(&enc.params(TIMEOUT_MS));
         // What the host guarantees (runtime-lib/src/memory.rs, module.rs): mem is a
         // user-space mapping of [2^17, 2^41] bytes with GUARD bytes of PROT_NONE on both
-        // sides; usp_top lies in it; packets are shorter than 2^18 bytes.
-        let (lo, len) = (enc.mem_lo(), enc.mem_len());
-        let k = |v: u64| BV::from_u64(ctx, v, 64);
+        // sides; usp_top lies in it; packets are shorter than 2^18 bytes and sit in
+        // user space, unless there is none (nf_init: data NULL, len 0).
+        let (lo, len, data, plen) = (enc.mem_lo(), enc.mem_len(), enc.pkt_data(), enc.pkt_len());
         let top = enc.bounds_var(abi::BOUNDS_USP + 8, 64);
+        let k = |v: u64| Int::from_u64(ctx, v);
+        let no_packet = Bool::and(ctx, &[&data._eq(&k(0)), &plen._eq(&k(0))]);
+        let packet = Bool::and(ctx, &[&data.ge(&k(1 << 16)), &data.le(&k(1 << 47))]);
         for a in [
-            len.bvuge(&k(1 << 17)),
-            len.bvule(&k(1 << 41)),
-            lo.bvuge(&k(abi::GUARD as u64)),
-            lo.bvule(&k(1 << 47)),
-            enc.pkt_len().bvult(&BV::from_u64(ctx, 1 << 18, 32)),
-            top.bvuge(&lo),
-            top.bvule(&lo.bvadd(&len)),
+            len.ge(&k(1 << 17)),
+            len.le(&k(1 << 41)),
+            lo.ge(&k(abi::GUARD as u64)),
+            lo.le(&k(1 << 47)),
+            plen.lt(&k(1 << 18)),
+            top.ge(&lo),
+            top.le(&(&lo + &len)),
+            Bool::or(ctx, &[&no_packet, &packet]),
         ] {
-            enc.solver.assert(&a);
+            enc.pending.push(a);
         }
         enc
     }
 
+    fn params(&self, timeout_ms: u32) -> Params<'c> {
+        let mut p = Params::new(self.ctx);
+        p.set_u32("timeout", timeout_ms);
+        p
+    }
+
+    pub fn ctx(&self) -> &'c Context {
+        self.ctx
+    }
+
     // ---- runtime constants ---------------------------------------------------------
 
-    /// The value every load of the bounds block at `off` (`w` bits) yields.
-    fn bounds_var(&self, off: u64, w: u32) -> BV<'c> {
-        BV::new_const(self.ctx, format!("bounds+{off}:{w}"), w)
+    /// A named constant in `[0, 2^w)`, or `[0, top]` if given; its range asserted once.
+    fn named(&mut self, name: String, w: u32, top: Option<u64>) -> Int<'c> {
+        let x = Int::new_const(self.ctx, name.as_str());
+        if self.named.insert(name) {
+            let zero = Int::from_u64(self.ctx, 0);
+            let below = match top {
+                Some(t) => x.le(&Int::from_u64(self.ctx, t)),
+                None => x.lt(&pow2(self.ctx, w)),
+            };
+            self.pending.push(Bool::and(self.ctx, &[&x.ge(&zero), &below]));
+        }
+        x
     }
-    pub fn mem_lo(&self) -> BV<'c> {
+
+    /// The value every load of the bounds block at `off` (`w` bits) yields.
+    fn bounds_var(&mut self, off: u64, w: u32) -> Int<'c> {
+        self.named(format!("bounds+{off}:{w}"), w, None)
+    }
+    pub fn mem_lo(&mut self) -> Int<'c> {
         self.bounds_var(abi::BOUNDS_MEM_LO, 64)
     }
-    pub fn mem_len(&self) -> BV<'c> {
+    pub fn mem_len(&mut self) -> Int<'c> {
         self.bounds_var(abi::BOUNDS_MEM_LEN, 64)
     }
-    fn pkt_data(&self) -> BV<'c> {
+    fn pkt_data(&mut self) -> Int<'c> {
         self.bounds_var(abi::BOUNDS_PKT + abi::PACKET_DATA, 64)
     }
-    fn pkt_len(&self) -> BV<'c> {
+    fn pkt_len(&mut self) -> Int<'c> {
         self.bounds_var(abi::BOUNDS_PKT + abi::PACKET_LEN, 32)
     }
 
-    /// The address of a global value (variable or function).
-    fn global(&self, g: Value) -> BV<'c> {
+    /// The address of a global value (variable or function): in user space, so the
+    /// object never wraps around the address space.
+    fn global(&mut self, g: Value) -> Int<'c> {
         let name = llvm::name(g);
         let name = if name.is_empty() { format!("{g:p}") } else { name };
-        BV::new_const(self.ctx, format!("@{name}"), 64)
+        self.named(format!("@{name}"), 64, Some(1 << 47))
     }
 
     // ---- terms ---------------------------------------------------------------------
 
-    fn fresh(&mut self, w: u32, hint: &str, dep: Dep, axiom: impl FnOnce(&BV<'c>) -> Option<Bool<'c>>) -> T<'c> {
+    /// A new variable of `w` bits; `axiom` may add what else is known of it.
+    fn fresh(&mut self, w: u32, hint: &str, dep: Dep, axiom: impl FnOnce(&Int<'c>) -> Option<Bool<'c>>) -> T<'c> {
         let name = format!("{hint}#{}", self.vars.len());
         let (t, ast, ax) = if w == 1 {
             let b = Bool::new_const(self.ctx, name.as_str());
             (T::B(b.clone()), Dynamic::from_ast(&b), None)
         } else {
-            let v = BV::new_const(self.ctx, name.as_str(), w);
-            let ax = axiom(&v);
-            (T::Bv(v.clone()), Dynamic::from_ast(&v), ax)
+            let x = Int::new_const(self.ctx, name.as_str());
+            let zero = Int::from_u64(self.ctx, 0);
+            let mut ax = vec![x.ge(&zero)];
+            if w <= MAX_WIDTH {
+                ax.push(x.lt(&pow2(self.ctx, w)));
+            }
+            ax.extend(axiom(&x));
+            (T::I(x.clone(), w), Dynamic::from_ast(&x), Some(and(self.ctx, &ax)))
         };
         if let Some(a) = &ax {
             self.pending.push(a.clone());
@@ -268,18 +356,14 @@ impl<'c> Enc<'c> {
         Some(t)
     }
 
-    /// The value as a bit-vector of `w` bits (zero-extended or truncated).
-    pub fn bv(&mut self, v: Value, w: u32) -> Option<BV<'c>> {
+    /// The value as an unsigned integer of `w` bits (zero-extended or truncated).
+    pub fn int(&mut self, v: Value, w: u32) -> Option<Int<'c>> {
         let t = self.term(v)?;
         Some(resize(self.ctx, t, w, false))
     }
 
     pub fn boolean(&mut self, v: Value) -> Option<Bool<'c>> {
-        match self.term(v)? {
-            T::B(b) => Some(b),
-            T::Bv(x) if x.get_size() == 1 => Some(x._eq(&BV::from_u64(self.ctx, 1, 1))),
-            T::Bv(_) => None,
-        }
+        Some(to_bool(self.ctx, self.term(v)?))
     }
 
     unsafe fn encode(&mut self, v: Value, w: u32) -> T<'c> {
@@ -287,13 +371,13 @@ impl<'c> Enc<'c> {
         let ctx = self.ctx;
         if !LLVMIsAConstantInt(v).is_null() && w <= 64 {
             let x = LLVMConstIntGetZExtValue(v);
-            return if w == 1 { T::B(Bool::from_bool(ctx, x & 1 == 1)) } else { T::Bv(BV::from_u64(ctx, x, w)) };
+            return if w == 1 { T::B(Bool::from_bool(ctx, x & 1 == 1)) } else { T::I(Int::from_u64(ctx, x), w) };
         }
         if !LLVMIsAConstantPointerNull(v).is_null() {
-            return T::Bv(BV::from_u64(ctx, 0, 64));
+            return T::I(Int::from_u64(ctx, 0), 64);
         }
         if !LLVMIsAGlobalValue(v).is_null() {
-            return T::Bv(self.global(v));
+            return T::I(self.global(v), 64);
         }
         let is_inst = llvm::opcode(v).is_some();
         let dep = if is_inst { self.cfg.block_of(v).map_or(Dep::Always, Dep::Block) } else { Dep::Fixed };
@@ -301,73 +385,95 @@ impl<'c> Enc<'c> {
         let hint = if hint.is_empty() { "v".to_string() } else { hint };
         let op = llvm::opcode(v).or_else(|| llvm::const_expr_opcode(v));
         let o = |i: u32| llvm::operand(v, i);
+        let int = w > 1 && w <= MAX_WIDTH;
         let t = match op {
-            Some(LLVMAdd | LLVMSub | LLVMMul | LLVMAnd | LLVMOr | LLVMXor) => {
-                match (self.term(o(0)), self.term(o(1))) {
-                    (Some(a), Some(b)) if w == 1 => {
-                        let (a, b) = (to_bool(ctx, a), to_bool(ctx, b));
-                        Some(T::B(match op {
-                            Some(LLVMAnd | LLVMMul) => Bool::and(ctx, &[&a, &b]),
-                            Some(LLVMOr) => Bool::or(ctx, &[&a, &b]),
-                            _ => a.xor(&b), // xor, and add/sub modulo 2
-                        }))
-                    }
-                    (Some(a), Some(b)) => {
-                        let (a, b) = (resize(ctx, a, w, false), resize(ctx, b, w, false));
-                        Some(T::Bv(match op {
-                            Some(LLVMAdd) => a.bvadd(&b),
-                            Some(LLVMSub) => a.bvsub(&b),
-                            Some(LLVMMul) => a.bvmul(&b),
-                            Some(LLVMAnd) => a.bvand(&b),
-                            Some(LLVMOr) => a.bvor(&b),
-                            _ => a.bvxor(&b),
-                        }))
+            Some(LLVMAnd | LLVMOr | LLVMXor | LLVMAdd | LLVMSub | LLVMMul) if w == 1 => {
+                match (self.boolean(o(0)), self.boolean(o(1))) {
+                    (Some(a), Some(b)) => Some(T::B(match op {
+                        Some(LLVMAnd | LLVMMul) => Bool::and(ctx, &[&a, &b]),
+                        Some(LLVMOr) => Bool::or(ctx, &[&a, &b]),
+                        _ => a.xor(&b), // xor, and add/sub modulo 2
+                    })),
+                    _ => None,
+                }
+            }
+            Some(LLVMAdd | LLVMSub) if int => match (self.int(o(0), w), self.int(o(1), w)) {
+                (Some(a), Some(b)) => Some(T::I(wrap(if op == Some(LLVMAdd) { a + b } else { a - b }, w), w)),
+                _ => None,
+            },
+            // Linear only with a constant factor; a shift left by a constant is one.
+            Some(LLVMMul | LLVMShl) if int => {
+                let c = llvm::const_int(o(1)).map(|c| c as u64 & mask(w));
+                let c = if op == Some(LLVMShl) { c.filter(|&k| k < w as u64).map(|k| 1u64 << k) } else { c };
+                match (self.int(o(0), w), c) {
+                    (Some(a), Some(c)) => Some(T::I((a * Int::from_u64(ctx, c)).modulo(&pow2(ctx, w)), w)),
+                    _ => None,
+                }
+            }
+            Some(LLVMLShr | LLVMAShr | LLVMUDiv | LLVMURem) if int => {
+                let c = llvm::const_int(o(1)).map(|c| c as u64 & mask(w));
+                let c = match op {
+                    Some(LLVMLShr | LLVMAShr) => c.filter(|&k| k < w as u64).map(|k| 1u64 << k),
+                    _ => c.filter(|&k| k != 0),
+                };
+                match (self.int(o(0), w), c) {
+                    (Some(a), Some(c)) => {
+                        let c = Int::from_u64(ctx, c);
+                        Some(T::I(match op {
+                            Some(LLVMURem) => a.modulo(&c),
+                            // floor(signed / 2^k), back to unsigned (an ashr never wraps)
+                            Some(LLVMAShr) => wrap(signed(&a, w).div(&c), w),
+                            _ => a.div(&c),
+                        }, w))
                     }
                     _ => None,
                 }
             }
-            // Shifts by an unknown or too large amount: the machine masks the amount,
-            // Z3 does not, and LLVM calls it poison; leave them opaque.
-            Some(LLVMShl | LLVMLShr | LLVMAShr) if w > 1 => match (self.bv(o(0), w), llvm::const_int(o(1))) {
-                (Some(a), Some(k)) if (0..w as i64).contains(&k) => {
-                    let k = BV::from_u64(ctx, k as u64, w);
-                    Some(T::Bv(match op {
-                        Some(LLVMShl) => a.bvshl(&k),
-                        Some(LLVMLShr) => a.bvlshr(&k),
-                        _ => a.bvashr(&k),
-                    }))
+            // `x & (2^k - 1)` is `x mod 2^k`, `x & -2^k` is `x - x mod 2^k`; any other mask
+            // keeps the value below it.
+            Some(LLVMAnd) if int => match (self.int(o(0), w), llvm::const_int(o(1)).map(|c| c as u64 & mask(w))) {
+                (Some(a), Some(c)) if c.wrapping_add(1) & c == 0 => Some(T::I(a.modulo(&pow2(ctx, c.count_ones())), w)),
+                (Some(a), Some(c)) if (!c & mask(w)).wrapping_add(1) & !c & mask(w) == 0 => {
+                    let low = a.modulo(&pow2(ctx, (!c & mask(w)).count_ones()));
+                    Some(T::I(a - low, w))
+                }
+                (_, Some(c)) => Some(self.fresh(w, &hint, dep, |x| Some(x.le(&Int::from_u64(ctx, c))))),
+                _ => None,
+            },
+            // `x | c` is `x + c` when x has none of c's bits (what unrolled loops compute
+            // as `or disjoint iv, k`); the flag itself is not trusted.
+            Some(LLVMOr) if int => match (self.int(o(0), w), llvm::const_int(o(1)).map(|c| c as u64 & mask(w))) {
+                (Some(a), Some(c)) if c < 1 << 16 => {
+                    let two = Int::from_u64(ctx, 2);
+                    let zero = Int::from_u64(ctx, 0);
+                    let clear: Vec<Bool<'c>> = (0..16)
+                        .filter(|j| c >> j & 1 == 1)
+                        .map(|j| a.div(&pow2(ctx, j)).modulo(&two)._eq(&zero))
+                        .collect();
+                    let other = match self.fresh(w, &hint, dep, |_| None) {
+                        T::I(x, _) => x,
+                        T::B(_) => unreachable!("w > 1"),
+                    };
+                    Some(T::I(and(ctx, &clear).ite(&(a + Int::from_u64(ctx, c)), &other), w))
                 }
                 _ => None,
             },
-            // Division only by constants where Z3 and the machine agree.
-            Some(LLVMUDiv | LLVMURem | LLVMSDiv | LLVMSRem) if w > 1 => {
-                match (self.bv(o(0), w), self.bv(o(1), w), llvm::const_int(o(1))) {
-                    (Some(a), Some(k), Some(c)) if c != 0 && c != -1 => {
-                        Some(T::Bv(match op {
-                            Some(LLVMUDiv) => a.bvudiv(&k),
-                            Some(LLVMURem) => a.bvurem(&k),
-                            Some(LLVMSDiv) => a.bvsdiv(&k),
-                            _ => a.bvsrem(&k),
-                        }))
-                    }
-                    _ => None,
-                }
-            }
-            Some(LLVMZExt | LLVMSExt | LLVMTrunc | LLVMPtrToInt | LLVMIntToPtr | LLVMBitCast | LLVMAddrSpaceCast) => {
-                self.term(o(0)).map(|t| resize(ctx, t, w, op == Some(LLVMSExt))).map(|x| {
-                    if w == 1 { T::B(x._eq(&BV::from_u64(ctx, 1, 1))) } else { T::Bv(x) }
+            Some(LLVMZExt | LLVMTrunc | LLVMPtrToInt | LLVMIntToPtr | LLVMBitCast | LLVMAddrSpaceCast) => {
+                self.term(o(0)).filter(|t| w <= MAX_WIDTH || matches!(t, T::I(_, sw) if *sw <= w)).map(|t| {
+                    if w == 1 { T::B(to_bool(ctx, T::I(resize(ctx, t, 1, false), 1))) } else { T::I(resize(ctx, t, w, false), w) }
                 })
             }
+            Some(LLVMSExt) if w <= MAX_WIDTH => self.term(o(0)).map(|t| T::I(resize(ctx, t, w, true), w)),
             Some(LLVMICmp) => self.icmp(v).map(T::B),
             Some(LLVMSelect) => match (self.term(o(0)), self.term(o(1)), self.term(o(2))) {
                 (Some(T::B(c)), Some(a), Some(b)) => Some(if w == 1 {
                     T::B(c.ite(&to_bool(ctx, a), &to_bool(ctx, b)))
                 } else {
-                    T::Bv(c.ite(&resize(ctx, a, w, false), &resize(ctx, b, w, false)))
+                    T::I(c.ite(&resize(ctx, a, w, false), &resize(ctx, b, w, false)), w)
                 }),
                 _ => None,
             },
-            Some(LLVMGetElementPtr) => self.gep(v).map(T::Bv),
+            Some(LLVMGetElementPtr) => self.gep(v).map(|x| T::I(x, 64)),
             Some(LLVMPHI) => {
                 let n = LLVMCountIncoming(v);
                 let first = LLVMGetIncomingValue(v, 0);
@@ -375,7 +481,19 @@ impl<'c> Enc<'c> {
                     self.term(first)
                 } else {
                     self.phi_vars.insert(v);
-                    None
+                    let t = self.fresh(w, &hint, dep, |_| None);
+                    let name = self.vars.last().expect("just made").name.clone();
+                    self.phi_group.insert(name, format!("phis of {dep:?}"));
+                    // Visible to the congruence proof, which meets this phi again.
+                    self.terms.insert(v, Some(t.clone()));
+                    if let (T::I(x, _), Some(b)) = (&t, self.cfg.block_of(v)) {
+                        if let Some(ax) = self.congruence(v, b, x, w) {
+                            self.pending.push(ax.clone());
+                            let var = self.vars.iter_mut().rev().find(|var| var.ast == Dynamic::from_ast(x)).expect("just made");
+                            var.axiom = Some(and(ctx, &[var.axiom.clone().expect("a range"), ax]));
+                        }
+                    }
+                    Some(t)
                 }
             }
             // freeze(x) is x unless x is poison; our encodings of poison-free arithmetic
@@ -384,14 +502,12 @@ impl<'c> Enc<'c> {
             Some(LLVMLoad) => return self.load(v, w, dep, &hint),
             Some(LLVMCall) if self.is_fn.is_some() && llvm::called_value(v) == self.is_fn.unwrap() && w == 1 => {
                 // Verified separately: nfcc.is_fn(x) implies x is a function of the module.
-                let x = self.bv(o(0), 64);
-                let member = x.map(|x| self.member(&x));
-                let b = Bool::new_const(ctx, format!("is_fn#{}", self.vars.len()));
-                if let Some(m) = member {
+                let member = self.int(o(0), 64).map(|x| self.member(&x));
+                let t = self.fresh(1, "is_fn", dep, |_| None);
+                if let (T::B(b), Some(m)) = (&t, member) {
                     self.pending.push(b.implies(&m));
                 }
-                self.vars.push(Var { ast: Dynamic::from_ast(&b), name: format!("is_fn#{}", self.vars.len()), dep, axiom: None });
-                Some(T::B(b))
+                Some(t)
             }
             _ => None,
         };
@@ -402,22 +518,56 @@ impl<'c> Enc<'c> {
         }
     }
 
+    /// For a loop-header phi `x` that starts at constants and steps by multiples of some
+    /// `g = 2^k`, the invariant `x mod g == r`, proven by induction: every entry edge
+    /// brings a constant `== r (mod g)`, and every back edge a value that is `== r` if
+    /// `x` was. (Unrolled loops need it: they address `iv | 1`, `iv | 2`, ... .)
+    unsafe fn congruence(&mut self, phi: Value, b: usize, x: &Int<'c>, w: u32) -> Option<Bool<'c>> {
+        let mut inits = Vec::new();
+        let mut steps = Vec::new();
+        for i in 0..LLVMCountIncoming(phi) {
+            let (v, p) = (LLVMGetIncomingValue(phi, i), LLVMGetIncomingBlock(phi, i));
+            let p = *self.cfg.index.get(&p)?;
+            if self.cfg.dominates(b, p) {
+                steps.push(v);
+            } else {
+                inits.push(llvm::const_int(v)? as u64 & mask(w));
+            }
+        }
+        if steps.is_empty() || inits.is_empty() {
+            return None;
+        }
+        let steps: Vec<Int<'c>> = steps.into_iter().map(|v| self.int(v, w)).collect::<Option<_>>()?;
+        for k in (1..=6).rev() {
+            let g = 1u64 << k;
+            let r = inits[0] % g;
+            if inits.iter().any(|c| c % g != r) {
+                continue;
+            }
+            let (gi, ri) = (Int::from_u64(self.ctx, g), Int::from_u64(self.ctx, r));
+            let inv = |y: &Int<'c>| y.modulo(&gi)._eq(&ri);
+            let step = and(self.ctx, &steps.iter().map(inv).collect::<Vec<_>>());
+            let tru = Bool::from_bool(self.ctx, true);
+            if self.query(&tru, &inv(x).implies(&step)).is_some() {
+                return Some(inv(x));
+            }
+        }
+        None
+    }
+
     unsafe fn load(&mut self, v: Value, w: u32, dep: Dep, hint: &str) -> T<'c> {
         let (root, off) = self.split(llvm::operand(v, 0));
-        if self.bounds == Some(root) {
+        if self.bounds == Some(root) && w > 1 {
             if let Some(c) = off.filter(|&c| c >= 0).map(|c| c as u64) {
                 let end = c + (w as u64).div_ceil(8);
                 let usp = abi::BOUNDS_USP;
                 if end <= usp || (c >= usp + 8 && end <= BOUNDS_READABLE) {
-                    let x = self.bounds_var(c, w);
-                    return if w == 1 { T::B(x._eq(&BV::from_u64(self.ctx, 1, 1))) } else { T::Bv(x) };
+                    return T::I(self.bounds_var(c, w), w);
                 }
                 if c == usp && w == 64 {
                     // Each load of usp may differ, but it always lies in mem.
-                    let (ctx, lo, len) = (self.ctx, self.mem_lo(), self.mem_len());
-                    return self.fresh(64, "usp", dep, |u| {
-                        Some(Bool::and(ctx, &[&u.bvuge(&lo), &u.bvule(&lo.bvadd(&len))]))
-                    });
+                    let (lo, len) = (self.mem_lo(), self.mem_len());
+                    return self.fresh(64, "usp", dep, |u| Some(Bool::and(self.ctx, &[&u.ge(&lo), &u.le(&(&lo + &len))])));
                 }
             }
         }
@@ -428,54 +578,62 @@ impl<'c> Enc<'c> {
         use LLVMIntPredicate::*;
         let (a, b) = (self.term(llvm::operand(v, 0))?, self.term(llvm::operand(v, 1))?);
         let w = match &a {
-            T::Bv(x) => x.get_size(),
+            T::I(_, w) => *w,
             T::B(_) => 1,
         };
         let (a, b) = (resize(self.ctx, a, w, false), resize(self.ctx, b, w, false));
-        Some(match LLVMGetICmpPredicate(v) {
+        let pred = LLVMGetICmpPredicate(v);
+        let (a, b) = match pred {
+            LLVMIntSGT | LLVMIntSGE | LLVMIntSLT | LLVMIntSLE if w <= MAX_WIDTH => (signed(&a, w), signed(&b, w)),
+            LLVMIntSGT | LLVMIntSGE | LLVMIntSLT | LLVMIntSLE => return None,
+            _ => (a, b),
+        };
+        Some(match pred {
             LLVMIntEQ => a._eq(&b),
             LLVMIntNE => a._eq(&b).not(),
-            LLVMIntUGT => a.bvugt(&b),
-            LLVMIntUGE => a.bvuge(&b),
-            LLVMIntULT => a.bvult(&b),
-            LLVMIntULE => a.bvule(&b),
-            LLVMIntSGT => a.bvsgt(&b),
-            LLVMIntSGE => a.bvsge(&b),
-            LLVMIntSLT => a.bvslt(&b),
-            LLVMIntSLE => a.bvsle(&b),
+            LLVMIntUGT | LLVMIntSGT => a.gt(&b),
+            LLVMIntUGE | LLVMIntSGE => a.ge(&b),
+            LLVMIntULT | LLVMIntSLT => a.lt(&b),
+            LLVMIntULE | LLVMIntSLE => a.le(&b),
         })
     }
 
-    /// Base plus the sum of scaled indices (indices sign-extended, as GEP does).
-    unsafe fn gep(&mut self, v: Value) -> Option<BV<'c>> {
-        let mut acc = self.bv(llvm::operand(v, 0), 64)?;
+    /// Base plus the sum of scaled indices (indices sign-extended, as GEP does), wrapped.
+    unsafe fn gep(&mut self, v: Value) -> Option<Int<'c>> {
+        let ctx = self.ctx;
+        let base = self.int(llvm::operand(v, 0), 64)?;
+        if let Some(c) = self.gep_const(v) {
+            // The common case: a constant offset, which cannot wrap more than once.
+            return Some(wrap(base + Int::from_i64(ctx, c), 64));
+        }
+        let mut sum = base;
         let mut ty = LLVMGetGEPSourceElementType(v);
         for k in 1..llvm::num_operands(v) {
             let idx = llvm::operand(v, k);
-            let scaled = |enc: &mut Self, size: u64| -> Option<BV<'c>> {
-                let i = resize(enc.ctx, enc.term(idx)?, 64, true);
-                Some(i.bvmul(&BV::from_u64(enc.ctx, size, 64)))
-            };
-            let step = if k == 1 {
-                scaled(self, llvm::alloc_size(self.td, ty))?
+            let size = if k == 1 {
+                llvm::alloc_size(self.td, ty)
             } else {
                 match llvm::type_kind(ty) {
                     LLVMTypeKind::LLVMStructTypeKind => {
                         let i = llvm::const_int(idx)? as u32;
-                        let off = LLVMOffsetOfElement(self.td, ty, i);
+                        sum += Int::from_u64(ctx, LLVMOffsetOfElement(self.td, ty, i));
                         ty = LLVMStructGetTypeAtIndex(ty, i);
-                        BV::from_u64(self.ctx, off, 64)
+                        continue;
                     }
                     LLVMTypeKind::LLVMArrayTypeKind | LLVMTypeKind::LLVMVectorTypeKind => {
                         ty = LLVMGetElementType(ty);
-                        scaled(self, llvm::alloc_size(self.td, ty))?
+                        llvm::alloc_size(self.td, ty)
                     }
                     _ => return None,
                 }
             };
-            acc = acc.bvadd(&step);
+            let i = match self.term(idx)? {
+                T::I(x, w) if w <= MAX_WIDTH => signed(&x, w),
+                _ => return None,
+            };
+            sum += i * Int::from_u64(ctx, size);
         }
-        Some(acc)
+        Some(sum.modulo(&pow2(ctx, 64)))
     }
 
     /// `p` as a root value and its constant byte offset (`None` if some index is not a
@@ -522,33 +680,34 @@ impl<'c> Enc<'c> {
     }
 
     /// `x` is the address of one of the module's functions.
-    pub fn member(&mut self, x: &BV<'c>) -> Bool<'c> {
-        let eqs: Vec<Bool<'c>> = self.functions.iter().map(|&f| x._eq(&self.global(f))).collect();
+    pub fn member(&mut self, x: &Int<'c>) -> Bool<'c> {
+        let eqs: Vec<Bool<'c>> = self.functions.clone().into_iter().map(|f| x._eq(&self.global(f))).collect();
         or(self.ctx, &eqs)
     }
 
     /// The regions an access may lie in: `mem` with its guard zones (bytes there fault,
     /// which stops the module), the packet with its headroom, for reads the readable
     /// part of the bounds block, and the given objects `(address, size, writable)`.
-    pub fn regions(&mut self, p: &BV<'c>, n: &BV<'c>, write: bool, objects: &[(Value, u64, bool)]) -> Bool<'c> {
+    pub fn regions(&mut self, p: &Int<'c>, n: &Int<'c>, write: bool, objects: &[(Value, u64, bool)]) -> Bool<'c> {
         let ctx = self.ctx;
-        let k = |v: u64| BV::from_u64(ctx, v, 64);
+        let k = |v: u64| Int::from_u64(ctx, v);
         let guard = abi::GUARD as u64;
+        let (lo, len, data, plen) = (self.mem_lo(), self.mem_len(), self.pkt_data(), self.pkt_len());
+        let head = abi::HEADROOM as u64;
         let mut r = vec![
-            inside(p, n, &self.mem_lo().bvsub(&k(guard)), &self.mem_len().bvadd(&k(2 * guard))),
-            inside(
-                p,
-                n,
-                &self.pkt_data().bvsub(&k(abi::HEADROOM as u64)),
-                &self.pkt_len().zero_ext(32).bvadd(&k(abi::HEADROOM as u64)),
-            ),
+            inside(p, n, &(lo - k(guard)), &(len + k(2 * guard))),
+            // Without a packet (data NULL) this is the top of the address space: kernel
+            // memory, where any access faults.
+            inside(p, n, &wrap(data - k(head), 64), &(plen + k(head))),
         ];
         if let (false, Some(b)) = (write, self.bounds) {
             r.push(inside(p, n, &self.global(b), &k(BOUNDS_READABLE)));
         }
         for &(o, size, writable) in objects {
             if writable || !write {
-                if let Some(base) = self.bv(o, 64) {
+                if let Some(base) = self.int(o, 64) {
+                    // An object never wraps around the address space.
+                    self.pending.push((&base + k(size)).le(&pow2(ctx, 64)));
                     r.push(inside(p, n, &base, &k(size)));
                 }
             }
@@ -578,10 +737,11 @@ impl<'c> Enc<'c> {
                 }
                 Some(LLVMOpcode::LLVMSwitch) => {
                     let Some(x) = self.term(llvm::operand(t, 0)) else { return tru };
-                    let x = resize(self.ctx, x, 64, false);
+                    let w = if let T::I(_, w) = &x { *w } else { 1 };
+                    let x = resize(self.ctx, x, w, false);
                     let mut none = Vec::new();
                     for i in 1..LLVMGetNumSuccessors(t) {
-                        let Some(val) = self.bv(llvm::operand(t, 2 * i), 64) else { return tru };
+                        let Some(val) = self.int(llvm::operand(t, 2 * i), w) else { return tru };
                         let eq = x._eq(&val);
                         if LLVMGetSuccessor(t, i) == bb {
                             alts.push(eq.clone());
@@ -600,13 +760,16 @@ impl<'c> Enc<'c> {
 
     /// The fact a returning `nfcc__check(a, s, site)` call establishes (see the module doc).
     pub fn check_fact(&mut self, call: Value) -> Option<Bool<'c>> {
-        let a = self.bv(llvm::operand(call, 0), 64)?;
-        let s = self.bv(llvm::operand(call, 1), 64)?;
+        let a = self.int(llvm::operand(call, 0), 64)?;
+        let s = self.int(llvm::operand(call, 1), 64)?;
         // The runtime checks for writing unless the site's kind is a read.
         let write_ok = llvm::const_int(llvm::operand(call, 2)).is_some_and(|w| w & 7 != abi::ViolationKind::Read.raw() as i64);
         let within = inside(&self.acc_p, &self.acc_n, &a, &s);
         let kind = if write_ok { Bool::from_bool(self.ctx, true) } else { self.acc_w.not() };
-        Some(and(self.ctx, &[self.use_checks.clone(), within, kind]).implies(&self.ok))
+        // Every region the runtime knows is a real mapping: a range it accepts never wraps.
+        let no_wrap = (&a + &s).le(&pow2(self.ctx, 64));
+        let covers = and(self.ctx, &[self.use_checks.clone(), within, kind]).implies(&self.ok);
+        Some(Bool::and(self.ctx, &[&no_wrap, &covers]))
     }
 
     /// True if `inst` is a call of the runtime's slow-path check.
@@ -616,7 +779,7 @@ impl<'c> Enc<'c> {
     }
 
     /// The facts of every check in block `b`.
-    fn block_checks(&mut self, b: usize) -> Bool<'c> {
+    fn block_checks(&mut self, b: usize) -> Vec<Bool<'c>> {
         if let Some(f) = self.checks.get(&b) {
             return f.clone();
         }
@@ -625,13 +788,14 @@ impl<'c> Enc<'c> {
             .filter(|&i| Self::is_check(i))
             .filter_map(|i| self.check_fact(i))
             .collect();
-        let f = and(self.ctx, &facts);
-        self.checks.insert(b, f.clone());
-        f
+        self.checks.insert(b, facts.clone());
+        facts
     }
 
-    /// Depth-0 facts at the entry of `b` (iterative: dominator chains can be long).
-    fn chain(&mut self, b: usize) -> Bool<'c> {
+    /// The facts holding on entry to `b` whatever the path: the edge conditions into the
+    /// single-predecessor blocks of its dominator chain and the checks in the blocks
+    /// strictly dominating it (iterative: dominator chains can be long).
+    fn chain(&mut self, b: usize) -> Rc<Vec<Bool<'c>>> {
         let mut path = Vec::new();
         let mut x = b;
         while !self.chain.contains_key(&x) {
@@ -642,105 +806,218 @@ impl<'c> Enc<'c> {
             x = self.cfg.idom[x];
         }
         for &x in path.iter().rev() {
-            let f = if x == 0 {
-                Bool::from_bool(self.ctx, true)
-            } else {
+            let mut facts = Vec::new();
+            if x != 0 {
                 let i = self.cfg.idom[x];
-                let mut parts = vec![self.chain[&i].clone(), self.block_checks(i)];
+                facts.extend(self.chain[&i].iter().cloned());
+                facts.extend(self.block_checks(i));
                 if let [p] = self.cfg.preds[x][..] {
-                    parts.push(self.edge(p, x));
+                    facts.push(self.edge(p, x));
                 }
-                and(self.ctx, &parts)
-            };
-            self.chain.insert(x, f);
+            }
+            facts.retain(|f| f.as_bool() != Some(true));
+            self.chain.insert(x, Rc::new(facts));
         }
         self.chain[&b].clone()
     }
 
-    /// Facts at the entry of `b` with merges unrolled `d` deep.
-    fn entry_facts(&mut self, b: usize, d: u32) -> Bool<'c> {
-        if d == 0 {
-            return self.chain(b);
-        }
-        if let Some(f) = self.entry.get(&(b, d)) {
-            return f.clone();
-        }
-        let mut parts = vec![self.chain(b)];
-        let mut x = b;
-        loop {
-            if self.cfg.preds[x].len() >= 2 && parts.len() <= MAX_CHAIN_MERGES {
-                parts.push(self.merge(x, d));
+    // ---- queries -------------------------------------------------------------------
+
+    /// Proves `goal` at a point of block `b` after the checks `local` (facts of the
+    /// `nfcc__check` calls earlier in `b`).
+    pub fn prove_at(&mut self, b: usize, local: &[Bool<'c>], goal: &Goal<'c>) -> Option<Proof> {
+        let mut hyps = local.to_vec();
+        let goal = match goal {
+            Goal::Access { p, n, write, regions } => {
+                hyps.extend([
+                    self.acc_p._eq(p),
+                    self.acc_n._eq(n),
+                    self.acc_w._eq(&Bool::from_bool(self.ctx, *write)),
+                    regions.implies(&self.ok),
+                ]);
+                self.ok.clone()
             }
-            if x == 0 {
-                break;
-            }
-            x = self.cfg.idom[x];
-        }
-        let f = and(self.ctx, &parts);
-        self.entry.insert((b, d), f.clone());
-        f
+            Goal::Plain(g) => g.clone(),
+        };
+        let mut budget = QUERY_BUDGET;
+        self.solve(b, Ob { hyps, goal }, &mut budget, &mut HashSet::new())
     }
 
-    /// "Control entered `x` from one of its predecessors", `d` deep.
-    fn merge(&mut self, x: usize, d: u32) -> Bool<'c> {
-        if let Some(f) = self.merges.get(&(x, d)) {
-            return f.clone();
+    /// Proves that `ob` holds on entry to block `x`: from the facts of its dominator
+    /// chain, or else, going back to the nearest block M with several predecessors
+    /// (`x` itself or a dominator), at the end of every predecessor of M with its phis
+    /// replaced by what that predecessor brings (a weakest precondition, path by path).
+    fn solve(&mut self, x: usize, ob: Ob<'c>, budget: &mut u32, active: &mut HashSet<(usize, Bool<'c>)>) -> Option<Proof> {
+        let key = (x, ob.formula(self.ctx));
+        if let Some(&r) = self.solved.get(&key) {
+            return Some(r);
         }
-        let phis: Vec<Value> = llvm::instructions(self.cfg.blocks[x])
-            .into_iter()
-            .take_while(|&i| llvm::opcode(i) == Some(LLVMOpcode::LLVMPHI))
-            .collect();
-        for &phi in &phis {
-            self.term(phi);
+        if *budget == 0 || !active.insert(key.clone()) {
+            return None; // out of budget, or going round a loop to the same question
         }
-        let mut alts = Vec::new();
-        for p in self.cfg.preds[x].clone() {
-            let pb = self.cfg.blocks[p];
-            let inner = and(self.ctx, &[self.entry_facts(p, d - 1), self.block_checks(p), self.edge(p, x)]);
-            // Only a back edge (x dominates p) can carry values x's blocks redefine: on
-            // any other edge every value in the facts is defined in blocks dominating p,
-            // which x does not dominate.
-            let back = self.cfg.dominates(x, p);
-            let mut parts = vec![if back { self.rename(x, &Dynamic::from_ast(&inner)).as_bool().unwrap() } else { inner }];
-            for &phi in phis.iter().filter(|p| self.phi_vars.contains(p)) {
-                // SAFETY: phi is a phi of x; p one of its predecessors.
-                let inc = unsafe {
-                    (0..LLVMCountIncoming(phi)).find(|&i| LLVMGetIncomingBlock(phi, i) == pb).map(|i| LLVMGetIncomingValue(phi, i))
-                };
-                if let (Some(lhs), Some(rhs)) = (self.term(phi), inc.and_then(|v| self.term(v))) {
-                    let (lhs, rhs) = (dynamic(lhs), dynamic(rhs));
-                    let rhs = if back { self.rename(x, &rhs) } else { rhs };
-                    parts.push(lhs._eq(&rhs));
+        *budget -= 1;
+        let facts = and(self.ctx, &self.chain(x));
+        let mut r = self.query(&facts, &key.1);
+        if r.is_none() {
+            r = self.by_predecessors(x, ob, budget, active);
+        }
+        active.remove(&key);
+        // A failure for want of budget may succeed with more: remember successes only.
+        if let Some(p) = r {
+            self.solved.insert(key, p);
+        }
+        r
+    }
+
+    fn by_predecessors(&mut self, x: usize, ob: Ob<'c>, budget: &mut u32, active: &mut HashSet<(usize, Bool<'c>)>) -> Option<Proof> {
+        let mut m = x;
+        while self.cfg.preds[m].len() < 2 {
+            if m == 0 {
+                return None;
+            }
+            m = self.cfg.idom[m];
+        }
+        // What held between M and x (edges, checks) becomes a hypothesis.
+        let mut hyps = ob.hyps;
+        hyps.extend(self.chain(x).iter().cloned());
+        let ob = Ob { hyps, goal: ob.goal };
+        let preds = self.cfg.preds[m].clone();
+        let (back, entry): (Vec<usize>, Vec<usize>) = preds.iter().partition(|&&p| self.cfg.dominates(m, p));
+        if !back.is_empty() {
+            // A loop header. If what bears on the goal does not change around the loop, it
+            // holds on every entry to M once it holds on the first: prove it (stronger
+            // than `ob`, some hypotheses gone) from outside the loop only.
+            let strong = self.relevant(Ob { hyps: ob.hyps.clone(), goal: ob.goal.clone() });
+            let invariant = back.iter().all(|&p| {
+                let (around, _) = self.at_predecessor(m, p, &strong);
+                around.goal == strong.goal && around.hyps == strong.hyps
+            });
+            if invariant {
+                let r = self.all_predecessors(m, &entry, &strong, budget, active);
+                if r.is_some() {
+                    return r;
                 }
             }
-            alts.push(and(self.ctx, &parts));
         }
-        let f = or(self.ctx, &alts);
-        self.merges.insert((x, d), f.clone());
-        f
+        self.all_predecessors(m, &preds, &ob, budget, active)
     }
 
-    /// `f` with every variable that running `x` again may change replaced by its copy
-    /// "value before the latest entry to `x`".
-    fn rename(&mut self, x: usize, f: &Dynamic<'c>) -> Dynamic<'c> {
-        let mut pairs = Vec::new();
-        for i in 0..self.vars.len() {
-            let hit = match self.vars[i].dep {
-                Dep::Fixed => false,
-                Dep::Always => true,
-                Dep::Block(b) => self.cfg.dominates(x, b),
-            };
-            if hit {
-                let j = self.renamed_var(i, x);
-                pairs.push((self.vars[i].ast.clone(), self.vars[j].ast.clone()));
+    /// Proves `ob` (at M's entry) at the end of each of `preds`.
+    fn all_predecessors(&mut self, m: usize, preds: &[usize], ob: &Ob<'c>, budget: &mut u32, active: &mut HashSet<(usize, Bool<'c>)>) -> Option<Proof> {
+        let mut proof = Proof::Guarded;
+        for &p in preds {
+            let (next, _) = self.at_predecessor(m, p, ob);
+            // Hypotheses that cannot bear on the goal go, so that a goal unrelated to a
+            // loop is seen to be (and formulas stay small).
+            let mut next = self.relevant(next);
+            next.hyps.extend(self.block_checks(p));
+            next.hyps.push(self.edge(p, m));
+            if self.solve(p, next, budget, active)? == Proof::SlowChecked {
+                proof = Proof::SlowChecked;
             }
         }
-        let refs: Vec<(&Dynamic<'c>, &Dynamic<'c>)> = pairs.iter().map(|(a, b)| (a, b)).collect();
-        if refs.is_empty() {
-            f.clone()
-        } else {
-            f.substitute(&refs)
+        Some(proof)
+    }
+
+    /// `ob` at M's entry as an obligation at the end of predecessor `p`: M's phis become
+    /// what `p` brings; on a back edge, values M's blocks define are those of a later
+    /// iteration than `p`'s facts speak of, so they become fresh copies.
+    fn at_predecessor(&mut self, m: usize, p: usize, ob: &Ob<'c>) -> (Ob<'c>, bool) {
+        let pb = self.cfg.blocks[p];
+        let mut pairs = Vec::new();
+        for phi in llvm::instructions(self.cfg.blocks[m]).into_iter().take_while(|&i| llvm::opcode(i) == Some(LLVMOpcode::LLVMPHI)) {
+            if !self.phi_vars.contains(&phi) {
+                continue;
+            }
+            // SAFETY: phi is a phi of m; pb one of its predecessors.
+            let inc = unsafe {
+                (0..LLVMCountIncoming(phi)).find(|&i| LLVMGetIncomingBlock(phi, i) == pb).map(|i| LLVMGetIncomingValue(phi, i))
+            };
+            if let (Some(lhs), Some(rhs)) = (self.term(phi), inc.and_then(|v| self.term(v))) {
+                pairs.push((dynamic(lhs), dynamic(rhs)));
+            }
         }
+        let back = self.cfg.dominates(m, p);
+        let pairs = self.pairs(pairs, back.then_some(m));
+        let refs: Vec<(&Dynamic<'c>, &Dynamic<'c>)> = pairs.iter().map(|(a, b)| (a, b)).collect();
+        let sub = |f: &Bool<'c>| if refs.is_empty() { f.clone() } else { f.substitute(&refs) };
+        (Ob { hyps: ob.hyps.iter().map(sub).collect(), goal: sub(&ob.goal) }, back)
+    }
+
+    /// `ob` without the hypotheses that share no variable with the goal, directly or
+    /// through other kept hypotheses. Runtime constants and addresses of globals relate
+    /// nothing (everything mentions them); hypotheses about them alone are kept.
+    fn relevant(&mut self, ob: Ob<'c>) -> Ob<'c> {
+        let vars: Vec<Rc<Vec<String>>> = ob.hyps.iter().map(|h| self.free_vars(h)).collect();
+        // The access's own variables stay: the checks met further back speak of them.
+        let mut live: HashSet<String> = self.free_vars(&ob.goal).iter().cloned().collect();
+        live.extend(["acc.p", "acc.n", "acc.w", "acc.ok"].map(String::from));
+        let mut keep: Vec<bool> = vars.iter().map(|v| v.is_empty()).collect();
+        let mut changed = true;
+        while changed {
+            changed = false;
+            for (k, v) in vars.iter().enumerate() {
+                if !keep[k] && v.iter().any(|n| live.contains(n)) {
+                    keep[k] = true;
+                    live.extend(v.iter().cloned());
+                    changed = true;
+                }
+            }
+        }
+        let hyps = ob.hyps.into_iter().zip(keep).filter(|(_, k)| *k).map(|(h, _)| h).collect();
+        Ob { hyps, goal: ob.goal }
+    }
+
+    /// The variables of `f` that relate facts: all but runtime constants and addresses.
+    fn free_vars(&mut self, f: &Bool<'c>) -> Rc<Vec<String>> {
+        if let Some(v) = self.free.get(f) {
+            return v.clone();
+        }
+        let mut out = Vec::new();
+        let mut seen = HashSet::new();
+        let mut work = vec![Dynamic::from_ast(f)];
+        while let Some(a) = work.pop() {
+            if !seen.insert(a.clone()) {
+                continue;
+            }
+            if a.kind() != z3::AstKind::App {
+                continue;
+            }
+            if a.num_children() == 0 {
+                let d = a.decl();
+                if d.kind() == z3::DeclKind::UNINTERPRETED {
+                    let name = d.name();
+                    if !self.named.contains(&name) {
+                        // The phis of one block are related by the edge they all take.
+                        out.push(self.phi_group.get(&name).cloned().unwrap_or(name));
+                    }
+                }
+            } else {
+                work.extend(a.children());
+            }
+        }
+        let out = Rc::new(out);
+        self.free.insert(f.clone(), out.clone());
+        out
+    }
+
+    /// Substitution pairs: the given ones and, if `renaming` names a block, every
+    /// variable that running that block again may change replaced by its copy.
+    fn pairs(&mut self, mut pairs: Vec<(Dynamic<'c>, Dynamic<'c>)>, renaming: Option<usize>) -> Vec<(Dynamic<'c>, Dynamic<'c>)> {
+        if let Some(x) = renaming {
+            for i in 0..self.vars.len() {
+                let hit = match self.vars[i].dep {
+                    Dep::Fixed => false,
+                    Dep::Always => true,
+                    Dep::Block(b) => self.cfg.dominates(x, b),
+                };
+                if hit && !pairs.iter().any(|(from, _)| *from == self.vars[i].ast) {
+                    let j = self.renamed_var(i, x);
+                    pairs.push((self.vars[i].ast.clone(), self.vars[j].ast.clone()));
+                }
+            }
+        }
+        pairs
     }
 
     fn renamed_var(&mut self, i: usize, x: usize) -> usize {
@@ -749,7 +1026,10 @@ impl<'c> Enc<'c> {
         }
         let v = &self.vars[i];
         let name = format!("{}'{x}", v.name);
-        let ast = Dynamic::new_const(self.ctx, name.as_str(), &v.ast.get_sort());
+        let ast = match v.ast.as_int() {
+            Some(_) => Dynamic::from_ast(&Int::new_const(self.ctx, name.as_str())),
+            None => Dynamic::from_ast(&Bool::new_const(self.ctx, name.as_str())),
+        };
         let axiom = v.axiom.as_ref().map(|a| a.substitute(&[(&v.ast, &ast)]));
         let dep = if v.dep == Dep::Always { Dep::Always } else { Dep::Block(x) };
         if let Some(a) = &axiom {
@@ -760,54 +1040,36 @@ impl<'c> Enc<'c> {
         self.vars.len() - 1
     }
 
-    // ---- queries -------------------------------------------------------------------
-
-    /// Proves `goal` at a point of block `b` after the checks `local` (facts of the
-    /// `nfcc__check` calls earlier in `b`), trying deeper path reasoning as needed.
-    pub fn prove_at(&mut self, b: usize, local: &[Bool<'c>], goal: &Goal<'c>) -> Option<Proof> {
-        for d in 0..=MAX_DEPTH {
-            let mut parts = vec![self.entry_facts(b, d)];
-            parts.extend(local.iter().cloned());
-            let facts = and(self.ctx, &parts);
-            if let Some(p) = self.prove(facts, goal) {
-                return Some(p);
-            }
-        }
-        None
-    }
-
-    fn prove(&mut self, facts: Bool<'c>, goal: &Goal<'c>) -> Option<Proof> {
-        let (hyp, target) = match goal {
-            Goal::Access { p, n, write, regions } => {
-                let bind = [
-                    facts,
-                    self.acc_p._eq(p),
-                    self.acc_n._eq(n),
-                    self.acc_w._eq(&Bool::from_bool(self.ctx, *write)),
-                    regions.implies(&self.ok),
-                ];
-                (and(self.ctx, &bind), self.ok.clone())
-            }
-            Goal::Plain(g) => (facts, g.clone()),
-        };
-        let key = (hyp, target);
+    /// Whether `facts` imply `psi`, and whether a check was needed.
+    fn query(&mut self, facts: &Bool<'c>, psi: &Bool<'c>) -> Option<Proof> {
+        let key = (facts.clone(), psi.clone());
         if let Some(&r) = self.results.get(&key) {
             return r;
         }
         for a in self.pending.drain(..) {
             self.solver.assert(&a);
         }
+        let t0 = std::time::Instant::now();
         self.solver.push();
-        self.solver.assert(&key.0);
-        self.solver.assert(&key.1.not());
+        self.solver.assert(facts);
+        self.solver.assert(&psi.not());
         let r = match self.solver.check_assumptions(&[self.use_checks.clone()]) {
-            SatResult::Unsat => Some(if self.solver.get_unsat_core().contains(&self.use_checks) {
-                Proof::SlowChecked
-            } else {
-                Proof::Guarded
-            }),
+            // Cores are not minimal: ask again without the checks before counting them.
+            SatResult::Unsat if self.solver.get_unsat_core().contains(&self.use_checks) => {
+                self.solver.set_params(&self.params(RECOUNT_TIMEOUT_MS));
+                let r = self.solver.check_assumptions(&[self.use_checks.not()]);
+                self.solver.set_params(&self.params(TIMEOUT_MS));
+                match r {
+                    SatResult::Unsat => Some(Proof::Guarded),
+                    _ => Some(Proof::SlowChecked),
+                }
+            }
+            SatResult::Unsat => Some(Proof::Guarded),
             SatResult::Sat | SatResult::Unknown => None,
         };
+        if std::env::var_os("VDEBUG").is_some() {
+            eprintln!("QUERY {:?} {:?} facts {} psi {}", r, t0.elapsed(), key.0.to_string().len(), key.1.to_string().len());
+        }
         self.solver.pop(1);
         self.results.insert(key, r);
         r
@@ -816,7 +1078,7 @@ impl<'c> Enc<'c> {
 
 fn dynamic(t: T<'_>) -> Dynamic<'_> {
     match t {
-        T::Bv(x) => Dynamic::from_ast(&x),
+        T::I(x, _) => Dynamic::from_ast(&x),
         T::B(b) => Dynamic::from_ast(&b),
     }
 }
@@ -824,21 +1086,32 @@ fn dynamic(t: T<'_>) -> Dynamic<'_> {
 fn to_bool<'c>(ctx: &'c Context, t: T<'c>) -> Bool<'c> {
     match t {
         T::B(b) => b,
-        T::Bv(x) => x._eq(&BV::from_u64(ctx, 0, x.get_size())).not(),
+        T::I(x, _) => x._eq(&Int::from_u64(ctx, 0)).not(),
     }
 }
 
-/// `t` as `w` bits: zero- (or sign-) extended, or truncated.
-fn resize<'c>(ctx: &'c Context, t: T<'c>, w: u32, signed: bool) -> BV<'c> {
-    let x = match t {
-        T::Bv(x) => x,
-        T::B(b) => b.ite(&BV::from_u64(ctx, 1, 1), &BV::from_u64(ctx, 0, 1)),
+/// All ones in `w` bits (w <= 64).
+fn mask(w: u32) -> u64 {
+    if w >= 64 {
+        u64::MAX
+    } else {
+        (1u64 << w) - 1
+    }
+}
+
+/// `t` as an unsigned `w`-bit integer: zero- (or sign-) extended, or truncated.
+fn resize<'c>(ctx: &'c Context, t: T<'c>, w: u32, signed_ext: bool) -> Int<'c> {
+    let (x, sw) = match t {
+        T::I(x, sw) => (x, sw),
+        T::B(b) => (b.ite(&Int::from_u64(ctx, 1), &Int::from_u64(ctx, 0)), 1),
     };
-    let sw = x.get_size();
-    match sw.cmp(&w) {
-        std::cmp::Ordering::Equal => x,
-        std::cmp::Ordering::Less if signed => x.sign_ext(w - sw),
-        std::cmp::Ordering::Less => x.zero_ext(w - sw),
-        std::cmp::Ordering::Greater => x.extract(w - 1, 0),
+    if sw == w || (sw < w && !signed_ext) {
+        x
+    } else if sw < w {
+        // Negative values gain the high bits: + 2^w - 2^sw.
+        let high = pow2(ctx, w) - pow2(ctx, sw);
+        x.ge(&pow2(ctx, sw - 1)).ite(&(&x + &high), &x)
+    } else {
+        x.modulo(&pow2(ctx, w))
     }
 }
