@@ -121,6 +121,7 @@ impl ModulePass for VerifyIsolation {
         let r = v.run(&ctx, m);
         // SAFETY: created above, no longer used.
         unsafe { LLVMDisposeTargetData(td) };
+        if std::env::var_os("VDEBUG").is_some() { unsafe { eprintln!("Z3 {} queries {:.3}s assert {:.3} check {:.3}", smt::QN, smt::QT, smt::QA, smt::QC); } }
         r?;
         let s = v.stats;
         Ok(vec![
@@ -279,7 +280,6 @@ impl Verifier {
         };
         let objects = self.objects(p);
         let regions = enc.regions(&pt, &nt, write, &objects);
-        if std::env::var_os("VDEBUG").is_some() { eprintln!("ACCESS {}", llvm::print(at.inst)); }
         match enc.prove_at(at.b, at.local, &Goal::Access { p: pt, n: nt, write, regions }) {
             Some(Proof::Guarded) => self.stats.guarded += 1,
             Some(Proof::SlowChecked) => self.stats.slow += 1,
