@@ -6,6 +6,8 @@ mod attacks;
 mod bad_input;
 mod bridge;
 mod build;
+mod firewall;
+mod lb;
 mod macswap;
 mod policer;
 mod router;

@@ -1,0 +1,1 @@
+//! End-to-end tests of nf-examples/firewall (being written).

@@ -1,0 +1,1 @@
+//! End-to-end tests of nf-examples/lb (being written).
