@@ -185,7 +185,6 @@ struct Cx {
     frame: Option<(Value, u64)>,
     /// Per function: `mem_lo` and `mem_len`, loaded once at entry.
     mem_bounds: Option<(Value, Value)>,
-    helpers: HashSet<Value>,
     /// Instructions the pass itself created that touch the bounds block (frame prologue and
     /// epilogue): never instrumented.
     own: HashSet<Value>,
@@ -246,7 +245,6 @@ impl Cx {
             stats: Stats::default(),
             frame: None,
             mem_bounds: None,
-            helpers: HashSet::new(),
             own: HashSet::new(),
             pending_mem: Vec::new(),
         }
@@ -480,13 +478,12 @@ impl Cx {
         LLVMSetVisibility(self.violation.0, LLVMVisibility::LLVMHiddenVisibility);
     }
 
-    /// An internal, always-inlined helper; `body` fills it given its entry block.
+    /// Declares an internal, always-inlined helper (the caller fills its body).
     unsafe fn helper(&mut self, name: &str, ret: LLVMTypeRef, params: &mut [LLVMTypeRef]) -> (Value, LLVMTypeRef) {
         let (f, ty) = self.declare_fn(name, ret, params);
         LLVMSetLinkage(f, LLVMLinkage::LLVMInternalLinkage);
         self.add_attr(f, "alwaysinline");
         self.add_attr(f, "nounwind");
-        self.helpers.insert(f);
         (f, ty)
     }
 
@@ -544,7 +541,6 @@ impl Cx {
         // nfcc.is_fn(p): p is one of the module's address-taken functions.
         let is_fn = self.declare_fn("nfcc.is_fn", self.i1t, &mut [self.ptrt]);
         LLVMSetLinkage(is_fn.0, LLVMLinkage::LLVMInternalLinkage);
-        self.helpers.insert(is_fn.0);
         let entry = self.block(is_fn.0, "entry");
         LLVMPositionBuilderAtEnd(self.b, entry);
         let p = LLVMGetParam(is_fn.0, 0);
