@@ -480,19 +480,6 @@ impl Module {
     pub fn stats(&self) -> ModuleStats {
         self.stats
     }
-
-    /// Bytes of the module's heap currently allocated.
-    pub fn heap_in_use(&self) -> usize {
-        // SAFETY: no module code is running.
-        unsafe { (*self.ctx).memory.heap.in_use() }
-    }
-
-    /// The module's `mem` region (unsafe stack and heap), as `(start, length)`.
-    pub fn mem_region(&self) -> (u64, u64) {
-        // SAFETY: no module code is running.
-        let m = unsafe { &(*self.ctx).memory };
-        (m.mem_lo(), m.mem_len())
-    }
 }
 
 /// A packet buffer as modules see it: `HEADROOM` bytes that belong to the packet (zeroed
