@@ -121,7 +121,6 @@ impl ModulePass for VerifyIsolation {
         let r = v.run(&ctx, m);
         // SAFETY: created above, no longer used.
         unsafe { LLVMDisposeTargetData(td) };
-        if std::env::var_os("VDEBUG").is_some() { unsafe { eprintln!("Z3 {} queries {:.3}s assert {:.3} check {:.3}", smt::QN, smt::QT, smt::QA, smt::QC); } }
         r?;
         let s = v.stats;
         Ok(vec![
@@ -244,6 +243,7 @@ impl Verifier {
         let what = |n: Len| {
             let verb = if write { "writes" } else { "reads" };
             match n {
+                Len::Const(1) => format!("{verb} 1 byte"),
                 Len::Const(n) => format!("{verb} {n} bytes"),
                 Len::Dyn(v) => format!("{verb} `{}` bytes", value_text(v)),
             }

@@ -1,5 +1,6 @@
-//! The Z3 side of the verifier: SSA values as bit-vector terms, path facts as formulas,
-//! and the queries that decide whether an access is covered.
+//! The Z3 side of the verifier: SSA values as terms, path facts as formulas, and the
+//! search that decides whether a goal (an access is covered, a value lies in mem, a
+//! callee is a function of the module) holds.
 //!
 //! Terms. Integers and pointers of `w` bits become integers in `[0, 2^w)` (pointers:
 //! 64 bits) and `i1` a Bool; each operation is encoded exactly, wrap-around included
@@ -13,21 +14,25 @@
 //! same runtime constant, because module code cannot write them and the host does not
 //! while the module runs.
 //!
-//! Facts. At the entry of a block B hold: the edge conditions of the single-predecessor
-//! blocks on B's dominator chain, and the `nfcc__check` calls in the blocks strictly
-//! dominating B (depth 0). With depth d > 0, each block X with several predecessors on
-//! that chain also contributes "we came from one of X's predecessors P": the facts at the
-//! end of P (depth d-1), the P->X edge condition and `phi = incoming(P)` for X's phis.
-//! Inside such a disjunct every variable whose value may have been redefined since (one
-//! defined in a block X dominates, e.g. a loop body for a back edge) is renamed to a copy
-//! meaning "its value before this entry to X"; this is what makes one step around a loop
-//! sound. (A block X dominates runs again only through X, so everything else keeps its value.)
+//! Proofs. A goal at a point is proven from the facts that hold there whatever the path
+//! (the edge conditions into the single-predecessor blocks of the dominator chain, the
+//! `nfcc__check` calls in dominating blocks); failing that, backwards, as a weakest
+//! precondition: at the nearest block M above with several predecessors, the goal (with
+//! the facts met between M and the point as hypotheses) must hold at the end of every
+//! predecessor, M's phis replaced by what that predecessor brings. On a back edge the
+//! values M's blocks define are those of a later iteration than the predecessor's facts
+//! speak of: they become fresh copies. A goal none of whose relevant parts change around
+//! a loop needs proving on entry to the loop only (induction). Loops are unrolled a few
+//! times at most, and each goal has a budget of solver questions.
 //!
 //! Checks. A returning `nfcc__check(a, s, site)` proves `[a, a+s)` allowed. As a fact it
 //! reads "if the access being proven lies in `[a, a+s)` (and the check's kind allows a
 //! write if the access is one), the access is ok", over the variables `acc.p`, `acc.n`,
-//! `acc.w`, `acc.ok`, which each query binds to its access. This keeps fact formulas
-//! independent of the access, so they are built once per block and depth.
+//! `acc.w`, `acc.ok`, which each goal binds to its access: facts do not depend on the
+//! access, so each block's are built once.
+//!
+//! Speed. Questions keep only the facts that share a variable with the goal (directly or
+//! through other kept facts), and only the axioms (ranges) of the variables they mention.
 
 use super::cfg::Cfg;
 use crate::llvm::{self, Value};
@@ -37,17 +42,20 @@ use inkwell::llvm_sys::{LLVMIntPredicate, LLVMOpcode, LLVMTypeKind};
 use nfcc_runtime::abi;
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
+
 use z3::ast::{Ast, Bool, Dynamic, Int};
 use z3::{Context, Params, SatResult, Solver};
 
-pub(super) static mut QT: f64 = 0.0;
-pub(super) static mut QN: u64 = 0;
-pub(super) static mut QA: f64 = 0.0;
-pub(super) static mut QC: f64 = 0.0;
 /// Solver queries one goal may take on its way back through the paths to it.
 const QUERY_BUDGET: u32 = 96;
-/// Per-query solver time limit; a timeout counts as "not proven".
-const TIMEOUT_MS: u32 = 2000;
+/// How many times one path back from a goal may go round loops.
+const MAX_ROUNDS: u32 = 4;
+/// Per-query solver work limit (Z3's resource units, roughly 1-3 per microsecond): a
+/// deterministic bound, so a module verifies the same on any machine. Past it the query
+/// counts as "not proven".
+const RLIMIT: u32 = 2_000_000;
+/// A last resort against a solver that stops counting its work (never met in practice).
+const TIMEOUT_MS: u32 = 20_000;
 /// Bytes of the bounds block module code may read: mem_lo .. the descriptor's end.
 pub(super) const BOUNDS_READABLE: u64 = abi::BOUNDS_PKT + 24;
 /// Integers wider than this are opaque (2^w must fit the arithmetic below).
@@ -120,7 +128,7 @@ pub(super) struct Enc<'c> {
     pub cfg: Cfg,
     terms: HashMap<Value, Option<T<'c>>>,
     visiting: HashSet<Value>,
-    /// Phis encoded as their own variable (the ones merges add equations for).
+    /// Phis encoded as their own variable (the ones substituted on the way back).
     phi_vars: HashSet<Value>,
     vars: Vec<Var<'c>>,
     renamed: HashMap<(usize, usize), usize>,
@@ -256,6 +264,7 @@ impl<'c> Enc<'c> {
     fn params(&self, timeout_ms: u32) -> Params<'c> {
         let mut p = Params::new(self.ctx);
         p.set_u32("timeout", timeout_ms);
+        p.set_u32("rlimit", RLIMIT);
         p
     }
 
@@ -513,6 +522,18 @@ impl<'c> Enc<'c> {
             // are what the machine computes, so this is x.
             Some(LLVMFreeze) => self.term(o(0)),
             Some(LLVMLoad) => return self.load(v, w, dep, &hint),
+            // min and max are selects.
+            Some(LLVMCall) if int && min_max(v).is_some() => {
+                let (signed_cmp, min) = min_max(v).expect("just matched");
+                match (self.int(o(0), w), self.int(o(1), w)) {
+                    (Some(a), Some(b)) => {
+                        let (sa, sb) = if signed_cmp { (signed(&a, w), signed(&b, w)) } else { (a.clone(), b.clone()) };
+                        let first = if min { sa.le(&sb) } else { sa.ge(&sb) };
+                        Some(T::I(first.ite(&a, &b), w))
+                    }
+                    _ => None,
+                }
+            }
             Some(LLVMCall) if self.is_fn.is_some() && llvm::called_value(v) == self.is_fn.unwrap() && w == 1 => {
                 // Verified separately: nfcc.is_fn(x) implies x is a function of the module.
                 // So its result is `b && member(x)` for some b (b = the result itself).
@@ -849,14 +870,14 @@ impl<'c> Enc<'c> {
             Goal::Plain(g) => g.clone(),
         };
         let mut budget = QUERY_BUDGET;
-        self.solve(b, Ob { hyps, goal }, &mut budget, &mut HashSet::new())
+        self.solve(b, Ob { hyps, goal }, 0, &mut budget, &mut HashSet::new())
     }
 
     /// Proves that `ob` holds on entry to block `x`: from the facts of its dominator
     /// chain, or else, going back to the nearest block M with several predecessors
     /// (`x` itself or a dominator), at the end of every predecessor of M with its phis
     /// replaced by what that predecessor brings (a weakest precondition, path by path).
-    fn solve(&mut self, x: usize, ob: Ob<'c>, budget: &mut u32, active: &mut HashSet<(usize, Bool<'c>)>) -> Option<Proof> {
+    fn solve(&mut self, x: usize, ob: Ob<'c>, rounds: u32, budget: &mut u32, active: &mut HashSet<(usize, Bool<'c>)>) -> Option<Proof> {
         let key = (x, ob.formula(self.ctx));
         if let Some(&r) = self.solved.get(&key) {
             return Some(r);
@@ -875,7 +896,7 @@ impl<'c> Enc<'c> {
             r = self.query(&and(self.ctx, &facts), &key.1);
         }
         if r.is_none() {
-            r = self.by_predecessors(x, ob, budget, active);
+            r = self.by_predecessors(x, ob, rounds, budget, active);
         }
         active.remove(&key);
         // A failure for want of budget may succeed with more: remember successes only.
@@ -885,7 +906,7 @@ impl<'c> Enc<'c> {
         r
     }
 
-    fn by_predecessors(&mut self, x: usize, ob: Ob<'c>, budget: &mut u32, active: &mut HashSet<(usize, Bool<'c>)>) -> Option<Proof> {
+    fn by_predecessors(&mut self, x: usize, ob: Ob<'c>, rounds: u32, budget: &mut u32, active: &mut HashSet<(usize, Bool<'c>)>) -> Option<Proof> {
         let mut m = x;
         while self.cfg.preds[m].len() < 2 {
             if m == 0 {
@@ -909,17 +930,17 @@ impl<'c> Enc<'c> {
                 around.goal == strong.goal && around.hyps == strong.hyps
             });
             if invariant {
-                let r = self.all_predecessors(m, &entry, &strong, budget, active);
+                let r = self.all_predecessors(m, &entry, &strong, rounds, budget, active);
                 if r.is_some() {
                     return r;
                 }
             }
         }
-        self.all_predecessors(m, &preds, &ob, budget, active)
+        self.all_predecessors(m, &preds, &ob, rounds, budget, active)
     }
 
     /// Proves `ob` (at M's entry) at the end of each of `preds`.
-    fn all_predecessors(&mut self, m: usize, preds: &[usize], ob: &Ob<'c>, budget: &mut u32, active: &mut HashSet<(usize, Bool<'c>)>) -> Option<Proof> {
+    fn all_predecessors(&mut self, m: usize, preds: &[usize], ob: &Ob<'c>, rounds: u32, budget: &mut u32, active: &mut HashSet<(usize, Bool<'c>)>) -> Option<Proof> {
         let mut nexts = Vec::new();
         let mut together = Vec::new();
         for &p in preds {
@@ -941,7 +962,12 @@ impl<'c> Enc<'c> {
         }
         let mut proof = Proof::Guarded;
         for (p, next) in nexts {
-            if self.solve(p, next, budget, active)? == Proof::SlowChecked {
+            // Each way round a loop adds a copy of its body to the question: a few at most.
+            let back = self.cfg.dominates(m, p);
+            if back && rounds >= MAX_ROUNDS {
+                return None;
+            }
+            if self.solve(p, next, rounds + back as u32, budget, active)? == Proof::SlowChecked {
                 proof = Proof::SlowChecked;
             }
         }
@@ -1107,7 +1133,6 @@ impl<'c> Enc<'c> {
         for a in self.pending.drain(..) {
             self.solver.assert(&a);
         }
-        let t0 = std::time::Instant::now();
         self.solver.push();
         // What is known of each variable the question mentions (asserting all of them
         // for every question would make each one pay for the whole function).
@@ -1120,10 +1145,7 @@ impl<'c> Enc<'c> {
         }
         self.solver.assert(facts);
         self.solver.assert(&psi.not());
-        unsafe { QA += t0.elapsed().as_secs_f64(); }
-        let t1 = std::time::Instant::now();
         let first = self.solver.check_assumptions(&[self.use_checks.clone()]);
-        unsafe { QC += t1.elapsed().as_secs_f64(); }
         let r = match first {
             // The core need not be minimal: a proof may count as needing a check when the
             // branch conditions alone would have done (only a counter).
@@ -1131,10 +1153,23 @@ impl<'c> Enc<'c> {
             SatResult::Unsat => Some(Proof::Guarded),
             SatResult::Sat | SatResult::Unknown => None,
         };
-        unsafe { QT += t0.elapsed().as_secs_f64(); QN += 1; }
         self.solver.pop(1);
         self.results.insert(key, r);
         r
+    }
+}
+
+/// For a call of `llvm.{s,u}{min,max}.*`: (signed, min).
+fn min_max(call: Value) -> Option<(bool, bool)> {
+    let f = llvm::as_function(llvm::called_value(call))?;
+    let name = llvm::name(f);
+    let kind = name.strip_prefix("llvm.")?.split('.').next()?;
+    match kind {
+        "smin" => Some((true, true)),
+        "smax" => Some((true, false)),
+        "umin" => Some((false, true)),
+        "umax" => Some((false, false)),
+        _ => None,
     }
 }
 
@@ -1193,5 +1228,131 @@ fn resize<'c>(ctx: &'c Context, t: T<'c>, w: u32, signed_ext: bool) -> Int<'c> {
         x.ge(&pow2(ctx, sw - 1)).ite(&(&x + &high), &x)
     } else {
         x.modulo(&pow2(ctx, w))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use inkwell::llvm_sys::target::{LLVMCreateTargetData, LLVMDisposeTargetData};
+    use inkwell::memory_buffer::MemoryBuffer;
+    use inkwell::values::AsValueRef;
+
+    const LAYOUT: &str = "e-m:e-p270:32:32-p271:32:32-p272:64:64-i64:64-i128:128-f80:128-n8:16:32:64-S128";
+
+    /// Runs `test` on the encoder of `@f` in `ir`, with its instructions by name.
+    fn with_f(ir: &str, test: impl FnOnce(&mut Enc<'_>, &dyn Fn(&str) -> Value)) {
+        let lctx = inkwell::context::Context::create();
+        let buf = MemoryBuffer::create_from_memory_range_copy(ir.as_bytes(), "t");
+        let m = lctx.create_module_from_ir(buf).expect("valid IR");
+        let f = m.get_function("f").expect("@f").as_value_ref();
+        let layout = llvm::cstr(LAYOUT);
+        // SAFETY: created and disposed here.
+        let td = unsafe { LLVMCreateTargetData(layout.as_ptr()) };
+        let ctx = Context::new(&z3::Config::new());
+        let bounds = m.get_global("nfcc__bounds").map(|g| g.as_value_ref());
+        let mut enc = Enc::new(&ctx, f, td, bounds, None, vec![f]);
+        let insts: Vec<Value> = llvm::blocks(f).into_iter().flat_map(llvm::instructions).collect();
+        let named = |n: &str| *insts.iter().find(|&&i| llvm::name(i) == n).expect("an instruction of that name");
+        test(&mut enc, &named);
+        // SAFETY: no longer used.
+        unsafe { LLVMDisposeTargetData(td) };
+    }
+
+    /// `f` holds whatever the variables, given what the runtime guarantees.
+    fn valid<'c>(enc: &mut Enc<'c>, f: &Bool<'c>) -> bool {
+        enc.query(&Bool::from_bool(enc.ctx, true), f).is_some()
+    }
+
+    const HEADER: &str = "@nfcc__bounds = external hidden global [128 x i8]\n";
+
+    #[test]
+    fn packet_offset_of_a_gep_is_its_constant() {
+        let ir = format!("{HEADER}define i64 @f() {{
+  %D = load ptr, ptr getelementptr (i8, ptr @nfcc__bounds, i64 32)
+  %p = getelementptr i8, ptr %D, i64 30
+  %a = ptrtoint ptr %p to i64
+  %d = ptrtoint ptr %D to i64
+  %o = sub i64 %a, %d
+  ret i64 %o
+}}");
+        with_f(&ir, |enc, v| {
+            let o = enc.int(v("o"), 64).unwrap();
+            let thirty = Int::from_u64(enc.ctx, 30);
+            assert!(valid(enc, &o._eq(&thirty)));
+            assert!(!valid(enc, &o._eq(&Int::from_u64(enc.ctx, 31))));
+        });
+    }
+
+    #[test]
+    fn bounds_fields_are_constants_but_usp_is_not() {
+        let ir = format!("{HEADER}define void @f() {{
+  %lo1 = load i64, ptr @nfcc__bounds
+  %lo2 = load i64, ptr @nfcc__bounds
+  %u1 = load i64, ptr getelementptr (i8, ptr @nfcc__bounds, i64 16)
+  %u2 = load i64, ptr getelementptr (i8, ptr @nfcc__bounds, i64 16)
+  ret void
+}}");
+        with_f(&ir, |enc, v| {
+            let (lo1, lo2) = (enc.int(v("lo1"), 64).unwrap(), enc.int(v("lo2"), 64).unwrap());
+            let (u1, u2) = (enc.int(v("u1"), 64).unwrap(), enc.int(v("u2"), 64).unwrap());
+            assert!(valid(enc, &lo1._eq(&lo2)));
+            assert!(!valid(enc, &u1._eq(&u2)));
+            // Every usp lies in mem.
+            let len = enc.mem_len();
+            assert!(valid(enc, &Bool::and(enc.ctx, &[&u1.ge(&lo1), &u1.le(&(&lo1 + &len))])));
+        });
+    }
+
+    #[test]
+    fn arithmetic_wraps_and_extends_as_the_machine_does() {
+        let ir = "define void @f(i8 %x) {
+  %inc = add i8 %x, 1
+  %neg = icmp slt i8 %x, 0
+  %s = sext i8 %x to i64
+  %low = and i64 %s, 255
+  %up = or i64 %s, 3
+  ret void
+}";
+        with_f(ir, |enc, v| {
+            let ctx = enc.ctx;
+            let x = enc.int(v("inc"), 8).unwrap();
+            let k = |n: u64| Int::from_u64(ctx, n);
+            // 255 + 1 is 0 in 8 bits; x < 0 signed is x >= 128 unsigned.
+            let arg = enc.int(llvm::operand(v("inc"), 0), 8).unwrap();
+            assert!(valid(enc, &arg._eq(&k(255)).implies(&x._eq(&k(0)))));
+            let neg = enc.boolean(v("neg")).unwrap();
+            assert!(valid(enc, &neg._eq(&arg.ge(&k(128)))));
+            // sext of 0xff is all ones; masking its low byte gives 0xff back.
+            let s = enc.int(v("s"), 64).unwrap();
+            let low = enc.int(v("low"), 64).unwrap();
+            assert!(valid(enc, &arg._eq(&k(255)).implies(&s._eq(&k(u64::MAX)))));
+            assert!(valid(enc, &low._eq(&arg)));
+            // x | 3 is only x + 3 when x's low bits are clear.
+            let up = enc.int(v("up"), 64).unwrap();
+            assert!(valid(enc, &arg._eq(&k(4)).implies(&up._eq(&k(7)))));
+            assert!(!valid(enc, &up._eq(&(&s + &k(3)))));
+        });
+    }
+
+    #[test]
+    fn unrolled_induction_variables_keep_their_low_bits() {
+        let ir = "define void @f() {
+entry:
+  br label %loop
+loop:
+  %iv = phi i64 [ 8, %entry ], [ %next, %loop ]
+  %odd = or i64 %iv, 1
+  %next = add i64 %iv, 4
+  %more = icmp ult i64 %next, 100
+  br i1 %more, label %loop, label %exit
+exit:
+  ret void
+}";
+        with_f(ir, |enc, v| {
+            let iv = enc.int(llvm::operand(v("odd"), 0), 64).unwrap();
+            let odd = enc.int(v("odd"), 64).unwrap();
+            assert!(valid(enc, &odd._eq(&(&iv + &Int::from_u64(enc.ctx, 1)))));
+        });
     }
 }
