@@ -957,11 +957,11 @@ impl Cx {
                 return Ok(());
             }
             Len::Const(n) if n < MAX_INLINE_CHECK => n,
-            Len::Const(n) => return Ok(self.slow(f, inst, p, LLVMConstInt(self.i64t, n, 0), kind)),
+            Len::Const(n) => return Ok(self.range_check(f, inst, p, LLVMConstInt(self.i64t, n, 0), kind)),
             Len::Dyn(v) => {
                 let w = LLVMGetIntTypeWidth(LLVMTypeOf(v));
                 let l = if w < 64 { LLVMBuildZExt(self.b, v, self.i64t, e.as_ptr()) } else { v };
-                return Ok(self.slow(f, inst, p, l, kind));
+                return Ok(self.range_check(f, inst, p, l, kind));
             }
         };
         let d = self.decompose(p);
@@ -1059,12 +1059,21 @@ impl Cx {
         self.guard(f, inst, ok, a, n, kind);
     }
 
-    unsafe fn slow(&mut self, f: Value, inst: Value, p: Value, len: Value, kind: u32) {
+    /// A range of `len` bytes (not a compile-time constant, or large): inline, exactly
+    /// `[p, p + len)` within `mem` (two compares, no wrap); otherwise the slow path decides
+    /// (the range may lie in another region, such as the packet).
+    unsafe fn range_check(&mut self, f: Value, inst: Value, p: Value, len: Value, kind: u32) {
         self.stats.slow += 1;
         let e = cstr("");
+        let (lo, mem_len) = self.mem_bounds(f);
         let a = LLVMBuildPtrToInt(self.b, p, self.i64t, e.as_ptr());
+        let o = LLVMBuildSub(self.b, a, lo, e.as_ptr());
+        let starts_in = LLVMBuildICmp(self.b, LLVMIntPredicate::LLVMIntULT, o, mem_len, e.as_ptr());
+        let room = LLVMBuildSub(self.b, mem_len, o, e.as_ptr());
+        let fits = LLVMBuildICmp(self.b, LLVMIntPredicate::LLVMIntULE, len, room, e.as_ptr());
+        let ok = LLVMBuildAnd(self.b, starts_in, fits, e.as_ptr());
         let site = self.site(f, inst, kind);
-        self.call(self.check, &mut [a, len, LLVMConstInt(self.i32t, site as u64, 0)]);
+        self.call(self.guard, &mut [ok, a, len, LLVMConstInt(self.i32t, site as u64, 0)]);
     }
 
     unsafe fn emit_site_table(&mut self) {
