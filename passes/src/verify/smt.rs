@@ -53,7 +53,10 @@ const MAX_ROUNDS: u32 = 4;
 /// Per-query solver work limit (Z3's resource units, roughly 1-3 per microsecond): a
 /// deterministic bound, so a module verifies the same on any machine. Past it the query
 /// counts as "not proven".
-const RLIMIT: u32 = 2_000_000;
+const RLIMIT: u32 = 1_000_000;
+/// Work all the questions about one goal may take together: bounds the time a goal that
+/// cannot be proven costs (seconds), where loops make questions grow.
+const GOAL_RLIMIT: u64 = 8_000_000;
 /// A last resort against a solver that stops counting its work (never met in practice).
 const TIMEOUT_MS: u32 = 20_000;
 /// Bytes of the bounds block module code may read: mem_lo .. the descriptor's end.
@@ -145,6 +148,8 @@ pub(super) struct Enc<'c> {
     solved: HashMap<(usize, Bool<'c>), Proof>,
     /// Variables of formulas, for the relevance filter.
     free: HashMap<Bool<'c>, Rc<Vec<String>>>,
+    /// Solver work spent on the current goal.
+    spent: u64,
     /// Phi variables, by the block they belong to.
     phi_group: HashMap<String, String>,
     acc_p: Int<'c>,
@@ -230,6 +235,7 @@ impl<'c> Enc<'c> {
             solved: HashMap::new(),
             free: HashMap::new(),
             phi_group: HashMap::new(),
+            spent: 0,
             acc_p: Int::new_const(ctx, "acc.p"),
             acc_n: Int::new_const(ctx, "acc.n"),
             acc_w: Bool::new_const(ctx, "acc.w"),
@@ -259,6 +265,17 @@ impl<'c> Enc<'c> {
             enc.solver.assert(&a);
         }
         enc
+    }
+
+    /// The solver's work so far (Z3's resource count).
+    fn work(&self) -> u64 {
+        let stats = self.solver.get_statistics();
+        let count = stats.entries().find(|e| e.key == "rlimit count").map(|e| e.value);
+        match count {
+            Some(z3::StatisticsValue::UInt(u)) => u as u64,
+            Some(z3::StatisticsValue::Double(d)) => d as u64,
+            None => 0,
+        }
     }
 
     fn params(&self, timeout_ms: u32) -> Params<'c> {
@@ -870,6 +887,7 @@ impl<'c> Enc<'c> {
             Goal::Plain(g) => g.clone(),
         };
         let mut budget = QUERY_BUDGET;
+        self.spent = 0;
         self.solve(b, Ob { hyps, goal }, 0, &mut budget, &mut HashSet::new())
     }
 
@@ -978,6 +996,7 @@ impl<'c> Enc<'c> {
     /// what `p` brings; on a back edge, values M's blocks define are those of a later
     /// iteration than `p`'s facts speak of, so they become fresh copies.
     fn at_predecessor(&mut self, m: usize, p: usize, ob: &Ob<'c>) -> (Ob<'c>, bool) {
+        let _t = Timer("subst");
         let pb = self.cfg.blocks[p];
         let mut pairs = Vec::new();
         for phi in llvm::instructions(self.cfg.blocks[m]).into_iter().take_while(|&i| llvm::opcode(i) == Some(LLVMOpcode::LLVMPHI)) {
@@ -1017,7 +1036,7 @@ impl<'c> Enc<'c> {
     /// kept atoms. Runtime constants and global addresses relate nothing (everything
     /// mentions them): atoms about them alone are kept. So are check facts, whose
     /// variables relate nothing either (they only matter through the access's own).
-    fn cone(&mut self, atoms: &[Bool<'c>], goal: &Bool<'c>, more: &[Bool<'c>]) -> Vec<bool> {
+    fn cone_(&mut self, atoms: &[Bool<'c>], goal: &Bool<'c>, more: &[Bool<'c>]) -> Vec<bool> {
         let vars: Vec<Vec<String>> = atoms.iter().map(|h| self.relating_vars(h)).collect();
         // The access's own variables stay: the checks met further back speak of them.
         let mut live: HashSet<String> = ["acc.p", "acc.n", "acc.w", "acc.ok"].map(String::from).into();
@@ -1046,6 +1065,7 @@ impl<'c> Enc<'c> {
         keep
     }
 
+    fn cone(&mut self, atoms: &[Bool<'c>], goal: &Bool<'c>, more: &[Bool<'c>]) -> Vec<bool> { let _t = Timer("cone"); self.cone_(atoms, goal, more) }
     /// The variables of `f` that relate facts: all but runtime constants and addresses;
     /// the phis of one block count as one (they are related by the edge they all take).
     fn relating_vars(&mut self, f: &Bool<'c>) -> Vec<String> {
@@ -1061,6 +1081,7 @@ impl<'c> Enc<'c> {
         if let Some(v) = self.free.get(f) {
             return v.clone();
         }
+        let _t = Timer("free");
         let mut out = Vec::new();
         let mut seen = HashSet::new();
         let mut work = vec![Dynamic::from_ast(f)];
@@ -1133,6 +1154,11 @@ impl<'c> Enc<'c> {
         for a in self.pending.drain(..) {
             self.solver.assert(&a);
         }
+        if self.spent >= GOAL_RLIMIT {
+            return None;
+        }
+        let before = self.work();
+        let _t = Timer("query");
         self.solver.push();
         // What is known of each variable the question mentions (asserting all of them
         // for every question would make each one pay for the whole function).
@@ -1153,6 +1179,7 @@ impl<'c> Enc<'c> {
             SatResult::Unsat => Some(Proof::Guarded),
             SatResult::Sat | SatResult::Unknown => None,
         };
+        self.spent += self.work() - before;
         self.solver.pop(1);
         self.results.insert(key, r);
         r
@@ -1356,3 +1383,8 @@ exit:
         });
     }
 }
+
+struct Tm(&'static str, std::time::Instant);
+#[allow(non_snake_case)]
+fn Timer(n: &'static str) -> Tm { Tm(n, std::time::Instant::now()) }
+impl Drop for Tm { fn drop(&mut self) { let e = self.1.elapsed(); if e.as_millis() > 100 { eprintln!("T {} {:?}", self.0, e); } } }
