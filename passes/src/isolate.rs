@@ -992,7 +992,10 @@ impl Cx {
                 }
             }
             Root::Bounds if !write && static_ok(abi::BOUNDS_PKT + 24) => self.stats.proven += 1,
-            Root::Packet { data } => self.packet_check(f, inst, p, data, n, kind),
+            // `off + n <= len` also admits `p` up to n - 1 bytes below the data, which must
+            // stay within the packet's headroom: larger accesses take the exact range form.
+            Root::Packet { data } if n <= abi::HEADROOM as u64 => self.packet_check(f, inst, p, data, n, kind),
+            Root::Packet { .. } => self.range_check(f, inst, p, LLVMConstInt(self.i64t, n, 0), kind),
             Root::Bounds | Root::Unknown => self.pending_mem.push(MemAccess { inst, p, n, kind }),
         }
         Ok(())

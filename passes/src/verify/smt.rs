@@ -42,6 +42,7 @@ use inkwell::llvm_sys::{LLVMIntPredicate, LLVMOpcode, LLVMTypeKind};
 use nfcc_runtime::abi;
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
+use std::time::{Duration, Instant};
 
 use z3::ast::{Ast, Bool, Dynamic, Int};
 use z3::{Context, Params, SatResult, Solver};
@@ -49,16 +50,20 @@ use z3::{Context, Params, SatResult, Solver};
 /// Solver queries one goal may take on its way back through the paths to it.
 const QUERY_BUDGET: u32 = 96;
 /// How many times one path back from a goal may go round loops.
-const MAX_ROUNDS: u32 = 4;
+const MAX_ROUNDS: u32 = 1;
 /// Per-query solver work limit (Z3's resource units, roughly 1-3 per microsecond): a
 /// deterministic bound, so a module verifies the same on any machine. Past it the query
 /// counts as "not proven".
 const RLIMIT: u32 = 1_000_000;
 /// Work all the questions about one goal may take together: bounds the time a goal that
-/// cannot be proven costs (seconds), where loops make questions grow.
+/// cannot be proven costs, where loops make questions grow.
 const GOAL_RLIMIT: u64 = 8_000_000;
+/// A last resort on the time one goal may take (Z3 does not count all its work). Goals
+/// the verifier can prove take milliseconds; this only caps how long a failing build
+/// searches, and is the one bound that depends on the machine.
+const GOAL_TIME: Duration = Duration::from_secs(10);
 /// A last resort against a solver that stops counting its work (never met in practice).
-const TIMEOUT_MS: u32 = 20_000;
+const TIMEOUT_MS: u32 = 10_000;
 /// Bytes of the bounds block module code may read: mem_lo .. the descriptor's end.
 pub(super) const BOUNDS_READABLE: u64 = abi::BOUNDS_PKT + 24;
 /// Integers wider than this are opaque (2^w must fit the arithmetic below).
@@ -76,8 +81,8 @@ pub(super) enum T<'c> {
 enum Dep {
     /// Never (runtime constants, arguments, global addresses).
     Fixed,
-    /// Running this block again (the block defining it, or for a renamed copy the block
-    /// whose entry it precedes).
+    /// Running this block again: the block defining it, or for a copy made on a back edge
+    /// into a loop header, that header.
     Block(usize),
     /// Anything (undef: a new value at every use).
     Always,
@@ -148,8 +153,9 @@ pub(super) struct Enc<'c> {
     solved: HashMap<(usize, Bool<'c>), Proof>,
     /// Variables of formulas, for the relevance filter.
     free: HashMap<Bool<'c>, Rc<Vec<String>>>,
-    /// Solver work spent on the current goal.
+    /// Solver work spent on the current goal, and when it must give up.
     spent: u64,
+    deadline: Instant,
     /// Phi variables, by the block they belong to.
     phi_group: HashMap<String, String>,
     acc_p: Int<'c>,
@@ -236,6 +242,7 @@ impl<'c> Enc<'c> {
             free: HashMap::new(),
             phi_group: HashMap::new(),
             spent: 0,
+            deadline: Instant::now() + GOAL_TIME,
             acc_p: Int::new_const(ctx, "acc.p"),
             acc_n: Int::new_const(ctx, "acc.n"),
             acc_w: Bool::new_const(ctx, "acc.w"),
@@ -514,9 +521,10 @@ impl<'c> Enc<'c> {
             Some(LLVMGetElementPtr) => self.gep(v).map(|x| T::I(x, 64)),
             Some(LLVMPHI) => {
                 let n = LLVMCountIncoming(v);
-                let first = LLVMGetIncomingValue(v, 0);
-                if n > 0 && (1..n).all(|i| LLVMGetIncomingValue(v, i) == first) {
-                    self.term(first)
+                if n == 0 {
+                    None
+                } else if (1..n).all(|i| LLVMGetIncomingValue(v, i) == LLVMGetIncomingValue(v, 0)) {
+                    self.term(LLVMGetIncomingValue(v, 0))
                 } else {
                     self.phi_vars.insert(v);
                     let t = self.fresh(w, &hint, dep, |_| None);
@@ -888,6 +896,7 @@ impl<'c> Enc<'c> {
         };
         let mut budget = QUERY_BUDGET;
         self.spent = 0;
+        self.deadline = Instant::now() + GOAL_TIME;
         self.solve(b, Ob { hyps, goal }, 0, &mut budget, &mut HashSet::new())
     }
 
@@ -944,7 +953,7 @@ impl<'c> Enc<'c> {
             // than `ob`, some hypotheses gone) from outside the loop only.
             let strong = self.relevant(Ob { hyps: ob.hyps.clone(), goal: ob.goal.clone() });
             let invariant = back.iter().all(|&p| {
-                let (around, _) = self.at_predecessor(m, p, &strong);
+                let around = self.at_predecessor(m, p, &strong);
                 around.goal == strong.goal && around.hyps == strong.hyps
             });
             if invariant {
@@ -962,7 +971,7 @@ impl<'c> Enc<'c> {
         let mut nexts = Vec::new();
         let mut together = Vec::new();
         for &p in preds {
-            let (next, _) = self.at_predecessor(m, p, ob);
+            let next = self.at_predecessor(m, p, ob);
             // Hypotheses that cannot bear on the goal go, so that a goal unrelated to a
             // loop is seen to be (and formulas stay small).
             let mut next = self.relevant(next);
@@ -995,8 +1004,7 @@ impl<'c> Enc<'c> {
     /// `ob` at M's entry as an obligation at the end of predecessor `p`: M's phis become
     /// what `p` brings; on a back edge, values M's blocks define are those of a later
     /// iteration than `p`'s facts speak of, so they become fresh copies.
-    fn at_predecessor(&mut self, m: usize, p: usize, ob: &Ob<'c>) -> (Ob<'c>, bool) {
-        let _t = Timer("subst");
+    fn at_predecessor(&mut self, m: usize, p: usize, ob: &Ob<'c>) -> Ob<'c> {
         let pb = self.cfg.blocks[p];
         let mut pairs = Vec::new();
         for phi in llvm::instructions(self.cfg.blocks[m]).into_iter().take_while(|&i| llvm::opcode(i) == Some(LLVMOpcode::LLVMPHI)) {
@@ -1015,7 +1023,7 @@ impl<'c> Enc<'c> {
         let pairs = self.pairs(pairs, back.then_some(m));
         let refs: Vec<(&Dynamic<'c>, &Dynamic<'c>)> = pairs.iter().map(|(a, b)| (a, b)).collect();
         let sub = |f: &Bool<'c>| if refs.is_empty() { f.clone() } else { f.substitute(&refs) };
-        (Ob { hyps: ob.hyps.iter().map(sub).collect(), goal: sub(&ob.goal) }, back)
+        Ob { hyps: ob.hyps.iter().map(sub).collect(), goal: sub(&ob.goal) }
     }
 
     /// `ob` without the hypotheses that share no variable with the goal, directly or
@@ -1036,7 +1044,7 @@ impl<'c> Enc<'c> {
     /// kept atoms. Runtime constants and global addresses relate nothing (everything
     /// mentions them): atoms about them alone are kept. So are check facts, whose
     /// variables relate nothing either (they only matter through the access's own).
-    fn cone_(&mut self, atoms: &[Bool<'c>], goal: &Bool<'c>, more: &[Bool<'c>]) -> Vec<bool> {
+    fn cone(&mut self, atoms: &[Bool<'c>], goal: &Bool<'c>, more: &[Bool<'c>]) -> Vec<bool> {
         let vars: Vec<Vec<String>> = atoms.iter().map(|h| self.relating_vars(h)).collect();
         // The access's own variables stay: the checks met further back speak of them.
         let mut live: HashSet<String> = ["acc.p", "acc.n", "acc.w", "acc.ok"].map(String::from).into();
@@ -1065,7 +1073,6 @@ impl<'c> Enc<'c> {
         keep
     }
 
-    fn cone(&mut self, atoms: &[Bool<'c>], goal: &Bool<'c>, more: &[Bool<'c>]) -> Vec<bool> { let _t = Timer("cone"); self.cone_(atoms, goal, more) }
     /// The variables of `f` that relate facts: all but runtime constants and addresses;
     /// the phis of one block count as one (they are related by the edge they all take).
     fn relating_vars(&mut self, f: &Bool<'c>) -> Vec<String> {
@@ -1081,7 +1088,6 @@ impl<'c> Enc<'c> {
         if let Some(v) = self.free.get(f) {
             return v.clone();
         }
-        let _t = Timer("free");
         let mut out = Vec::new();
         let mut seen = HashSet::new();
         let mut work = vec![Dynamic::from_ast(f)];
@@ -1154,11 +1160,10 @@ impl<'c> Enc<'c> {
         for a in self.pending.drain(..) {
             self.solver.assert(&a);
         }
-        if self.spent >= GOAL_RLIMIT {
+        if self.spent >= GOAL_RLIMIT || Instant::now() > self.deadline {
             return None;
         }
         let before = self.work();
-        let _t = Timer("query");
         self.solver.push();
         // What is known of each variable the question mentions (asserting all of them
         // for every question would make each one pay for the whole function).
@@ -1171,7 +1176,7 @@ impl<'c> Enc<'c> {
         }
         self.solver.assert(facts);
         self.solver.assert(&psi.not());
-        let first = self.solver.check_assumptions(&[self.use_checks.clone()]);
+        let first = self.solver.check_assumptions(std::slice::from_ref(&self.use_checks));
         let r = match first {
             // The core need not be minimal: a proof may count as needing a check when the
             // branch conditions alone would have done (only a counter).
@@ -1179,7 +1184,7 @@ impl<'c> Enc<'c> {
             SatResult::Unsat => Some(Proof::Guarded),
             SatResult::Sat | SatResult::Unknown => None,
         };
-        self.spent += self.work() - before;
+        self.spent += self.work().saturating_sub(before);
         self.solver.pop(1);
         self.results.insert(key, r);
         r
@@ -1384,7 +1389,3 @@ exit:
     }
 }
 
-struct Tm(&'static str, std::time::Instant);
-#[allow(non_snake_case)]
-fn Timer(n: &'static str) -> Tm { Tm(n, std::time::Instant::now()) }
-impl Drop for Tm { fn drop(&mut self) { let e = self.1.elapsed(); if e.as_millis() > 100 { eprintln!("T {} {:?}", self.0, e); } } }
