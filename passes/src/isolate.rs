@@ -256,6 +256,7 @@ impl Cx {
         self.refuse_unsupported(&user_functions)?;
         self.strip_assumptions(&user_functions);
         let taken = self.address_taken(&user_functions);
+        self.refuse_byval_behind_pointers(&taken)?;
         self.declare_runtime();
         self.define_helpers(&taken);
         self.redirect_descriptor();
@@ -359,6 +360,24 @@ impl Cx {
                 LIBC.iter().map(|l| l.0).collect::<Vec<_>>().join(", ")
             ),
         ))
+    }
+
+    /// A function reached through a pointer may be called with the wrong type; if it takes
+    /// a struct by value, it would then read and write its "copy" in the caller's call-stack
+    /// frame, where return addresses live. Such functions must take a pointer instead.
+    unsafe fn refuse_byval_behind_pointers(&self, taken: &[Value]) -> Result<(), PassError> {
+        let byval = llvm::attr_kind("byval");
+        for &f in taken {
+            for idx in 0..LLVMCountParams(f) {
+                if !LLVMGetEnumAttributeAtIndex(f, idx + 1, byval).is_null() {
+                    return Err(err(&self.file, format!(
+                        "`{}` takes a struct by value and is called through a function pointer; protected modules cannot check such calls: pass a pointer to the struct instead",
+                        llvm::name(f)
+                    )));
+                }
+            }
+        }
+        Ok(())
     }
 
     // ---- 2. strip what lets LLVM assume safety -------------------------------------
