@@ -355,8 +355,13 @@ fn cmd_bench(a: BenchArgs) -> Result<(), Failure> {
         print!("{}", bench::to_json(&results, &opts));
     } else {
         print!("{}", bench::to_table(&results));
+        let counts = if opts.callgrind_packets > 0 {
+            "; instructions counted by callgrind inside nf_process"
+        } else {
+            ""
+        };
         println!(
-            "64-byte packets from a pool of {}, {} packets per run, {} interleaved repetitions; ratio = median of per-repetition ratios; instructions counted by callgrind inside nf_process",
+            "64-byte packets from a pool of {}, {} packets per run, {} interleaved repetitions; ratio = median of per-repetition ratios{counts}",
             BENCH_POOL, opts.packets, opts.reps
         );
     }
