@@ -128,22 +128,6 @@ impl Model {
 /// Arrival time, input port, frame.
 type Packet = (u64, u16, Vec<u8>);
 
-/// SplitMix64, so traces are the same on every run.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 fn host(i: u32) -> Mac {
     let b = i.to_be_bytes();
     [0x02, 0x00, b[0], b[1], b[2], b[3]]

@@ -115,33 +115,6 @@ impl Model {
 // ---------------------------------------------------------------------------------------
 // Crafting packets.
 
-/// SplitMix64, so traces are the same on every run.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
-fn ones_sum(bytes: &[u8]) -> u16 {
-    let mut s: u32 = 0;
-    for w in bytes.chunks(2) {
-        s += u32::from(w[0]) << 8 | u32::from(*w.get(1).unwrap_or(&0));
-    }
-    while s > 0xffff {
-        s = (s & 0xffff) + (s >> 16);
-    }
-    s as u16
-}
-
 /// Ethernet + IPv4 (20-byte header plus `opts` bytes of options) + a TCP (20) or UDP (8)
 /// header (other protocols: 8 bytes) + `payload` random bytes, zero-padded to 60 bytes.
 fn frame(proto: u8, src: u32, dst: u32, sport: u16, dport: u16, opts: usize, payload: usize, rng: &mut Rng) -> Vec<u8> {

@@ -170,17 +170,6 @@ impl Model {
     }
 }
 
-fn ones_sum(bytes: &[u8]) -> u16 {
-    let mut s: u32 = 0;
-    for w in bytes.chunks(2) {
-        s += u32::from(w[0]) << 8 | u32::from(*w.get(1).unwrap_or(&0));
-    }
-    while s > 0xffff {
-        s = (s & 0xffff) + (s >> 16);
-    }
-    s as u16
-}
-
 /// Sets the IPv4 header checksum and, for TCP and UDP (unless the UDP checksum is 0, "none"),
 /// the L4 checksum over the pseudo-header and the datagram's L4 bytes, from scratch.
 fn fix_checksums(f: &mut [u8]) {
@@ -219,22 +208,6 @@ fn rewritten(f: &[u8], backend: u32) -> Vec<u8> {
 
 // ---------------------------------------------------------------------------------------
 // Crafting packets.
-
-/// SplitMix64, so traces are the same on every run.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 /// Ethernet + IPv4 (20-byte header plus `opts` bytes of options) + a TCP (20) or UDP (8)
 /// header (other protocols: 8 bytes) + `payload` random bytes, zero-padded to 60 bytes,

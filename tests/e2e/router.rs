@@ -57,18 +57,6 @@ fn longest_match(routes: &[Route], addr: u32) -> Option<&Route> {
     best
 }
 
-/// One's complement sum of the big-endian 16-bit words of `bytes` (even length), folded.
-fn ones_sum(bytes: &[u8]) -> u16 {
-    let mut s: u32 = 0;
-    for w in bytes.chunks(2) {
-        s += u32::from(w[0]) << 8 | u32::from(w[1]);
-    }
-    while s > 0xffff {
-        s = (s & 0xffff) + (s >> 16);
-    }
-    s as u16
-}
-
 /// The header checksum of `hdr` computed from scratch (its checksum field counted as zero).
 fn header_checksum(hdr: &[u8]) -> u16 {
     let mut h = hdr.to_vec();
@@ -119,22 +107,6 @@ fn model(routes: &[Route], frame: &[u8]) -> (Class, Option<(u16, Vec<u8>)>) {
 
 // ---------------------------------------------------------------------------------------
 // Crafting packets.
-
-/// SplitMix64, so traces are the same on every run.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 /// An IPv4 header of `hlen` bytes (20..=60) for a datagram of `total` bytes.
 #[derive(Clone)]

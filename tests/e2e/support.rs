@@ -157,3 +157,35 @@ pub fn udp_frame(src: [u8; 4], dst: [u8; 4], len: usize) -> Vec<u8> {
     f[38..40].copy_from_slice(&(ip_len - 20).to_be_bytes());
     f
 }
+
+/// SplitMix64, so crafted traces are the same on every run.
+pub struct Rng(pub u64);
+
+impl Rng {
+    /// The next 64 pseudo-random bits.
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// A number in `0..n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// One's complement sum of the big-endian 16-bit words of `bytes` (an odd last byte is
+/// padded with zero), folded to 16 bits: the Internet checksum is its complement.
+pub fn ones_sum(bytes: &[u8]) -> u16 {
+    let mut s: u32 = 0;
+    for w in bytes.chunks(2) {
+        s += u32::from(w[0]) << 8 | u32::from(*w.get(1).unwrap_or(&0));
+    }
+    while s > 0xffff {
+        s = (s & 0xffff) + (s >> 16);
+    }
+    s as u16
+}
