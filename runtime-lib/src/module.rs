@@ -222,7 +222,6 @@ struct Ctx {
 /// A loaded, initialised module.
 pub struct Module {
     name: String,
-    path: PathBuf,
     handle: *mut c_void,
     enter: unsafe extern "C" fn() -> c_int,
     fault: FaultFn,
@@ -333,7 +332,6 @@ impl Module {
         };
         let mut m = Module {
             name: name.to_string(),
-            path: path.clone(),
             handle: std::mem::replace(&mut guard.handle, std::ptr::null_mut()),
             enter,
             fault,
@@ -425,11 +423,6 @@ impl Module {
     /// The label used in messages and reports.
     pub fn name(&self) -> &str {
         &self.name
-    }
-
-    /// The path the module was loaded from.
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 
     /// Runs `nf_process` on the packet in `buf` and updates the counters. A quarantined
