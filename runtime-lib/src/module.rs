@@ -232,7 +232,7 @@ pub struct Module {
     _api: Box<HostApi>,
     quarantine: Option<Violation>,
     /// Packet counters, updated by `process`.
-    pub stats: ModuleStats,
+    stats: ModuleStats,
 }
 
 impl Module {
