@@ -177,6 +177,7 @@ struct Cx {
     check: (Value, LLVMTypeRef),
     violation: (Value, LLVMTypeRef),
     guard: (Value, LLVMTypeRef),
+    guard_pkt: (Value, LLVMTypeRef),
     stack_guard: (Value, LLVMTypeRef),
     call_guard: (Value, LLVMTypeRef),
     sites: Vec<Site>,
@@ -239,6 +240,7 @@ impl Cx {
             check: null,
             violation: null,
             guard: null,
+            guard_pkt: null,
             stack_guard: null,
             call_guard: null,
             sites: Vec::new(),
@@ -544,6 +546,37 @@ impl Cx {
         LLVMPositionBuilderAtEnd(self.b, done);
         LLVMBuildRetVoid(self.b);
 
+        // nfcc.guard_pkt(ok, addr, size, site): the guard of a pointer whose region is not
+        // known (`ok` tested `mem`): when `ok` failed, an exact inline test of `[addr,
+        // addr+size)` against the current packet (headroom included) comes before the slow
+        // path, so that keys and headers handed to library code by pointer stay cheap.
+        self.guard_pkt = self.helper("nfcc.guard_pkt", self.voidt, &mut [self.i1t, self.i64t, self.i64t, self.i32t]);
+        let f = self.guard_pkt.0;
+        let (entry, cold, slow, done) = (self.block(f, "entry"), self.block(f, "pkt"), self.block(f, "slow"), self.block(f, "done"));
+        LLVMPositionBuilderAtEnd(self.b, entry);
+        let br = LLVMBuildCondBr(self.b, LLVMGetParam(f, 0), done, cold);
+        self.unlikely(br);
+        LLVMPositionBuilderAtEnd(self.b, cold);
+        let (addr, size) = (LLVMGetParam(f, 1), LLVMGetParam(f, 2));
+        let data = LLVMBuildLoad2(self.b, self.ptrt, self.bounds_at(abi::BOUNDS_PKT + abi::PACKET_DATA), e.as_ptr());
+        let len = LLVMBuildLoad2(self.b, self.i32t, self.bounds_at(abi::BOUNDS_PKT + abi::PACKET_LEN), e.as_ptr());
+        let head = LLVMConstInt(self.i64t, abi::HEADROOM as u64, 0);
+        let d = LLVMBuildPtrToInt(self.b, data, self.i64t, e.as_ptr());
+        let start = LLVMBuildSub(self.b, d, head, e.as_ptr());
+        let span = LLVMBuildAdd(self.b, LLVMBuildZExt(self.b, len, self.i64t, e.as_ptr()), head, e.as_ptr());
+        let o = LLVMBuildSub(self.b, addr, start, e.as_ptr());
+        let starts_in = LLVMBuildICmp(self.b, LLVMIntPredicate::LLVMIntULT, o, span, e.as_ptr());
+        let room = LLVMBuildSub(self.b, span, o, e.as_ptr());
+        let fits = LLVMBuildICmp(self.b, LLVMIntPredicate::LLVMIntULE, size, room, e.as_ptr());
+        let in_pkt = LLVMBuildAnd(self.b, starts_in, fits, e.as_ptr());
+        let br = LLVMBuildCondBr(self.b, in_pkt, done, slow);
+        self.unlikely(br);
+        LLVMPositionBuilderAtEnd(self.b, slow);
+        self.call(self.check, &mut [addr, size, LLVMGetParam(f, 3)]);
+        LLVMBuildBr(self.b, done);
+        LLVMPositionBuilderAtEnd(self.b, done);
+        LLVMBuildRetVoid(self.b);
+
         // nfcc.stack_guard(ok, frame, site): unsafe stack exhausted -> violation.
         self.stack_guard = self.helper("nfcc.stack_guard", self.voidt, &mut [self.i1t, self.i64t, self.i32t]);
         let f = self.stack_guard.0;
@@ -780,7 +813,7 @@ impl Cx {
             }
             LLVMPositionBuilderBefore(self.b, a.inst);
             let addr = LLVMBuildPtrToInt(self.b, a.p, self.i64t, e.as_ptr());
-            self.guard(f, a.inst, ok, addr, a.n, a.kind);
+            self.guard_unknown(f, a.inst, ok, addr, LLVMConstInt(self.i64t, a.n, 0), a.kind);
         }
     }
 
@@ -985,6 +1018,10 @@ impl Cx {
         };
         let d = self.decompose(p);
         let write = kind != abi::ViolationKind::Read.raw();
+        if self.static_through_merges(p, 0, n, write, &mut HashSet::new()) {
+            self.stats.proven += 1;
+            return Ok(());
+        }
         let static_ok = |size: u64| matches!(d.offset, Some(c) if c >= 0 && (c as u64).checked_add(n).is_some_and(|end| end <= size));
         match self.classify(d.root) {
             Root::Frame { frame, size } => {
@@ -1020,9 +1057,44 @@ impl Cx {
         Ok(())
     }
 
+    /// True if `p + extra` is, on every path, a constant offset into a frame, global or
+    /// `byval` object with `[p+extra, p+extra+n)` inside it (writable if `write`), seen
+    /// through phis and selects whose every incoming value is such a pointer (LLVM sinks
+    /// `stats.a++` / `stats.b++` on several paths into one store through a phi of
+    /// globals). Cycles through phis are refused, not assumed.
+    unsafe fn static_through_merges(&self, p: Value, extra: i64, n: u64, write: bool, seen: &mut HashSet<Value>) -> bool {
+        let d = self.decompose(p);
+        let Some(off) = d.offset.and_then(|o| o.checked_add(extra)) else { return false };
+        let fits = |size: u64| off >= 0 && (off as u64).checked_add(n).is_some_and(|end| end <= size);
+        let incoming: Vec<Value> = match llvm::opcode(d.root) {
+            Some(LLVMOpcode::LLVMPHI) => (0..LLVMCountIncoming(d.root)).map(|i| LLVMGetIncomingValue(d.root, i)).collect(),
+            Some(LLVMOpcode::LLVMSelect) => vec![llvm::operand(d.root, 1), llvm::operand(d.root, 2)],
+            _ => {
+                return match self.classify(d.root) {
+                    Root::Frame { size, .. } | Root::ByVal { size, .. } => fits(size),
+                    Root::Global { size, constant, .. } => fits(size) && !(write && constant),
+                    _ => false,
+                }
+            }
+        };
+        if incoming.is_empty() || seen.len() >= 16 || !seen.insert(d.root) {
+            return false;
+        }
+        let all = incoming.into_iter().all(|v| self.static_through_merges(v, off, n, write, seen));
+        seen.remove(&d.root);
+        all
+    }
+
     unsafe fn guard(&mut self, f: Value, inst: Value, ok: Value, addr: Value, n: u64, kind: u32) {
         let site = self.site(f, inst, kind);
         self.call(self.guard, &mut [ok, addr, LLVMConstInt(self.i64t, n, 0), LLVMConstInt(self.i32t, site as u64, 0)]);
+    }
+
+    /// `guard`, for a `mem` compare on a pointer of unknown region: the packet is tried
+    /// inline before the slow path.
+    unsafe fn guard_unknown(&mut self, f: Value, inst: Value, ok: Value, addr: Value, n: Value, kind: u32) {
+        let site = self.site(f, inst, kind);
+        self.call(self.guard_pkt, &mut [ok, addr, n, LLVMConstInt(self.i32t, site as u64, 0)]);
     }
 
     /// `mem_lo`/`mem_len`, loaded once at the top of the function.
@@ -1050,7 +1122,7 @@ impl Cx {
         let o = LLVMBuildSub(self.b, a, lo, e.as_ptr());
         let lim = LLVMBuildSub(self.b, len, LLVMConstInt(self.i64t, n - 1, 0), e.as_ptr());
         let ok = LLVMBuildICmp(self.b, LLVMIntPredicate::LLVMIntULT, o, lim, e.as_ptr());
-        self.guard(f, inst, ok, a, n, kind);
+        self.guard_unknown(f, inst, ok, a, LLVMConstInt(self.i64t, n, 0), kind);
     }
 
     unsafe fn packet_check(&mut self, f: Value, inst: Value, p: Value, data: Value, n: u64, kind: u32) {
@@ -1094,8 +1166,7 @@ impl Cx {
         let room = LLVMBuildSub(self.b, mem_len, o, e.as_ptr());
         let fits = LLVMBuildICmp(self.b, LLVMIntPredicate::LLVMIntULE, len, room, e.as_ptr());
         let ok = LLVMBuildAnd(self.b, starts_in, fits, e.as_ptr());
-        let site = self.site(f, inst, kind);
-        self.call(self.guard, &mut [ok, a, len, LLVMConstInt(self.i32t, site as u64, 0)]);
+        self.guard_unknown(f, inst, ok, a, len, kind);
     }
 
     unsafe fn emit_site_table(&mut self) {
