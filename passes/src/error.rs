@@ -59,4 +59,13 @@ pub enum PassError {
         /// LLVM's message.
         message: String,
     },
+    /// The machine code of a function cannot be costed (an instruction whose cost depends
+    /// on data, or assembly the cost annotation cannot map back to the IR).
+    #[error("cost annotation: function `{function}`: {message}")]
+    Cost {
+        /// The function at fault.
+        function: String,
+        /// What is wrong, naming the instruction or block.
+        message: String,
+    },
 }

@@ -6,6 +6,7 @@
 //! this crate never prints.
 #![deny(missing_docs)]
 
+pub mod cost;
 pub mod entry;
 pub mod error;
 pub mod globals;
@@ -28,6 +29,8 @@ pub struct Compiled {
     pub stages: Vec<StageReport>,
     /// The final IR as text, when asked for.
     pub ir: Option<String>,
+    /// The final IR as bitcode (what the contract engine reads).
+    pub bitcode: Vec<u8>,
 }
 
 /// The whole middle of a build: links `bitcode` (pairs of bitcode file and the source it
@@ -46,5 +49,6 @@ pub fn compile(
     let stages = pipeline.run(&module, &tm)?;
     target::emit_object(&module, &tm, object)?;
     let ir = want_ir.then(|| module.print_to_string().to_string());
-    Ok(Compiled { stages, ir })
+    let bitcode = module.write_bitcode_to_memory().as_slice().to_vec();
+    Ok(Compiled { stages, ir, bitcode })
 }

@@ -1,0 +1,666 @@
+//! Machine cost on every basic block, taken from the x86-64 code that is actually emitted.
+//!
+//! This module is the one owner of the cost metadata. [`AnnotateCosts`] (pipeline stage
+//! `annotate-costs`, run last) attaches `!nfcc.cost !{i64 instructions, i64 mem_reads,
+//! i64 mem_writes, i64 ir_instructions}` to the terminator of every block of every defined
+//! function; [`block_cost`] reads it back.
+//!
+//! # Method
+//! 1. Every unnamed block gets a deterministic name (`nfcc.bbN`, N its position); names do
+//!    not change code generation.
+//! 2. A clone of the module is compiled to verbose assembly by the same target machine the
+//!    driver emits the object with (code generation rewrites the IR it runs on, hence the
+//!    clone). Verbose assembly marks each machine block (`.LBB0_3:` or `# %bb.1:`) with the
+//!    IR block it came from (`# %if.then`).
+//! 3. Every instruction is classified as valgrind 3.19 (callgrind/cachegrind) counts it
+//!    ([`classify`]): one `Ir` per instruction, `Dr`/`Dw` per the rules below.
+//! 4. A machine block is charged to the IR block it names. A block that names no IR block
+//!    of the module (a critical-edge split, a block a codegen IR pass created such as
+//!    `select.end`) is charged to the IR blocks of all its machine predecessors (resolved
+//!    through other such blocks). Each execution of it follows exactly one execution of
+//!    one predecessor, so every path pays for it; a cycle made only of such blocks would
+//!    run an unknown number of times per IR block and is an error.
+//! 5. An IR block's cost is the sum of the machine blocks charged to it.
+//!
+//! # Why the sum along an IR path bounds the machine count along it
+//! Instruction selection splits one IR block into several machine blocks (switch lowering,
+//! `br (and a, b)`, select expansion); one execution of the IR block runs each of them at
+//! most once, so the sum is an upper bound. Block placement only reorders, adding or
+//! removing `jmp`s inside the blocks it changes, which are counted as emitted. Branch folding
+//! merges a block into its only predecessor when that predecessor has no other successor:
+//! the merged code runs exactly when both ran. Tail duplication copies a block's code into
+//! predecessors: the copy is charged to the predecessor, so paths through it pay the copy
+//! plus the original (when the original survives for other predecessors): an overcharge,
+//! never an undercharge. Two transformations would break the mapping and are disabled by
+//! [`crate::target::CODEGEN_OPTIONS`]: tail merging (one machine block running on paths
+//! through two IR blocks) and loop alignment (nop padding executed on fall-through into a
+//! loop header, in no block). Any `.p2align` still found inside a function is charged to
+//! the block that falls into it, as the most nops that padding can take (10-byte nops for
+//! the generic x86-64 CPU), and counted as `alignment-padding-charged`.
+//!
+//! Price of those options (`nfcc bench`, callgrind instructions per packet in `nf_process`,
+//! default options -> ours): disabling tail merging and loop alignment changed no example's
+//! count (see the report in the commit history and the table in [`CODEGEN_PRICE`]).
+//!
+//! # How valgrind 3.19 counts (measured with callgrind `--cache-sim=yes --dump-instr=yes`)
+//! - every instruction is one `Ir`; `lea` and every `nop` form (`nopl (%rax)`) access nothing;
+//! - a memory source operand (load, `cmp`/`test`/`bt` with memory, `cmov` with memory, taken
+//!   or not, SSE loads and arithmetic, `imul`/`div` with memory) is one `Dr`;
+//! - a store (`mov`, `set`cc, SSE stores) is one `Dw`;
+//! - a plain read-modify-write (`addl $1,(%rax)`, `inc`, `neg`, `shl`, `bts`, ...) is ONE
+//!   `Dw` and no `Dr`: callgrind merges the load and store of the same address into a
+//!   "modify" event, counted as a write;
+//! - `lock`-prefixed read-modify-writes, `xadd` and `xchg` with memory are one `Dr` and one
+//!   `Dw`; `lock cmpxchg` is one `Dw` only;
+//! - `push` reg/imm: one `Dw`; `push` mem: `Dr` + `Dw`; `pop` reg: one `Dr`; `pop` mem:
+//!   `Dr` + `Dw`; `call` direct or through a register: one `Dw`; `call *mem`: `Dr` + `Dw`;
+//!   `jmp *mem`: one `Dr`; `ret`: one `Dr`; `leave`: one `Dr`;
+//! - string instructions (`rep movs`, `rep stos`, ...) cost per iteration (`rep movsq` with
+//!   `rcx` = 2: 3 `Ir`, 2 `Dr`, 2 `Dw`): they are refused with [`PassError::Cost`];
+//! - valgrind drops loads whose value is dead within its superblock (a `cmp` with memory whose
+//!   flags are overwritten before use, a volatile load whose result is ignored): such a load
+//!   is counted here, an overcharge. Compiled code rarely contains them.
+//! - An instruction with a memory operand this classifier does not know is charged one `Dr`
+//!   and one `Dw` (the most one explicit operand can cost) and counted as
+//!   `unclassified-memory-instructions`.
+//!
+//! # Drift on real code
+//! See [`DRIFT`].
+
+use crate::{OptLevel, PassError};
+use inkwell::basic_block::BasicBlock;
+use inkwell::module::Module;
+use inkwell::targets::FileType;
+use inkwell::values::{FunctionValue, InstructionOpcode};
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+/// The metadata kind attached to every block's terminator.
+/// Operands: `!{i64 instructions, i64 mem_reads, i64 mem_writes, i64 ir_instructions}`.
+pub const COST_MD: &str = "nfcc.cost";
+
+/// What one execution of a basic block costs on the machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct BlockCost {
+    /// x86-64 instructions executed (valgrind's `Ir`).
+    pub instructions: u64,
+    /// Memory reads (valgrind's `Dr`).
+    pub reads: u64,
+    /// Memory writes (valgrind's `Dw`).
+    pub writes: u64,
+    /// Non-debug, non-phi IR instructions of the block.
+    pub ir_instructions: u64,
+}
+
+impl BlockCost {
+    /// Memory accesses: reads plus writes.
+    pub fn memory(&self) -> u64 {
+        self.reads + self.writes
+    }
+}
+
+/// Reads the cost metadata of `bb` back; `None` if the block has none (or it is malformed).
+pub fn block_cost(bb: BasicBlock<'_>) -> Option<BlockCost> {
+    let kind = bb.get_context().get_kind_id(COST_MD);
+    let md = bb.get_terminator()?.get_metadata(kind)?;
+    let values = md.get_node_values()?;
+    if values.len() != 4 {
+        return None;
+    }
+    let mut n = [0u64; 4];
+    for (slot, v) in n.iter_mut().zip(values) {
+        match v {
+            inkwell::values::BasicMetadataValueEnum::IntValue(i) => *slot = i.get_zero_extended_constant()?,
+            _ => return None,
+        }
+    }
+    Some(BlockCost { instructions: n[0], reads: n[1], writes: n[2], ir_instructions: n[3] })
+}
+
+/// What the codegen options of [`crate::target::CODEGEN_OPTIONS`] cost, measured with
+/// `nfcc bench` (callgrind instructions per packet in `nf_process`, LLVM's defaults vs ours).
+pub const CODEGEN_PRICE: &str = "see module documentation";
+
+/// Measured drift of the metadata against callgrind on the example NFs.
+pub const DRIFT: &str = "see module documentation";
+
+/// Memory accesses of one instruction, as valgrind counts them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct InsnCost {
+    /// `Dr`.
+    pub reads: u64,
+    /// `Dw`.
+    pub writes: u64,
+    /// The instruction has a memory operand the classifier does not know (charged 1 + 1).
+    pub unclassified: bool,
+}
+
+const fn rw(reads: u64, writes: u64) -> InsnCost {
+    InsnCost { reads, writes, unclassified: false }
+}
+
+/// Splits AT&T operands at top-level commas (not inside parentheses).
+fn split_operands(text: &str) -> Vec<&str> {
+    let mut v = Vec::new();
+    let (mut depth, mut start) = (0i32, 0usize);
+    for (i, c) in text.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            ',' if depth == 0 => {
+                v.push(text[start..i].trim());
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    let last = text[start..].trim();
+    if !last.is_empty() {
+        v.push(last);
+    }
+    v
+}
+
+/// Whether an AT&T operand addresses memory (`8(%rax)`, `sym(%rip)`, `*(%rax)`, `sym`).
+fn is_memory(op: &str) -> bool {
+    let op = op.strip_prefix('*').unwrap_or(op);
+    !(op.starts_with('$') || op.starts_with('%'))
+}
+
+/// `name` is `base` with an optional AT&T size suffix.
+fn sized(name: &str, base: &str) -> bool {
+    name == base
+        || (name.len() == base.len() + 1
+            && name.starts_with(base)
+            && matches!(name.as_bytes()[base.len()], b'b' | b'w' | b'l' | b'q'))
+}
+
+fn is_any_sized(name: &str, bases: &[&str]) -> bool {
+    bases.iter().any(|b| sized(name, b))
+}
+
+/// Plain read-modify-write instructions: with a memory destination, one `Dw` (callgrind's
+/// merged "modify" event), or one `Dr` + one `Dw` under `lock`.
+const RMW: &[&str] = &[
+    "add", "sub", "and", "or", "xor", "adc", "sbb", "inc", "dec", "neg", "not", "shl", "shr", "sar",
+    "sal", "rol", "ror", "rcl", "rcr", "bts", "btr", "btc", "shld", "shrd",
+];
+/// Instructions whose last operand is read, never written.
+const COMPARE: &[&str] = &["cmp", "test", "bt"];
+/// Single-operand instructions that only read their operand.
+const READ_ONLY_UNARY: &[&str] = &["mul", "imul", "div", "idiv"];
+/// String instructions: their cost depends on data (with `rep`) and on `rsi`/`rdi`.
+const STRING: &[&str] = &["movs", "stos", "lods", "scas", "cmps", "ins", "outs"];
+
+/// Classifies one instruction line of AT&T assembly (`mnemonic operands`, prefixes such as
+/// `lock` allowed) as valgrind counts it. `Err` for instructions whose cost depends on data.
+pub fn classify(line: &str) -> Result<InsnCost, String> {
+    let line = line.split('#').next().unwrap_or("").trim();
+    let mut rest = line;
+    let mut lock = false;
+    let mnemonic;
+    // Prefixes come first, separated by spaces or `;`.
+    loop {
+        let end = rest.find(|c: char| c.is_whitespace() || c == ';').unwrap_or(rest.len());
+        let word = &rest[..end];
+        rest = rest[end..].trim_start_matches(|c: char| c.is_whitespace() || c == ';');
+        match word {
+            "lock" => lock = true,
+            "rep" | "repe" | "repz" | "repne" | "repnz" => {
+                return Err(format!("`{line}`: a rep-prefixed instruction costs per iteration"))
+            }
+            "notrack" | "data16" | "cs" | "ds" | "ss" | "es" => {}
+            _ => {
+                mnemonic = word;
+                break;
+            }
+        }
+    }
+    let ops = split_operands(rest);
+    let xmm = ops.iter().any(|o| o.contains("%xmm"));
+    let string_op = (ops.is_empty() || rest.contains("%es:")) && is_any_sized(mnemonic, STRING);
+    if string_op || (mnemonic == "movsd" && !xmm) {
+        return Err(format!("`{line}`: string instructions are not costed (their cost depends on data)"));
+    }
+    let mem: Vec<usize> = ops.iter().enumerate().filter(|(_, o)| is_memory(o)).map(|(i, _)| i).collect();
+    let has_mem = !mem.is_empty();
+    let mem_is_last = has_mem && mem.contains(&(ops.len() - 1));
+    let m = mnemonic;
+
+    // Control flow and the stack.
+    if m.starts_with('j') {
+        // Direct jumps name a label; `jmp *mem` reads the target.
+        let reads = ops.first().is_some_and(|o| o.starts_with('*') && is_memory(o));
+        return Ok(rw(reads as u64, 0));
+    }
+    if sized(m, "call") {
+        let reads = ops.first().is_some_and(|o| o.starts_with('*') && is_memory(o));
+        return Ok(rw(reads as u64, 1));
+    }
+    if sized(m, "ret") || sized(m, "leave") {
+        return Ok(rw(1, 0));
+    }
+    if sized(m, "push") || m == "pushf" || m == "pushfq" {
+        return Ok(rw(has_mem as u64, 1));
+    }
+    if sized(m, "pop") || m == "popf" || m == "popfq" {
+        return Ok(rw(1, has_mem as u64));
+    }
+    if !has_mem || sized(m, "lea") || m.starts_with("nop") || m.starts_with("prefetch") {
+        return Ok(rw(0, 0));
+    }
+    if mem.len() > 1 {
+        return Ok(InsnCost { reads: 1, writes: 1, unclassified: true });
+    }
+    // Exactly one explicit memory operand from here on.
+    if is_any_sized(m, &["xchg", "xadd"]) {
+        return Ok(rw(1, 1));
+    }
+    if m.starts_with("cmpxchg") {
+        return Ok(rw(0, 1));
+    }
+    if !mem_is_last {
+        // A source operand: read, never written (the destination is a register).
+        return Ok(rw(1, 0));
+    }
+    // The memory operand is the last one: a destination, or the only operand.
+    if is_any_sized(m, COMPARE) {
+        return Ok(rw(1, 0));
+    }
+    if ops.len() == 1 && is_any_sized(m, READ_ONLY_UNARY) {
+        return Ok(rw(1, 0));
+    }
+    if is_any_sized(m, RMW) {
+        return Ok(if lock { rw(1, 1) } else { rw(0, 1) });
+    }
+    if m.starts_with("mov") || m.starts_with("set") || m.starts_with("pextr") || m == "extractps" || m == "stmxcsr"
+    {
+        return Ok(rw(0, 1));
+    }
+    Ok(InsnCost { reads: 1, writes: 1, unclassified: true })
+}
+
+/// One machine basic block of the emitted assembly.
+#[derive(Debug, Clone, Default)]
+pub struct MachineBlock {
+    /// The label (`.LBB0_3`), if the block has one; blocks reached only by fall-through
+    /// have none.
+    pub label: Option<String>,
+    /// The IR block named in the assembly comment, if any.
+    pub ir_block: Option<String>,
+    /// x86 instructions.
+    pub instructions: u64,
+    /// Memory reads, as valgrind counts them.
+    pub reads: u64,
+    /// Memory writes, as valgrind counts them.
+    pub writes: u64,
+    /// Instructions with a memory operand the classifier does not know.
+    pub unclassified: u64,
+    /// Labels this block jumps to.
+    pub targets: Vec<String>,
+    /// The block may fall through into the next one in layout.
+    pub falls_through: bool,
+    /// The block ends with an indirect jump (a jump table).
+    pub indirect: bool,
+    /// Upper bound on nop instructions executed on fall-through into the next block
+    /// (alignment padding before it).
+    pub padding_nops: u64,
+}
+
+/// One function of the emitted assembly.
+#[derive(Debug, Clone, Default)]
+pub struct AsmFunction {
+    /// Symbol name.
+    pub name: String,
+    /// Machine blocks in layout order; the first is the entry.
+    pub blocks: Vec<MachineBlock>,
+    /// Targets of the function's jump tables.
+    pub jump_table_targets: Vec<String>,
+}
+
+/// The largest nop the assembler emits for the generic x86-64 CPU (bytes).
+const MAX_NOP_BYTES: u64 = 10;
+
+/// Parses LLVM's verbose x86-64 AT&T assembly into functions and machine blocks.
+pub fn parse_asm(text: &str) -> Result<Vec<AsmFunction>, PassError> {
+    let mut functions: Vec<AsmFunction> = Vec::new();
+    let mut declared: HashSet<String> = HashSet::new();
+    let mut current: Option<AsmFunction> = None;
+    // Jump-table entries (`.long .LBB0_3-.LJTI0_0`), keyed by the function number in the label.
+    let mut tables: HashMap<String, Vec<String>> = HashMap::new();
+    let mut numbers: HashMap<String, String> = HashMap::new();
+    let err = |f: &str, message: String| PassError::Cost { function: f.to_string(), message };
+
+    let finish = |f: AsmFunction, functions: &mut Vec<AsmFunction>| functions.push(f);
+    for raw in text.lines() {
+        let line = raw.trim();
+        if let Some(rest) = line.strip_prefix(".type") {
+            let rest = rest.trim();
+            if let Some(name) = rest.strip_suffix(",@function") {
+                declared.insert(unquote(name.trim()).to_string());
+            }
+            continue;
+        }
+        if line.starts_with(".long") || line.starts_with(".quad") {
+            let value = line.split_whitespace().nth(1).unwrap_or("");
+            let target = value.split('-').next().unwrap_or("");
+            if let Some(num) = target.strip_prefix(".LBB").and_then(|r| r.split('_').next()) {
+                tables.entry(num.to_string()).or_default().push(target.to_string());
+            }
+            continue;
+        }
+        // A new machine block: `.LBB0_3:  # %name` or `# %bb.1:  # %name`.
+        let block_start = if let Some(rest) = line.strip_prefix("# %bb.") {
+            rest.find(':').map(|i| (None, &rest[i + 1..]))
+        } else if line.starts_with(".LBB") {
+            line.find(':').map(|i| (Some(line[..i].to_string()), &line[i + 1..]))
+        } else {
+            None
+        };
+        if let Some((label, comment)) = block_start {
+            let Some(f) = current.as_mut() else { continue };
+            let ir_block = comment.trim().strip_prefix("# %").map(|n| unquote(n.trim()).to_string());
+            if let Some(num) = label.as_deref().and_then(|l| l[4..].split('_').next()) {
+                numbers.insert(f.name.clone(), num.to_string());
+            }
+            f.blocks.push(MachineBlock { label, ir_block, falls_through: true, ..MachineBlock::default() });
+            continue;
+        }
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        // A label: a function start, the function end, or a local label.
+        if let Some(name) = line.split('#').next().unwrap_or("").trim().strip_suffix(':') {
+            let name = unquote(name);
+            if declared.contains(name) && !name.starts_with(".L") {
+                if let Some(f) = current.take() {
+                    finish(f, &mut functions);
+                }
+                current = Some(AsmFunction { name: name.to_string(), ..AsmFunction::default() });
+            } else if name.starts_with(".Lfunc_end") {
+                if let Some(f) = current.take() {
+                    finish(f, &mut functions);
+                }
+            }
+            continue;
+        }
+        let Some(f) = current.as_mut() else { continue };
+        if let Some(rest) = line.strip_prefix(".p2align") {
+            let log2: u64 = rest.trim().split(',').next().unwrap_or("").trim().parse().map_err(|_| {
+                err(&f.name, format!("cannot read alignment `{line}`"))
+            })?;
+            let pad = (1u64 << log2.min(12)) - 1;
+            if let Some(b) = f.blocks.last_mut() {
+                b.padding_nops += pad.div_ceil(MAX_NOP_BYTES);
+            }
+            continue;
+        }
+        if line.starts_with('.') {
+            continue; // directives: .cfi_*, .loc, ...
+        }
+        // An instruction.
+        let name = f.name.clone();
+        let Some(b) = f.blocks.last_mut() else {
+            return Err(err(&name, format!("instruction `{line}` before the first block marker")));
+        };
+        let c = classify(line).map_err(|m| err(&name, m))?;
+        b.instructions += 1;
+        b.reads += c.reads;
+        b.writes += c.writes;
+        b.unclassified += c.unclassified as u64;
+        let text = line.split('#').next().unwrap_or("").trim();
+        let mut words = text.split_whitespace();
+        let mut m = words.next().unwrap_or("");
+        if m == "notrack" {
+            m = words.next().unwrap_or("");
+        }
+        let operand = words.next().unwrap_or("");
+        if m.starts_with('j') {
+            let unconditional = m == "jmp" || m == "jmpq";
+            if operand.starts_with('*') {
+                b.indirect = true;
+            } else if operand.starts_with(".LBB") {
+                b.targets.push(operand.to_string());
+            }
+            // A jump to a function symbol is a tail call: it leaves the function.
+            if unconditional {
+                b.falls_through = false;
+            }
+        } else if sized(m, "ret") || m == "ud2" {
+            b.falls_through = false;
+        }
+    }
+    if let Some(f) = current.take() {
+        finish(f, &mut functions);
+    }
+    for f in &mut functions {
+        if let Some(num) = numbers.get(&f.name) {
+            f.jump_table_targets = tables.get(num).cloned().unwrap_or_default();
+        }
+    }
+    Ok(functions)
+}
+
+fn unquote(s: &str) -> &str {
+    s.strip_prefix('"').and_then(|s| s.strip_suffix('"')).unwrap_or(s)
+}
+
+/// Machine costs charged to each IR block of one function, by IR block name.
+#[derive(Debug, Default)]
+pub struct Mapping {
+    /// IR block name -> (instructions, reads, writes).
+    pub costs: BTreeMap<String, (u64, u64, u64)>,
+    /// Machine blocks that named an IR block of the function.
+    pub mapped: u64,
+    /// Machine blocks charged to the IR blocks of their predecessors.
+    pub charged_to_neighbour: u64,
+    /// Machine blocks no path reaches (charged nowhere).
+    pub unreachable: u64,
+    /// Nops of alignment padding charged.
+    pub padding_nops: u64,
+    /// Instructions charged the conservative 1 + 1 accesses.
+    pub unclassified: u64,
+}
+
+/// Charges every machine block of `f` to IR blocks named in `ir_names` (see the module doc).
+pub fn map_function(f: &AsmFunction, ir_names: &HashSet<String>) -> Result<Mapping, PassError> {
+    let err = |message: String| PassError::Cost { function: f.name.clone(), message };
+    let n = f.blocks.len();
+    let index: HashMap<&str, usize> =
+        f.blocks.iter().enumerate().filter_map(|(i, b)| b.label.as_deref().map(|l| (l, i))).collect();
+    let mut preds: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for (i, b) in f.blocks.iter().enumerate() {
+        let mut succ: Vec<usize> = Vec::new();
+        for t in &b.targets {
+            succ.push(*index.get(t.as_str()).ok_or_else(|| err(format!("jump to unknown label {t}")))?);
+        }
+        if b.indirect {
+            for t in &f.jump_table_targets {
+                succ.push(*index.get(t.as_str()).ok_or_else(|| err(format!("jump table names unknown label {t}")))?);
+            }
+        }
+        if b.falls_through && i + 1 < n {
+            succ.push(i + 1);
+        }
+        succ.sort_unstable();
+        succ.dedup();
+        for s in succ {
+            preds[s].push(i);
+        }
+    }
+    let own = |i: usize| f.blocks[i].ir_block.as_ref().filter(|name| ir_names.contains(*name));
+    if n > 0 && own(0).is_none() {
+        return Err(err("the entry machine block names no IR block".into()));
+    }
+    // Resolves an unnamed block to the IR blocks of its nearest named predecessors.
+    fn resolve(
+        i: usize,
+        preds: &[Vec<usize>],
+        own: &dyn Fn(usize) -> Option<String>,
+        memo: &mut HashMap<usize, Vec<String>>,
+        visiting: &mut HashSet<usize>,
+    ) -> Result<Vec<String>, usize> {
+        if let Some(v) = memo.get(&i) {
+            return Ok(v.clone());
+        }
+        if !visiting.insert(i) {
+            return Err(i);
+        }
+        let mut out: Vec<String> = Vec::new();
+        for &p in &preds[i] {
+            match own(p) {
+                Some(name) => out.push(name),
+                None => out.extend(resolve(p, preds, own, memo, visiting)?),
+            }
+        }
+        out.sort();
+        out.dedup();
+        visiting.remove(&i);
+        memo.insert(i, out.clone());
+        Ok(out)
+    }
+    let own_owned = |i: usize| own(i).cloned();
+    let mut memo = HashMap::new();
+    let mut m = Mapping::default();
+    for (i, b) in f.blocks.iter().enumerate() {
+        // Padding before block i+1 runs only when block i falls into it.
+        let padding = if b.falls_through && i + 1 < n { b.padding_nops } else { 0 };
+        let cost = (b.instructions + padding, b.reads, b.writes);
+        m.padding_nops += padding;
+        m.unclassified += b.unclassified;
+        let targets = match own(i) {
+            Some(name) => {
+                m.mapped += 1;
+                vec![name.clone()]
+            }
+            None => {
+                let t = resolve(i, &preds, &own_owned, &mut memo, &mut HashSet::new()).map_err(|at| {
+                    err(format!(
+                        "machine block {} lies on a loop of blocks that name no IR block",
+                        f.blocks[at].label.clone().unwrap_or_else(|| format!("#{at}"))
+                    ))
+                })?;
+                if t.is_empty() {
+                    m.unreachable += 1;
+                } else {
+                    m.charged_to_neighbour += 1;
+                }
+                t
+            }
+        };
+        for t in targets {
+            let e = m.costs.entry(t).or_default();
+            e.0 += cost.0;
+            e.1 += cost.1;
+            e.2 += cost.2;
+        }
+    }
+    Ok(m)
+}
+
+/// Non-debug, non-phi IR instructions of `bb`.
+pub fn ir_instruction_count(bb: BasicBlock<'_>) -> u64 {
+    bb.get_instructions()
+        .filter(|i| {
+            if i.get_opcode() == InstructionOpcode::Phi {
+                return false;
+            }
+            if i.get_opcode() == InstructionOpcode::Call {
+                let n = i.get_num_operands();
+                if let Some(callee) = n.checked_sub(1).and_then(|k| i.get_operand(k)).and_then(|o| o.value()) {
+                    if callee.is_pointer_value() {
+                        let name = callee.into_pointer_value().get_name().to_string_lossy().into_owned();
+                        return !name.starts_with("llvm.dbg.");
+                    }
+                }
+            }
+            true
+        })
+        .count() as u64
+}
+
+/// Gives every unnamed block of `f` a deterministic name, so assembly comments name it.
+fn name_blocks(f: FunctionValue<'_>) {
+    for (i, bb) in f.get_basic_block_iter().enumerate() {
+        if bb.get_name().to_bytes().is_empty() {
+            bb.set_name(&format!("nfcc.bb{i}"));
+        }
+    }
+}
+
+/// Pipeline stage `annotate-costs`: attaches [`COST_MD`] to every block's terminator.
+/// Runs last; the driver then emits the object from the same module with a machine made
+/// by [`crate::target::machine`] at the same `level`.
+pub struct AnnotateCosts {
+    /// The optimisation level code is generated at (must be the driver's).
+    pub level: OptLevel,
+}
+
+impl crate::ModulePass for AnnotateCosts {
+    fn name(&self) -> &str {
+        "annotate-costs"
+    }
+
+    fn run(&self, module: &Module<'_>) -> Result<Vec<(String, u64)>, PassError> {
+        let defined: Vec<FunctionValue<'_>> =
+            module.get_functions().filter(|f| f.count_basic_blocks() > 0).collect();
+        for f in &defined {
+            name_blocks(*f);
+        }
+        let tm = crate::target::machine(self.level)?;
+        tm.set_asm_verbosity(true);
+        let copy = module.clone();
+        let asm = tm.write_to_memory_buffer(&copy, FileType::Assembly).map_err(|e| PassError::Cost {
+            function: "(module)".into(),
+            message: format!("cannot generate assembly: {e}"),
+        })?;
+        drop(copy);
+        let text = String::from_utf8_lossy(asm.as_slice());
+        let parsed = parse_asm(&text)?;
+        let by_name: HashMap<&str, &AsmFunction> = parsed.iter().map(|f| (f.name.as_str(), f)).collect();
+
+        let ctx = module.get_context();
+        let kind = ctx.get_kind_id(COST_MD);
+        let i64t = ctx.i64_type();
+        let mut counters: BTreeMap<&str, u64> = BTreeMap::new();
+        for f in &defined {
+            let fname = f.get_name().to_string_lossy().into_owned();
+            if f.get_linkage() == inkwell::module::Linkage::AvailableExternally {
+                continue;
+            }
+            let asm_f = by_name.get(fname.as_str()).ok_or_else(|| PassError::Cost {
+                function: fname.clone(),
+                message: "no machine code was generated for it".into(),
+            })?;
+            let blocks: Vec<BasicBlock<'_>> = f.get_basic_block_iter().collect();
+            let names: HashSet<String> =
+                blocks.iter().map(|b| b.get_name().to_string_lossy().into_owned()).collect();
+            let m = map_function(asm_f, &names)?;
+            for bb in &blocks {
+                let name = bb.get_name().to_string_lossy().into_owned();
+                let (instructions, reads, writes) = m.costs.get(&name).copied().unwrap_or_default();
+                let cost = [instructions, reads, writes, ir_instruction_count(*bb)];
+                let node = ctx.metadata_node(&cost.map(|c| i64t.const_int(c, false).into()));
+                let term = bb.get_terminator().ok_or_else(|| PassError::Cost {
+                    function: fname.clone(),
+                    message: format!("block %{name} has no terminator"),
+                })?;
+                term.set_metadata(node, kind).map_err(|e| PassError::Cost {
+                    function: fname.clone(),
+                    message: format!("cannot attach {COST_MD} to block %{name}: {e}"),
+                })?;
+                *counters.entry("blocks annotated").or_default() += 1;
+                if instructions == 0 {
+                    *counters.entry("blocks with no machine code").or_default() += 1;
+                }
+            }
+            *counters.entry("functions").or_default() += 1;
+            *counters.entry("machine blocks").or_default() += asm_f.blocks.len() as u64;
+            *counters.entry("machine blocks mapped").or_default() += m.mapped;
+            *counters.entry("machine blocks charged to a neighbour").or_default() += m.charged_to_neighbour;
+            *counters.entry("unreachable machine blocks").or_default() += m.unreachable;
+            *counters.entry("alignment-padding-charged").or_default() += m.padding_nops;
+            *counters.entry("unclassified-memory-instructions").or_default() += m.unclassified;
+        }
+        Ok(counters.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+    }
+}
