@@ -16,10 +16,14 @@
 //!    ([`classify`]): one `Ir` per instruction, `Dr`/`Dw` per the rules below.
 //! 4. A machine block is charged to the IR block it names. A block that names no IR block
 //!    of the module (a critical-edge split, a block a codegen IR pass created such as
-//!    `select.end`) is charged to the IR blocks of all its machine predecessors (resolved
-//!    through other such blocks). Each execution of it follows exactly one execution of
-//!    one predecessor, so every path pays for it; a cycle made only of such blocks would
-//!    run an unknown number of times per IR block and is an error.
+//!    `select.end`) is charged to the IR blocks of all its machine predecessors, or of all
+//!    its machine successors (resolved through other such blocks). Each execution of it
+//!    follows exactly one execution of one predecessor, and is followed by exactly one
+//!    execution of one successor, so either way every path pays for it. The side in the
+//!    shallower loop (loop depth from the assembly's loop comments) is chosen, predecessors
+//!    on a tie: a block on a loop's exit edge is then paid once per exit, not once per
+//!    iteration. A cycle made only of such blocks would run an unknown number of times
+//!    per IR block and is an error.
 //! 5. An IR block's cost is the sum of the machine blocks charged to it.
 //!
 //! # Why the sum along an IR path bounds the machine count along it
@@ -304,6 +308,8 @@ pub struct MachineBlock {
     /// Upper bound on nop instructions executed on fall-through into the next block
     /// (alignment padding before it).
     pub padding_nops: u64,
+    /// Loop depth, from the assembly's loop comments (0 outside loops).
+    pub loop_depth: u32,
 }
 
 /// One function of the emitted assembly.
@@ -365,7 +371,18 @@ pub fn parse_asm(text: &str) -> Result<Vec<AsmFunction>, PassError> {
             f.blocks.push(MachineBlock { label, ir_block, falls_through: true, ..MachineBlock::default() });
             continue;
         }
-        if line.is_empty() || line.starts_with('#') {
+        if line.starts_with('#') {
+            // `# =>This Inner Loop Header: Depth=2`, `# in Loop: Header=BB0_2 Depth=1`.
+            if let (Some(f), Some(d)) = (current.as_mut(), line.split("Depth=").nth(1)) {
+                if let (Some(b), Ok(d)) = (f.blocks.last_mut(), d.trim().parse::<u32>()) {
+                    if b.instructions == 0 {
+                        b.loop_depth = d;
+                    }
+                }
+            }
+            continue;
+        }
+        if line.is_empty() {
             continue;
         }
         // A label: a function start, the function end, or a local label.
@@ -399,6 +416,13 @@ pub fn parse_asm(text: &str) -> Result<Vec<AsmFunction>, PassError> {
         }
         // An instruction.
         let name = f.name.clone();
+        if f.blocks.is_empty() {
+            // Code generated from IR starts every function with a block marker; this is a
+            // function written in module-level assembly (the runtime's stack switch). No
+            // IR block owns it, so it gets no metadata: the engine reports a call to it.
+            current = None;
+            continue;
+        }
         let Some(b) = f.blocks.last_mut() else {
             return Err(err(&name, format!("instruction `{line}` before the first block marker")));
         };
@@ -468,6 +492,7 @@ pub fn map_function(f: &AsmFunction, ir_names: &HashSet<String>) -> Result<Mappi
     let index: HashMap<&str, usize> =
         f.blocks.iter().enumerate().filter_map(|(i, b)| b.label.as_deref().map(|l| (l, i))).collect();
     let mut preds: Vec<Vec<usize>> = vec![Vec::new(); n];
+    let mut succs: Vec<Vec<usize>> = vec![Vec::new(); n];
     for (i, b) in f.blocks.iter().enumerate() {
         let mut succ: Vec<usize> = Vec::new();
         for t in &b.targets {
@@ -483,43 +508,54 @@ pub fn map_function(f: &AsmFunction, ir_names: &HashSet<String>) -> Result<Mappi
         }
         succ.sort_unstable();
         succ.dedup();
-        for s in succ {
+        for &s in &succ {
             preds[s].push(i);
         }
+        succs[i] = succ;
     }
     let own = |i: usize| f.blocks[i].ir_block.as_ref().filter(|name| ir_names.contains(*name));
     if n > 0 && own(0).is_none() {
         return Err(err("the entry machine block names no IR block".into()));
     }
-    // Resolves an unnamed block to the IR blocks of its nearest named predecessors.
+    // Resolves an unnamed block to its nearest named neighbours along `edges` (all
+    // predecessors, or all successors): (IR block names, deepest loop among them).
     fn resolve(
         i: usize,
-        preds: &[Vec<usize>],
+        edges: &[Vec<usize>],
         own: &dyn Fn(usize) -> Option<String>,
-        memo: &mut HashMap<usize, Vec<String>>,
+        depth: &dyn Fn(usize) -> u32,
+        memo: &mut HashMap<usize, (Vec<String>, u32)>,
         visiting: &mut HashSet<usize>,
-    ) -> Result<Vec<String>, usize> {
+    ) -> Result<(Vec<String>, u32), usize> {
         if let Some(v) = memo.get(&i) {
             return Ok(v.clone());
         }
         if !visiting.insert(i) {
             return Err(i);
         }
-        let mut out: Vec<String> = Vec::new();
-        for &p in &preds[i] {
+        let (mut out, mut deepest): (Vec<String>, u32) = (Vec::new(), 0);
+        for &p in &edges[i] {
             match own(p) {
-                Some(name) => out.push(name),
-                None => out.extend(resolve(p, preds, own, memo, visiting)?),
+                Some(name) => {
+                    out.push(name);
+                    deepest = deepest.max(depth(p));
+                }
+                None => {
+                    let (names, d) = resolve(p, edges, own, depth, memo, visiting)?;
+                    out.extend(names);
+                    deepest = deepest.max(d);
+                }
             }
         }
         out.sort();
         out.dedup();
         visiting.remove(&i);
-        memo.insert(i, out.clone());
-        Ok(out)
+        memo.insert(i, (out.clone(), deepest));
+        Ok((out, deepest))
     }
     let own_owned = |i: usize| own(i).cloned();
-    let mut memo = HashMap::new();
+    let depth = |i: usize| f.blocks[i].loop_depth;
+    let (mut memo_p, mut memo_s) = (HashMap::new(), HashMap::new());
     let mut m = Mapping::default();
     for (i, b) in f.blocks.iter().enumerate() {
         // Padding before block i+1 runs only when block i falls into it.
@@ -533,17 +569,29 @@ pub fn map_function(f: &AsmFunction, ir_names: &HashSet<String>) -> Result<Mappi
                 vec![name.clone()]
             }
             None => {
-                let t = resolve(i, &preds, &own_owned, &mut memo, &mut HashSet::new()).map_err(|at| {
+                let cycle = |at: usize| {
                     err(format!(
                         "machine block {} lies on a loop of blocks that name no IR block",
                         f.blocks[at].label.clone().unwrap_or_else(|| format!("#{at}"))
                     ))
-                })?;
-                if t.is_empty() {
+                };
+                let (p, pd) = resolve(i, &preds, &own_owned, &depth, &mut memo_p, &mut HashSet::new())
+                    .map_err(cycle)?;
+                let (s, sd) = resolve(i, &succs, &own_owned, &depth, &mut memo_s, &mut HashSet::new())
+                    .map_err(cycle)?;
+                // Both sides are sound; the side in the shallower loop is charged less often
+                // (a loop's exit block must not be paid on every iteration).
+                let t = if p.is_empty() || (!s.is_empty() && sd < pd) { s } else { p };
+                if p_is_empty_and_unreachable(&preds[i], i) {
                     m.unreachable += 1;
-                } else {
-                    m.charged_to_neighbour += 1;
+                    continue;
                 }
+                if t.is_empty() {
+                    return Err(err(format!(
+                        "machine block #{i} names no IR block and has no neighbour to charge"
+                    )));
+                }
+                m.charged_to_neighbour += 1;
                 t
             }
         };
@@ -555,6 +603,11 @@ pub fn map_function(f: &AsmFunction, ir_names: &HashSet<String>) -> Result<Mappi
         }
     }
     Ok(m)
+}
+
+/// A block no edge enters (and not the entry) never runs.
+fn p_is_empty_and_unreachable(preds: &[usize], i: usize) -> bool {
+    preds.is_empty() && i != 0
 }
 
 /// Non-debug, non-phi IR instructions of `bb`.
