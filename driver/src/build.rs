@@ -33,6 +33,35 @@ pub struct BuildOptions {
     /// Instrument with clang's AddressSanitizer instead (the fine-grained baseline of
     /// `nfcc bench`; use with `Protection::None` and [`asan_pipeline`]).
     pub sanitize_address: bool,
+    /// Whether and how to write the performance contract beside the module.
+    pub contract: ContractMode,
+}
+
+/// What `nfcc build` does about the performance contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ContractMode {
+    /// No contract (and no cost annotation needed).
+    #[default]
+    Off,
+    /// Write `OUT.contract.json`; fail the build if anything is not covered.
+    Strict,
+    /// Write it, listing what is not covered as holes.
+    AllowHoles,
+}
+
+/// The pipeline `nfcc build` runs for `opts`: [`Pipeline::for_build`], then cost annotation
+/// when a contract is wanted.
+pub fn pipeline(opts: &BuildOptions) -> Pipeline {
+    let mut p = Pipeline::for_build(opts.opt, opts.protect);
+    if opts.contract != ContractMode::Off {
+        p.push(nfcc_passes::pipeline::Stage::Pass(Box::new(nfcc_passes::cost::AnnotateCosts { level: opts.opt })));
+    }
+    p
+}
+
+/// The contract written beside `output` (`nat.so` -> `nat.contract.json`).
+pub fn contract_path(output: &Path) -> PathBuf {
+    output.with_extension("contract.json")
 }
 
 /// The pipeline for an AddressSanitizer build: the standard one, then LLVM's `asan` pass.
@@ -58,6 +87,8 @@ pub struct BuildReport {
     pub warnings: String,
     /// The external commands run (clang, the linker), for `-v`.
     pub commands: Vec<String>,
+    /// The contract written, and where.
+    pub contract: Option<(PathBuf, nfcc_symbex::contract::Contract)>,
 }
 
 /// Why a build failed.
@@ -124,6 +155,22 @@ pub enum BuildError {
     /// A temporary file of the build cannot be written.
     #[error("cannot create temporary files: {0}")]
     Temp(std::io::Error),
+    /// The contract engine failed.
+    #[error("{}: cannot make the performance contract: {message}", output.display())]
+    Contract {
+        /// The module being built.
+        output: PathBuf,
+        /// Why.
+        message: String,
+    },
+    /// The contract does not cover every path.
+    #[error("{}: the performance contract does not cover every path:\n{}\n(--contract-holes writes it with these listed as holes; --no-contract skips it)", output.display(), holes.iter().map(|h| format!("  - {h}")).collect::<Vec<_>>().join("\n"))]
+    ContractHoles {
+        /// The module being built.
+        output: PathBuf,
+        /// What is not covered.
+        holes: Vec<String>,
+    },
 }
 
 /// The clang-19 binary: `$NFCC_CLANG`, else `clang-19` on PATH, else LLVM 19's own.
@@ -241,20 +288,34 @@ pub fn build(opts: &BuildOptions, pipeline: &Pipeline) -> Result<BuildReport, Bu
 
     let nf_obj = work.path().join("nf.o");
     let compiled = nfcc_passes::compile(&bitcode, pipeline, opts.opt, &nf_obj, opts.emit_ir)?;
-    let (stages, ir_text) = (compiled.stages, compiled.ir);
+    let (stages, ir_text, module_bitcode) = (compiled.stages, compiled.ir, compiled.bitcode);
 
-    // The runtime is trusted host-side code: compiled as is, never through our passes.
+    // The runtime is trusted host-side code: compiled as is, never through our isolation
+    // passes. With a contract it goes through clang's optimiser to bitcode and then only
+    // through cost annotation, so the engine sees the code the module links.
     let rt_obj = work.path().join("nfcc_rt.o");
+    let want_contract = opts.contract != ContractMode::Off;
     let mut cmd = Command::new(&clang);
     cmd.args(["-c", "--target=x86_64-pc-linux-gnu", "-fPIC", "-O2", "-std=gnu11", "-fdiagnostics-color=never"])
         .arg(format!("-DNFCC_PROTECTION={}", opts.protect.raw()))
         .arg("-I")
-        .arg(&include)
-        .arg("-o")
-        .arg(&rt_obj)
-        .arg(include.join("nfcc_rt.c"));
+        .arg(&include);
+    let rt_bc = work.path().join("nfcc_rt.bc");
+    if want_contract {
+        cmd.arg("-emit-llvm").arg("-o").arg(&rt_bc);
+    } else {
+        cmd.arg("-o").arg(&rt_obj);
+    }
+    cmd.arg(include.join("nfcc_rt.c"));
     if let Err(diagnostics) = run_tool(&mut cmd, &mut commands)? {
         return Err(BuildError::Compile { path: "nfcc_rt.c (nfcc's runtime)".into(), diagnostics });
+    }
+    let mut runtime_bitcode = Vec::new();
+    if want_contract {
+        let mut annotate = Pipeline::new();
+        annotate.push(nfcc_passes::pipeline::Stage::Pass(Box::new(nfcc_passes::cost::AnnotateCosts { level: opts.opt })));
+        let rt = nfcc_passes::compile(&[(rt_bc, PathBuf::from("nfcc_rt.c"))], &annotate, opts.opt, &rt_obj, false)?;
+        runtime_bitcode = rt.bitcode;
     }
 
     let exports = work.path().join("exports.map");
@@ -276,6 +337,26 @@ pub fn build(opts: &BuildOptions, pipeline: &Pipeline) -> Result<BuildReport, Bu
         return Err(BuildError::Link { output: opts.output.clone(), diagnostics: clean_link(&diagnostics, &nf_obj) });
     }
 
+    let contract = match opts.contract {
+        ContractMode::Off => None,
+        mode => {
+            let mut srcs = std::collections::HashMap::new();
+            for src in &sources {
+                if let (Some(name), Ok(text)) = (src.file_name(), std::fs::read_to_string(src)) {
+                    srcs.insert(name.to_string_lossy().into_owned(), text);
+                }
+            }
+            let c = crate::contract::generate(&module_bitcode, &runtime_bitcode, srcs, opts)?;
+            if mode == ContractMode::Strict && !c.coverage.complete {
+                return Err(BuildError::ContractHoles {
+                    output: opts.output.clone(),
+                    holes: c.coverage.holes.iter().map(|h| h.what.clone()).collect(),
+                });
+            }
+            Some(c)
+        }
+    };
+
     let ir = ir_text.map(|text| (ir_path(&opts.output), text));
     let module_bytes = std::fs::read(&so).map_err(BuildError::Temp)?;
     let staged_so = stage(&opts.output, &module_bytes, 0o755)?;
@@ -283,12 +364,17 @@ pub fn build(opts: &BuildOptions, pipeline: &Pipeline) -> Result<BuildReport, Bu
         Some((path, text)) => Some(stage(path, text.as_bytes(), 0o644)?),
         None => None,
     };
-    if let Some(f) = staged_ir {
+    let staged_contract = match &contract {
+        Some(c) => Some(stage(&contract_path(&opts.output), c.to_json().as_bytes(), 0o644)?),
+        None => None,
+    };
+    for f in [staged_ir, staged_contract].into_iter().flatten() {
         let path = f.path().to_path_buf();
         f.commit().map_err(|source| BuildError::Output { path, source })?;
     }
     staged_so.commit().map_err(|source| BuildError::Output { path: opts.output.clone(), source })?;
-    Ok(BuildReport { output: opts.output.clone(), ir: ir.map(|(p, _)| p), stages, warnings, commands })
+    let contract = contract.map(|c| (contract_path(&opts.output), c));
+    Ok(BuildReport { output: opts.output.clone(), ir: ir.map(|(p, _)| p), stages, warnings, commands, contract })
 }
 
 /// The linker names our temporary object; users wrote C sources.

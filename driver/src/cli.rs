@@ -2,9 +2,9 @@
 //! The only place in nfcc that writes messages for users and chooses exit codes.
 
 use crate::bench;
-use crate::build::{self, BuildOptions};
+use crate::build::{self, BuildOptions, ContractMode};
 use clap::{Args, Parser, Subcommand};
-use nfcc_passes::{OptLevel, Pipeline, Protection};
+use nfcc_passes::{OptLevel, Protection};
 use nfcc_runtime::atomic::write_atomically;
 use nfcc_runtime::config::{self, Setting};
 use nfcc_runtime::host::{self, Input, Output, RunConfig, RunReport};
@@ -32,9 +32,25 @@ enum Command {
     Traffic(TrafficArgs),
     /// Measure what protection costs: every NF in none, wonly, rw and ASan, side by side.
     Bench(BenchArgs),
+    /// Read a module's performance contract.
+    #[command(subcommand)]
+    Contract(ContractCommand),
     /// One timed run of `nfcc bench` (internal).
     #[command(hide = true)]
     BenchWorker(BenchWorkerArgs),
+}
+
+#[derive(Subcommand, Debug)]
+enum ContractCommand {
+    /// Print a contract (`OUT.contract.json`, written by `nfcc build`) as a table.
+    Show {
+        /// The contract file.
+        #[arg(value_name = "CONTRACT.json")]
+        file: PathBuf,
+        /// Print it as JSON instead.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -90,6 +106,13 @@ struct BuildArgs {
     /// Print the commands run and what each pipeline stage did.
     #[arg(short = 'v', long)]
     verbose: bool,
+    /// Do not make the performance contract (OUT.contract.json).
+    #[arg(long, conflicts_with = "contract_holes")]
+    no_contract: bool,
+    /// Write the contract even when the engine cannot cover every path, listing what it
+    /// does not cover as holes (by default that fails the build).
+    #[arg(long)]
+    contract_holes: bool,
 }
 
 #[derive(Args, Debug)]
@@ -158,6 +181,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         Command::Traffic(a) => cmd_traffic(a),
         Command::Bench(a) => cmd_bench(a),
         Command::BenchWorker(a) => cmd_bench_worker(a),
+        Command::Contract(c) => cmd_contract(c),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -191,8 +215,15 @@ fn cmd_build(a: BuildArgs) -> Result<(), Failure> {
         emit_ir: a.emit_ir,
         protect: a.protect,
         sanitize_address: false,
+        contract: if a.no_contract {
+            ContractMode::Off
+        } else if a.contract_holes {
+            ContractMode::AllowHoles
+        } else {
+            ContractMode::Strict
+        },
     };
-    let pipeline = Pipeline::for_build(opts.opt, opts.protect);
+    let pipeline = build::pipeline(&opts);
     let report = build::build(&opts, &pipeline).map_err(failed)?;
     if !report.warnings.is_empty() {
         eprint!("{}", report.warnings);
@@ -211,7 +242,33 @@ fn cmd_build(a: BuildArgs) -> Result<(), Failure> {
         print!(" (IR: {})", ir.display());
     }
     println!();
+    if let Some((path, c)) = &report.contract {
+        println!(
+            "contract {}: {} classes, {} paths, {} in {:.2} s",
+            path.display(),
+            c.classes.len(),
+            c.coverage.paths,
+            if c.coverage.complete { "complete".to_string() } else { format!("{} HOLES", c.coverage.holes.len()) },
+            c.generation.seconds
+        );
+    }
     Ok(())
+}
+
+fn cmd_contract(c: ContractCommand) -> Result<(), Failure> {
+    match c {
+        ContractCommand::Show { file, json } => {
+            let text = std::fs::read_to_string(&file).map_err(|e| Failure::Failed(format!("{}: cannot read: {e}", file.display())))?;
+            let contract = nfcc_symbex::contract::Contract::from_json(&text)
+                .map_err(|e| Failure::Failed(format!("{}: {e}", file.display())))?;
+            if json {
+                print!("{}", contract.to_json());
+            } else {
+                print!("{}", contract.table());
+            }
+            Ok(())
+        }
+    }
 }
 
 /// Splits `MODULE [KEY=VALUE]... MODULE ...` into module specs.

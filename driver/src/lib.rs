@@ -5,3 +5,4 @@
 pub mod bench;
 pub mod build;
 pub mod cli;
+pub mod contract;

@@ -1,0 +1,34 @@
+//! The performance contract of a module being built: the annotated IR of the module and of
+//! the runtime it links, handed to the contract engine (`nfcc-symbex`).
+
+use crate::build::{BuildError, BuildOptions};
+use inkwell::context::Context;
+use inkwell::memory_buffer::MemoryBuffer;
+use nfcc_symbex::contract::Contract;
+use std::collections::HashMap;
+
+/// Builds the contract of the module whose final IR is `module_bc`, linked with the runtime
+/// whose IR is `runtime_bc`. `sources` are the C sources' texts by file name (PCV names
+/// written at loops are read from them).
+pub fn generate(
+    module_bc: &[u8],
+    runtime_bc: &[u8],
+    sources: HashMap<String, String>,
+    opts: &BuildOptions,
+) -> Result<Contract, BuildError> {
+    let fail = |message: String| BuildError::Contract { output: opts.output.clone(), message };
+    let ctx = Context::create();
+    let load = |bytes: &[u8], name: &str| {
+        let buf = MemoryBuffer::create_from_memory_range_copy(bytes, name);
+        ctx.create_module_from_ir(buf).map_err(|e| fail(format!("cannot read the {name} IR: {e}")))
+    };
+    let module = load(module_bc, "module")?;
+    let runtime = load(runtime_bc, "runtime")?;
+    let cfg = nfcc_symbex::Config { sources, ..nfcc_symbex::Config::default() };
+    let info = nfcc_symbex::ModuleInfo {
+        module: opts.output.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+        protection: opts.protect.name().into(),
+        nfcc_version: env!("CARGO_PKG_VERSION").into(),
+    };
+    nfcc_symbex::analyse(&[module.as_mut_ptr(), runtime.as_mut_ptr()], &cfg, &info).map_err(|e| fail(e.to_string()))
+}

@@ -1,0 +1,1563 @@
+//! The symbolic executor: walks every path of the entry point over the annotated IR.
+//!
+//! - A path is a [`State`]: a call stack of frames, the path constraint, the cost so far,
+//!   and memory. States are copy-on-write (`Rc` maps, cloned only when written after a
+//!   fork). Paths are explored from an explicit work list (depth first), never by recursion.
+//! - Memory: the engine's address space ([`layout`]) puts the bounds block, globals, the
+//!   packet and `mem` at fixed addresses, so every address the module computes from them is a
+//!   constant plus, perhaps, a symbolic offset, and the constant names the region. The packet
+//!   is one symbolic byte array; module state (mutable globals, the heap) is symbolic wherever
+//!   the path has not written it: a read the engine cannot resolve returns a fresh variable,
+//!   which over-approximates the paths, never under-approximates them.
+//! - Cost: entering a block adds its `nfcc.cost` metadata. A loop runs unrolled while its
+//!   exits are decided; once an exit depends on a symbolic value, the rest of the loop is
+//!   summarised: header values are havocked, each path around the loop once is an iteration
+//!   whose cost bounds every iteration's, and the path leaving the loop is charged
+//!   `iterations x (max iteration cost)` through the loop's PCV.
+
+use crate::expr::{Arr, BinOp, CmpOp, Expr, VarId};
+use crate::program::{bits, is_debug_call, layout, Function, Program};
+use crate::solver::{CachedSolver, Sat, Z3};
+use crate::{Config, Hole, HoleKind};
+use inkwell::llvm_sys::core::*;
+use inkwell::llvm_sys::prelude::*;
+use inkwell::llvm_sys::target::*;
+use inkwell::llvm_sys::{LLVMIntPredicate, LLVMOpcode, LLVMTypeKind};
+use nfcc_passes::cost::block_cost;
+use nfcc_passes::llvm::{self, Value};
+use std::collections::{BTreeSet, HashMap};
+use std::rc::Rc;
+use std::time::Instant;
+
+/// What a variable stands for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VarKind {
+    /// The packet's bytes (the array).
+    Packet,
+    /// The packet's length in bytes.
+    Len,
+    /// The input port.
+    Port,
+    /// The arrival time.
+    Time,
+    /// Module state read from memory (globals, heap).
+    State(String),
+    /// A value a summarised loop may have changed.
+    Havoc(String),
+    /// An undefined value (`undef`, uninitialised stack).
+    Undef,
+}
+
+/// A variable of the analysis.
+#[derive(Debug, Clone)]
+pub struct VarInfo {
+    /// Its width.
+    pub width: u32,
+    /// What it is.
+    pub kind: VarKind,
+}
+
+/// Cost accumulated along a path: constants, and the loop PCV terms it carries.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Cost {
+    /// Instructions.
+    pub instructions: u64,
+    /// Memory accesses.
+    pub memory: u64,
+    /// Summarised loops: (loop id, back edges already paid concretely).
+    pub terms: Vec<(usize, u64)>,
+}
+
+/// What the engine learnt about a loop.
+#[derive(Debug, Clone, Default)]
+pub struct LoopStat {
+    /// Largest instruction cost of one iteration seen.
+    pub instructions: u64,
+    /// Largest memory-access cost of one iteration seen.
+    pub memory: u64,
+    /// Loops summarised inside an iteration of this one.
+    pub inner: BTreeSet<usize>,
+    /// Whether the loop was summarised anywhere.
+    pub summarised: bool,
+}
+
+/// A complete path through the entry point.
+#[derive(Debug, Clone)]
+pub struct PathResult {
+    /// Path constraint.
+    pub pc: Vec<Expr>,
+    /// Its cost.
+    pub cost: Cost,
+    /// The entry point's return value.
+    pub ret: Option<Expr>,
+}
+
+#[derive(Clone, Debug)]
+enum Val {
+    Bv(Expr),
+    Agg(Vec<Val>),
+}
+
+impl Val {
+    fn bv(&self) -> Result<Expr, Stop> {
+        match self {
+            Val::Bv(e) => Ok(e.clone()),
+            Val::Agg(_) => Err(Stop::unsupported("an aggregate value used as a scalar")),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct LoopRun {
+    visits: u32,
+    symbolic: bool,
+}
+
+#[derive(Clone)]
+struct Frame {
+    func: Rc<Function>,
+    block: LLVMBasicBlockRef,
+    idx: usize,
+    values: Rc<HashMap<Value, Val>>,
+    call: Option<Value>,
+    loops: Rc<HashMap<usize, LoopRun>>,
+    alloca_mark: u64,
+}
+
+#[derive(Clone)]
+struct Marker {
+    loop_id: usize,
+    depth: usize,
+    start: Cost,
+}
+
+#[derive(Clone)]
+struct SymAccess {
+    addr: Expr,
+    size: u64,
+    value: Expr,
+    write: bool,
+}
+
+/// One path being explored.
+#[derive(Clone)]
+pub struct State {
+    frames: Vec<Frame>,
+    pc: Rc<Vec<Expr>>,
+    cost: Cost,
+    bytes: Rc<HashMap<u64, Expr>>,
+    symlog: Rc<Vec<SymAccess>>,
+    pkt: Arr,
+    markers: Vec<Marker>,
+    alloca_top: u64,
+    steps: u64,
+}
+
+/// Why a path stopped early.
+#[derive(Debug)]
+pub enum Stop {
+    /// The path ended in a violation (the module is stopped; no cost contract applies).
+    Violation,
+    /// The path's constraint became unsatisfiable.
+    Infeasible,
+    /// One iteration of a summarised loop was recorded.
+    Iteration,
+    /// The engine cannot go on: a hole.
+    Hole(HoleKind, String),
+}
+
+impl Stop {
+    fn unsupported(what: &str) -> Stop {
+        Stop::Hole(HoleKind::Unsupported, what.to_string())
+    }
+}
+
+/// The engine over one program.
+pub struct Engine<'p> {
+    prog: &'p Program,
+    cfg: Config,
+    solver: CachedSolver<Z3>,
+    /// Every variable created.
+    pub vars: Vec<VarInfo>,
+    /// Per loop, what was learnt.
+    pub loops: Vec<LoopStat>,
+    /// Complete paths.
+    pub paths: Vec<PathResult>,
+    /// Paths that ended in a violation.
+    pub violation_paths: u64,
+    /// Holes met.
+    pub holes: Vec<Hole>,
+    const_bytes: HashMap<u64, Option<Vec<Option<Expr>>>>,
+    started: Instant,
+    /// The packet array, length, port and time variables.
+    pub inputs: Inputs,
+}
+
+/// The variables standing for the input.
+#[derive(Debug, Clone, Copy)]
+pub struct Inputs {
+    /// The packet's byte array.
+    pub packet: VarId,
+    /// Its length (32 bits).
+    pub len: VarId,
+    /// The input port (16 bits).
+    pub port: VarId,
+    /// Arrival time (64 bits).
+    pub time: VarId,
+}
+
+type R<T> = Result<T, Stop>;
+
+fn opcode(i: Value) -> LLVMOpcode {
+    llvm::opcode(i).expect("an instruction")
+}
+
+fn type_of(v: Value) -> LLVMTypeRef {
+    // SAFETY: query.
+    unsafe { LLVMTypeOf(v) }
+}
+
+fn lanes(t: LLVMTypeRef) -> Option<(u32, u32)> {
+    // SAFETY: type queries.
+    unsafe {
+        if LLVMGetTypeKind(t) == LLVMTypeKind::LLVMVectorTypeKind {
+            Some((LLVMGetVectorSize(t), bits(LLVMGetElementType(t))?))
+        } else {
+            Some((1, bits(t)?))
+        }
+    }
+}
+
+fn split_lanes(e: &Expr, n: u32, w: u32) -> Vec<Expr> {
+    (0..n).map(|i| e.extract(i * w, w)).collect()
+}
+
+fn join_lanes(l: &[Expr]) -> Expr {
+    let mut acc = l[0].clone();
+    for x in &l[1..] {
+        acc = Expr::concat(x, &acc);
+    }
+    acc
+}
+
+fn location(i: Value) -> String {
+    match llvm::debug_location(i) {
+        Some((f, l)) => format!("{}:{l}", crate::program::short(&f)),
+        None => "(no location)".into(),
+    }
+}
+
+impl<'p> Engine<'p> {
+    /// An engine over `prog`.
+    pub fn new(prog: &'p Program, cfg: Config) -> Engine<'p> {
+        let mut e = Engine {
+            prog,
+            solver: CachedSolver::new(Z3::new(cfg.query_timeout)),
+            cfg,
+            vars: Vec::new(),
+            loops: vec![LoopStat::default(); prog.loops.len()],
+            paths: Vec::new(),
+            violation_paths: 0,
+            holes: Vec::new(),
+            const_bytes: HashMap::new(),
+            started: Instant::now(),
+            inputs: Inputs { packet: 0, len: 0, port: 0, time: 0 },
+        };
+        let packet = e.new_var(8, VarKind::Packet);
+        let len = e.new_var(32, VarKind::Len);
+        let port = e.new_var(16, VarKind::Port);
+        let time = e.new_var(64, VarKind::Time);
+        e.inputs = Inputs { packet, len, port, time };
+        e
+    }
+
+    fn new_var(&mut self, width: u32, kind: VarKind) -> VarId {
+        self.vars.push(VarInfo { width, kind });
+        (self.vars.len() - 1) as VarId
+    }
+
+    fn fresh(&mut self, width: u32, kind: VarKind) -> Expr {
+        let id = self.new_var(width, kind);
+        Expr::var(width, id)
+    }
+
+    /// Solver statistics: (answered from caches, sent to the solver, unknown).
+    pub fn solver_stats(&self) -> (u64, u64, u64) {
+        (self.solver.hits, self.solver.misses, self.solver.unknowns)
+    }
+
+    /// A model of `pc` with a preference for short packets, for witnesses.
+    pub fn witness(&mut self, pc: &[Expr]) -> Option<crate::solver::Model> {
+        let len = Expr::var(32, self.inputs.len);
+        let mut short = pc.to_vec();
+        short.push(Expr::cmp(CmpOp::Ule, &len, &Expr::constant(32, 1514)));
+        self.solver.model(&short).or_else(|| self.solver.model(pc))
+    }
+
+    fn hole(&mut self, kind: HoleKind, what: String) {
+        if !self.holes.iter().any(|h| h.kind == kind && h.what == what) {
+            self.holes.push(Hole { kind, what });
+        }
+    }
+
+    /// Explores every path of `entry`.
+    pub fn run(&mut self, entry: &str) -> Result<(), crate::SymbexError> {
+        let f = self
+            .prog
+            .functions
+            .get(entry)
+            .cloned()
+            .ok_or_else(|| crate::SymbexError::Input(format!("the module defines no `{entry}`")))?;
+        let st = self.initial_state(&f)?;
+        let mut work = vec![st];
+        while let Some(mut st) = work.pop() {
+            if self.started.elapsed() > self.cfg.time_limit {
+                self.hole(HoleKind::Timeout, format!("{} paths left unexplored after {:?}", work.len() + 1, self.cfg.time_limit));
+                break;
+            }
+            if self.paths.len() >= self.cfg.max_paths {
+                self.hole(HoleKind::Timeout, format!("more than {} paths", self.cfg.max_paths));
+                break;
+            }
+            match self.step_path(&mut st, &mut work) {
+                Ok(()) => {}
+                Err(Stop::Violation) => self.violation_paths += 1,
+                Err(Stop::Infeasible) | Err(Stop::Iteration) => {}
+                Err(Stop::Hole(kind, what)) => self.hole(kind, what),
+            }
+        }
+        Ok(())
+    }
+
+    fn initial_state(&mut self, f: &Rc<Function>) -> Result<State, crate::SymbexError> {
+        let mut bytes = HashMap::new();
+        let mut put = |addr: u64, e: &Expr| {
+            for i in 0..e.width() / 8 {
+                bytes.insert(addr + i as u64, e.extract(i * 8, 8));
+            }
+        };
+        let b = layout::BOUNDS;
+        put(b, &Expr::constant(64, layout::MEM_LO as u128));
+        put(b + 8, &Expr::constant(64, layout::MEM_LEN as u128));
+        put(b + 16, &Expr::constant(64, layout::USP_TOP as u128));
+        put(b + 24, &Expr::constant(64, layout::USP_TOP as u128));
+        put(b + 32, &Expr::constant(64, layout::PKT_DATA as u128));
+        put(b + 40, &Expr::var(32, self.inputs.len));
+        put(b + 44, &Expr::var(16, self.inputs.port));
+        put(b + 46, &Expr::constant(16, 0));
+        put(b + 48, &Expr::var(64, self.inputs.time));
+        put(b + 56, &Expr::constant(64, layout::STACK_TOP as u128));
+        for off in (64..96).step_by(8) {
+            put(b + off, &Expr::constant(64, 0));
+        }
+        put(b + 88, &Expr::constant(64, 1));
+        let len = Expr::var(32, self.inputs.len);
+        let pc = vec![Expr::cmp(CmpOp::Ule, &len, &Expr::constant(32, layout::MAX_LEN as u128))];
+        let mut values = HashMap::new();
+        // SAFETY: the entry point's parameters.
+        unsafe {
+            for i in 0..LLVMCountParams(f.value) {
+                let p = LLVMGetParam(f.value, i);
+                let v = if i == 0 {
+                    Expr::constant(64, (layout::BOUNDS + 32) as u128)
+                } else {
+                    self.fresh(bits(type_of(p)).unwrap_or(64), VarKind::Undef)
+                };
+                values.insert(p, Val::Bv(v));
+            }
+        }
+        // SAFETY: the entry block of a defined function.
+        let entry = unsafe { LLVMGetEntryBasicBlock(f.value) };
+        let mut st = State {
+            frames: vec![Frame {
+                func: f.clone(),
+                block: entry,
+                idx: 0,
+                values: Rc::new(values),
+                call: None,
+                loops: Rc::new(HashMap::new()),
+                alloca_mark: layout::ALLOCA_TOP,
+            }],
+            pc: Rc::new(pc),
+            cost: Cost::default(),
+            bytes: Rc::new(bytes),
+            symlog: Rc::new(Vec::new()),
+            pkt: Arr::base(self.inputs.packet),
+            markers: Vec::new(),
+            alloca_top: layout::ALLOCA_TOP,
+            steps: 0,
+        };
+        self.charge(&mut st, entry).map_err(|s| crate::SymbexError::Input(format!("{s:?}")))?;
+        Ok(st)
+    }
+
+    fn charge(&mut self, st: &mut State, b: LLVMBasicBlockRef) -> R<()> {
+        // SAFETY: wrapping a block handle of the program.
+        let bb = unsafe { inkwell::basic_block::BasicBlock::new(b) }.expect("a block");
+        match block_cost(bb) {
+            Some(c) => {
+                st.cost.instructions += c.instructions;
+                st.cost.memory += c.memory();
+                Ok(())
+            }
+            None => {
+                let f = &st.frames.last().expect("a frame").func.name;
+                Err(Stop::Hole(HoleKind::NoCost, format!("a block of `{f}` carries no cost metadata")))
+            }
+        }
+    }
+
+    fn step_path(&mut self, st: &mut State, work: &mut Vec<State>) -> R<()> {
+        loop {
+            st.steps += 1;
+            if st.steps > self.cfg.max_steps {
+                return Err(Stop::Hole(HoleKind::Timeout, format!("a path longer than {} instructions", self.cfg.max_steps)));
+            }
+            let frame = st.frames.last().expect("a frame");
+            let insts = self.prog.instructions(frame.block);
+            let i = insts[frame.idx];
+            st.frames.last_mut().expect("a frame").idx += 1;
+            if self.exec(st, i, work)? {
+                return Ok(());
+            }
+        }
+    }
+
+    fn val(&mut self, st: &State, v: Value) -> R<Val> {
+        if let Some(x) = st.frames.last().expect("a frame").values.get(&v) {
+            return Ok(x.clone());
+        }
+        self.constant(v)
+    }
+
+    fn bv(&mut self, st: &State, v: Value) -> R<Expr> {
+        self.val(st, v)?.bv()
+    }
+
+    fn constant(&mut self, v: Value) -> R<Val> {
+        let t = type_of(v);
+        // SAFETY: queries on a constant.
+        unsafe {
+            if !LLVMIsAConstantInt(v).is_null() {
+                let w = LLVMGetIntTypeWidth(t);
+                if w <= 64 {
+                    return Ok(Val::Bv(Expr::constant(w, LLVMConstIntGetZExtValue(v) as u128)));
+                }
+                let text = llvm::print(v);
+                let num = text.rsplit(' ').next().unwrap_or("0");
+                let n: i128 = num.parse().map_err(|_| Stop::unsupported("a wide integer constant"))?;
+                return Ok(Val::Bv(Expr::constant(w, n as u128)));
+            }
+            if !LLVMIsAConstantPointerNull(v).is_null() {
+                return Ok(Val::Bv(Expr::constant(64, 0)));
+            }
+            if !LLVMIsAUndefValue(v).is_null() || !LLVMIsAPoisonValue(v).is_null() {
+                return match lanes(t) {
+                    Some(_) => Ok(Val::Bv(self.fresh(bits(t).unwrap_or(64), VarKind::Undef))),
+                    None => self.zero_of(t),
+                };
+            }
+            if !LLVMIsAGlobalVariable(v).is_null() || !LLVMIsAFunction(v).is_null() || !LLVMIsAGlobalAlias(v).is_null() {
+                let name = llvm::name(v);
+                let a = self
+                    .prog
+                    .global_addr
+                    .get(&name)
+                    .or_else(|| self.prog.function_addr.get(&name))
+                    .copied()
+                    .ok_or_else(|| Stop::Hole(HoleKind::UnmodelledCall, format!("the address of `{name}`, which neither the module nor the runtime defines")))?;
+                return Ok(Val::Bv(Expr::constant(64, a as u128)));
+            }
+            if !LLVMIsAConstantAggregateZero(v).is_null() {
+                return self.zero_of(t);
+            }
+            if !LLVMIsAConstantDataVector(v).is_null() || !LLVMIsAConstantVector(v).is_null() {
+                let n = LLVMGetVectorSize(t);
+                let mut l = Vec::new();
+                for k in 0..n {
+                    l.push(self.constant(LLVMGetAggregateElement(v, k))?.bv()?);
+                }
+                return Ok(Val::Bv(join_lanes(&l)));
+            }
+            if !LLVMIsAConstantStruct(v).is_null() || !LLVMIsAConstantArray(v).is_null() || !LLVMIsAConstantDataArray(v).is_null() {
+                let n = match LLVMGetTypeKind(t) {
+                    LLVMTypeKind::LLVMStructTypeKind => LLVMCountStructElementTypes(t),
+                    _ => LLVMGetArrayLength2(t) as u32,
+                };
+                let mut l = Vec::new();
+                for k in 0..n {
+                    l.push(self.constant(LLVMGetAggregateElement(v, k))?);
+                }
+                return Ok(Val::Agg(l));
+            }
+            if !LLVMIsAConstantExpr(v).is_null() {
+                let op = LLVMGetConstOpcode(v);
+                let a = |e: &mut Self, i| -> R<Expr> { e.constant(LLVMGetOperand(v, i))?.bv() };
+                return Ok(Val::Bv(match op {
+                    LLVMOpcode::LLVMGetElementPtr => return self.gep_const(v),
+                    LLVMOpcode::LLVMPtrToInt | LLVMOpcode::LLVMIntToPtr | LLVMOpcode::LLVMBitCast | LLVMOpcode::LLVMAddrSpaceCast => {
+                        a(self, 0)?.resize(bits(t).unwrap_or(64))
+                    }
+                    LLVMOpcode::LLVMTrunc => a(self, 0)?.trunc(bits(t).unwrap_or(64)),
+                    LLVMOpcode::LLVMAdd => Expr::bin(BinOp::Add, &a(self, 0)?, &a(self, 1)?),
+                    LLVMOpcode::LLVMSub => Expr::bin(BinOp::Sub, &a(self, 0)?, &a(self, 1)?),
+                    other => return Err(Stop::unsupported(&format!("constant expression {other:?}"))),
+                }));
+            }
+        }
+        Err(Stop::unsupported(&format!("the value `{}`", llvm::print(v))))
+    }
+
+    fn zero_of(&mut self, t: LLVMTypeRef) -> R<Val> {
+        if let Some(w) = bits(t) {
+            return Ok(Val::Bv(Expr::constant(w, 0)));
+        }
+        // SAFETY: type queries.
+        unsafe {
+            match LLVMGetTypeKind(t) {
+                LLVMTypeKind::LLVMStructTypeKind => {
+                    let n = LLVMCountStructElementTypes(t);
+                    let mut l = Vec::new();
+                    for k in 0..n {
+                        l.push(self.zero_of(LLVMStructGetTypeAtIndex(t, k))?);
+                    }
+                    Ok(Val::Agg(l))
+                }
+                LLVMTypeKind::LLVMArrayTypeKind => {
+                    let n = LLVMGetArrayLength2(t);
+                    let e = self.zero_of(LLVMGetElementType(t))?;
+                    Ok(Val::Agg(vec![e; n as usize]))
+                }
+                _ => Err(Stop::unsupported("a floating-point or other non-integer type")),
+            }
+        }
+    }
+
+    fn gep_const(&mut self, v: Value) -> R<Val> {
+        // SAFETY: operands of a constant GEP.
+        let (base, idx): (Expr, Vec<Expr>) = unsafe {
+            let base = self.constant(LLVMGetOperand(v, 0))?.bv()?;
+            let mut idx = Vec::new();
+            for k in 1..LLVMGetNumOperands(v) as u32 {
+                idx.push(self.constant(LLVMGetOperand(v, k))?.bv()?);
+            }
+            (base, idx)
+        };
+        // SAFETY: the source element type of a GEP.
+        let ty = unsafe { LLVMGetGEPSourceElementType(v) };
+        Ok(Val::Bv(self.gep(base, ty, &idx)?))
+    }
+
+    fn gep(&mut self, base: Expr, ty: LLVMTypeRef, idx: &[Expr]) -> R<Expr> {
+        let td = self.prog.td;
+        let mut addr = base;
+        let mut t = ty;
+        for (k, i) in idx.iter().enumerate() {
+            let i64v = if i.width() < 64 { i.sext(64) } else { i.trunc(64) };
+            if k == 0 {
+                let size = llvm::alloc_size(td, t);
+                addr = Expr::bin(BinOp::Add, &addr, &Expr::bin(BinOp::Mul, &i64v, &Expr::constant(64, size as u128)));
+                continue;
+            }
+            // SAFETY: type queries on the indexed type.
+            unsafe {
+                match LLVMGetTypeKind(t) {
+                    LLVMTypeKind::LLVMStructTypeKind => {
+                        let f = i.as_const().ok_or_else(|| Stop::unsupported("a symbolic struct index"))? as u32;
+                        let off = LLVMOffsetOfElement(td, t, f);
+                        addr = Expr::bin(BinOp::Add, &addr, &Expr::constant(64, off as u128));
+                        t = LLVMStructGetTypeAtIndex(t, f);
+                    }
+                    LLVMTypeKind::LLVMArrayTypeKind | LLVMTypeKind::LLVMVectorTypeKind => {
+                        t = LLVMGetElementType(t);
+                        let size = llvm::alloc_size(td, t);
+                        addr = Expr::bin(BinOp::Add, &addr, &Expr::bin(BinOp::Mul, &i64v, &Expr::constant(64, size as u128)));
+                    }
+                    _ => return Err(Stop::unsupported("a GEP into a non-aggregate type")),
+                }
+            }
+        }
+        Ok(addr)
+    }
+
+    fn set(&self, st: &mut State, i: Value, v: Val) {
+        Rc::make_mut(&mut st.frames.last_mut().expect("a frame").values).insert(i, v);
+    }
+
+    /// Adds `c` to the path constraint if it may hold; `Infeasible` otherwise.
+    fn assume(&mut self, st: &mut State, c: Expr) -> R<()> {
+        match self.solver.may_hold(&st.pc, &c) {
+            Sat::Unsat => Err(Stop::Infeasible),
+            _ => {
+                if c.as_const().is_none() {
+                    Rc::make_mut(&mut st.pc).push(c);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Executes one instruction; `Ok(true)` when the path is complete.
+    fn exec(&mut self, st: &mut State, i: Value, work: &mut Vec<State>) -> R<bool> {
+        use LLVMOpcode::*;
+        let op = opcode(i);
+        let t = type_of(i);
+        // SAFETY (whole match): operand and type queries on instructions of the program.
+        unsafe {
+            match op {
+                LLVMAdd | LLVMSub | LLVMMul | LLVMUDiv | LLVMSDiv | LLVMURem | LLVMSRem | LLVMShl | LLVMLShr
+                | LLVMAShr | LLVMAnd | LLVMOr | LLVMXor => {
+                    let a = self.bv(st, LLVMGetOperand(i, 0))?;
+                    let b = self.bv(st, LLVMGetOperand(i, 1))?;
+                    let bop = match op {
+                        LLVMAdd => BinOp::Add,
+                        LLVMSub => BinOp::Sub,
+                        LLVMMul => BinOp::Mul,
+                        LLVMUDiv => BinOp::UDiv,
+                        LLVMSDiv => BinOp::SDiv,
+                        LLVMURem => BinOp::URem,
+                        LLVMSRem => BinOp::SRem,
+                        LLVMShl => BinOp::Shl,
+                        LLVMLShr => BinOp::LShr,
+                        LLVMAShr => BinOp::AShr,
+                        LLVMAnd => BinOp::And,
+                        LLVMOr => BinOp::Or,
+                        _ => BinOp::Xor,
+                    };
+                    let (n, w) = lanes(t).ok_or_else(|| Stop::unsupported("floating point"))?;
+                    if matches!(bop, BinOp::UDiv | BinOp::SDiv | BinOp::URem | BinOp::SRem) && n == 1 {
+                        // Division by zero is undefined behaviour: the path cannot take it.
+                        let nz = Expr::ne(&b, &Expr::constant(w, 0));
+                        self.assume(st, nz)?;
+                    }
+                    let la = split_lanes(&a, n, w);
+                    let lb = split_lanes(&b, n, w);
+                    let r: Vec<Expr> = la.iter().zip(&lb).map(|(x, y)| Expr::bin(bop, x, y)).collect();
+                    self.set(st, i, Val::Bv(join_lanes(&r)));
+                }
+                LLVMICmp => {
+                    let a = self.bv(st, LLVMGetOperand(i, 0))?;
+                    let b = self.bv(st, LLVMGetOperand(i, 1))?;
+                    let (n, w) = lanes(type_of(LLVMGetOperand(i, 0))).ok_or_else(|| Stop::unsupported("fcmp"))?;
+                    let pred = LLVMGetICmpPredicate(i);
+                    let la = split_lanes(&a, n, w);
+                    let lb = split_lanes(&b, n, w);
+                    let r: Vec<Expr> = la.iter().zip(&lb).map(|(x, y)| icmp(pred, x, y)).collect();
+                    self.set(st, i, Val::Bv(join_lanes(&r)));
+                }
+                LLVMSelect => {
+                    let c = self.bv(st, LLVMGetOperand(i, 0))?;
+                    let a = self.val(st, LLVMGetOperand(i, 1))?;
+                    let b = self.val(st, LLVMGetOperand(i, 2))?;
+                    let r = match (a, b) {
+                        (Val::Bv(a), Val::Bv(b)) => {
+                            let (n, w) = lanes(t).ok_or_else(|| Stop::unsupported("select of floats"))?;
+                            if c.width() == 1 {
+                                Val::Bv(Expr::ite(&c, &a, &b))
+                            } else {
+                                let lc = split_lanes(&c, n, 1);
+                                let la = split_lanes(&a, n, w);
+                                let lb = split_lanes(&b, n, w);
+                                let r: Vec<Expr> = (0..n as usize).map(|k| Expr::ite(&lc[k], &la[k], &lb[k])).collect();
+                                Val::Bv(join_lanes(&r))
+                            }
+                        }
+                        (a, b) => {
+                            // Aggregates: fork rather than merge.
+                            match self.decide(st, &c, work)? {
+                                true => a,
+                                false => b,
+                            }
+                        }
+                    };
+                    self.set(st, i, r);
+                }
+                LLVMZExt | LLVMSExt | LLVMTrunc => {
+                    let a = self.bv(st, LLVMGetOperand(i, 0))?;
+                    let (n, w) = lanes(t).ok_or_else(|| Stop::unsupported("float conversion"))?;
+                    let (_, fw) = lanes(type_of(LLVMGetOperand(i, 0))).ok_or_else(|| Stop::unsupported("float conversion"))?;
+                    let l: Vec<Expr> = split_lanes(&a, n, fw)
+                        .iter()
+                        .map(|x| match op {
+                            LLVMZExt => x.zext(w),
+                            LLVMSExt => x.sext(w),
+                            _ => x.trunc(w),
+                        })
+                        .collect();
+                    self.set(st, i, Val::Bv(join_lanes(&l)));
+                }
+                LLVMPtrToInt | LLVMIntToPtr | LLVMBitCast | LLVMAddrSpaceCast | LLVMFreeze => {
+                    let a = self.val(st, LLVMGetOperand(i, 0))?;
+                    let r = match (a, bits(t)) {
+                        (Val::Bv(e), Some(w)) => Val::Bv(e.resize(w)),
+                        (v, _) => v,
+                    };
+                    self.set(st, i, r);
+                }
+                LLVMGetElementPtr => {
+                    let base = self.bv(st, LLVMGetOperand(i, 0))?;
+                    let mut idx = Vec::new();
+                    for k in 1..LLVMGetNumOperands(i) as u32 {
+                        idx.push(self.bv(st, LLVMGetOperand(i, k))?);
+                    }
+                    if lanes(t).is_some_and(|(n, _)| n > 1) {
+                        return Err(Stop::unsupported("a vector GEP"));
+                    }
+                    let a = self.gep(base, LLVMGetGEPSourceElementType(i), &idx)?;
+                    self.set(st, i, Val::Bv(a));
+                }
+                LLVMLoad => {
+                    let addr = self.bv(st, LLVMGetOperand(i, 0))?;
+                    let w = bits(t).ok_or_else(|| Stop::unsupported(&format!("a load of a non-integer type at {}", location(i))))?;
+                    let size = llvm::store_size(self.prog.td, t);
+                    let is_ptr = LLVMGetTypeKind(t) == LLVMTypeKind::LLVMPointerTypeKind;
+                    let v = self.load(st, &addr, size, is_ptr)?;
+                    self.set(st, i, Val::Bv(v.trunc(w)));
+                }
+                LLVMStore => {
+                    let v = self.bv(st, LLVMGetOperand(i, 0)).map_err(|_| Stop::unsupported("a store of an aggregate"))?;
+                    let addr = self.bv(st, LLVMGetOperand(i, 1))?;
+                    let size = llvm::store_size(self.prog.td, type_of(LLVMGetOperand(i, 0)));
+                    self.store(st, &addr, &v.zext((size * 8) as u32), size)?;
+                }
+                LLVMAlloca => {
+                    let ty = LLVMGetAllocatedType(i);
+                    let n = self.bv(st, LLVMGetOperand(i, 0))?;
+                    let n = n.as_const().ok_or_else(|| Stop::unsupported("a dynamic alloca"))? as u64;
+                    let size = llvm::alloc_size(self.prog.td, ty) * n;
+                    let align = (LLVMGetAlignment(i) as u64).max(16);
+                    st.alloca_top = (st.alloca_top - size) / align * align;
+                    if st.alloca_top < layout::MEM_LO + 0x1000 {
+                        return Err(Stop::Violation);
+                    }
+                    self.set(st, i, Val::Bv(Expr::constant(64, st.alloca_top as u128)));
+                }
+                LLVMExtractValue => {
+                    let mut v = self.val(st, LLVMGetOperand(i, 0))?;
+                    let n = LLVMGetNumIndices(i);
+                    let idx = std::slice::from_raw_parts(LLVMGetIndices(i), n as usize);
+                    for k in idx {
+                        v = match v {
+                            Val::Agg(l) => l.get(*k as usize).cloned().ok_or_else(|| Stop::unsupported("extractvalue index"))?,
+                            Val::Bv(_) => return Err(Stop::unsupported("extractvalue of a scalar")),
+                        };
+                    }
+                    self.set(st, i, v);
+                }
+                LLVMInsertValue => {
+                    let agg = self.val(st, LLVMGetOperand(i, 0))?;
+                    let x = self.val(st, LLVMGetOperand(i, 1))?;
+                    let n = LLVMGetNumIndices(i);
+                    let idx = std::slice::from_raw_parts(LLVMGetIndices(i), n as usize).to_vec();
+                    fn put(a: Val, idx: &[u32], x: Val) -> R<Val> {
+                        match (a, idx.split_first()) {
+                            (_, None) => Ok(x),
+                            (Val::Agg(mut l), Some((k, rest))) => {
+                                let k = *k as usize;
+                                let inner = l.get(k).cloned().ok_or_else(|| Stop::unsupported("insertvalue index"))?;
+                                l[k] = put(inner, rest, x)?;
+                                Ok(Val::Agg(l))
+                            }
+                            _ => Err(Stop::unsupported("insertvalue into a scalar")),
+                        }
+                    }
+                    let r = put(agg, &idx, x)?;
+                    self.set(st, i, r);
+                }
+                LLVMExtractElement => {
+                    let v = self.bv(st, LLVMGetOperand(i, 0))?;
+                    let k = self.bv(st, LLVMGetOperand(i, 1))?;
+                    let (_, w) = lanes(t).ok_or_else(|| Stop::unsupported("float lanes"))?;
+                    let k = k.as_const().ok_or_else(|| Stop::unsupported("a symbolic lane index"))? as u32;
+                    self.set(st, i, Val::Bv(v.extract(k * w, w)));
+                }
+                LLVMInsertElement => {
+                    let v = self.bv(st, LLVMGetOperand(i, 0))?;
+                    let x = self.bv(st, LLVMGetOperand(i, 1))?;
+                    let k = self.bv(st, LLVMGetOperand(i, 2))?;
+                    let (n, w) = lanes(t).ok_or_else(|| Stop::unsupported("float lanes"))?;
+                    let k = k.as_const().ok_or_else(|| Stop::unsupported("a symbolic lane index"))? as usize;
+                    let mut l = split_lanes(&v, n, w);
+                    if k < l.len() {
+                        l[k] = x;
+                    }
+                    self.set(st, i, Val::Bv(join_lanes(&l)));
+                }
+                LLVMShuffleVector => {
+                    let a = self.bv(st, LLVMGetOperand(i, 0))?;
+                    let b = self.bv(st, LLVMGetOperand(i, 1))?;
+                    let (na, w) = lanes(type_of(LLVMGetOperand(i, 0))).ok_or_else(|| Stop::unsupported("float lanes"))?;
+                    let mut src = split_lanes(&a, na, w);
+                    src.extend(split_lanes(&b, na, w));
+                    let n = LLVMGetNumMaskElements(i);
+                    let mut l = Vec::new();
+                    for k in 0..n {
+                        let m = LLVMGetMaskValue(i, k);
+                        l.push(if m < 0 { Expr::constant(w, 0) } else { src[m as usize].clone() });
+                    }
+                    self.set(st, i, Val::Bv(join_lanes(&l)));
+                }
+                LLVMPHI => {
+                    // Phis are evaluated on entry to the block.
+                }
+                LLVMCall => return self.call(st, i, work),
+                LLVMBr => {
+                    if LLVMIsConditional(i) != 0 {
+                        let c = self.bv(st, LLVMGetCondition(i))?;
+                        let (tb, fb) = (LLVMGetSuccessor(i, 0), LLVMGetSuccessor(i, 1));
+                        let from = st.frames.last().expect("frame").block;
+                        let go_true = self.branch(st, &c, from, tb, fb, work)?;
+                        let to = if go_true { tb } else { fb };
+                        self.goto(st, from, to)?;
+                    } else {
+                        let from = st.frames.last().expect("frame").block;
+                        self.goto(st, from, LLVMGetSuccessor(i, 0))?;
+                    }
+                }
+                LLVMSwitch => {
+                    let c = self.bv(st, LLVMGetOperand(i, 0))?;
+                    let from = st.frames.last().expect("frame").block;
+                    let n = LLVMGetNumSuccessors(i);
+                    // Cases: successor k (k >= 1) for case value k; successor 0 is the default.
+                    let mut cases: Vec<(Expr, LLVMBasicBlockRef)> = Vec::new();
+                    for k in 1..n {
+                        let v = self.constant(LLVMGetOperand(i, 2 * k))?.bv()?;
+                        cases.push((Expr::cmp(CmpOp::Eq, &c, &v), LLVMGetSuccessor(i, k)));
+                    }
+                    let mut default = Expr::bool(true);
+                    for (eq, _) in &cases {
+                        default = Expr::and(&default, &eq.not());
+                    }
+                    cases.push((default, LLVMGetSuccessor(i, 0)));
+                    let mut feasible = Vec::new();
+                    for (cond, to) in cases {
+                        if self.solver.may_hold(&st.pc, &cond) != Sat::Unsat {
+                            feasible.push((cond, to));
+                        }
+                    }
+                    let Some((first_c, first_to)) = feasible.pop() else { return Err(Stop::Infeasible) };
+                    let targets: Vec<LLVMBasicBlockRef> = feasible.iter().map(|f| f.1).chain([first_to]).collect();
+                    for (cond, to) in feasible {
+                        let mut s2 = st.clone();
+                        if cond.as_const().is_none() {
+                            Rc::make_mut(&mut s2.pc).push(cond);
+                        }
+                        self.mark_symbolic_exits(&mut s2, from, to, &targets);
+                        match self.goto(&mut s2, from, to) {
+                            Ok(()) => work.push(s2),
+                            Err(e) => self.record_stop(e),
+                        }
+                    }
+                    if first_c.as_const().is_none() {
+                        Rc::make_mut(&mut st.pc).push(first_c);
+                    }
+                    self.mark_symbolic_exits(st, from, first_to, &targets);
+                    self.goto(st, from, first_to)?;
+                }
+                LLVMRet => {
+                    let v = if LLVMGetNumOperands(i) > 0 { Some(self.val(st, LLVMGetOperand(i, 0))?) } else { None };
+                    return self.ret(st, v);
+                }
+                LLVMUnreachable => return Err(Stop::Infeasible),
+                LLVMFence => {}
+                _ => {
+                    return Err(Stop::unsupported(&format!("the instruction `{}` at {}", llvm::print(i), location(i))));
+                }
+            }
+        }
+        Ok(false)
+    }
+
+    fn record_stop(&mut self, e: Stop) {
+        match e {
+            Stop::Violation => self.violation_paths += 1,
+            Stop::Hole(k, w) => self.hole(k, w),
+            Stop::Infeasible | Stop::Iteration => {}
+        }
+    }
+
+    /// Decides a condition that must not fork (a select between aggregates).
+    fn decide(&mut self, st: &mut State, c: &Expr, _work: &mut Vec<State>) -> R<bool> {
+        if let Some(v) = c.as_const() {
+            return Ok(v == 1);
+        }
+        let nc = c.not();
+        match (self.solver.may_hold(&st.pc, c), self.solver.may_hold(&st.pc, &nc)) {
+            (Sat::Unsat, Sat::Unsat) => Err(Stop::Infeasible),
+            (Sat::Unsat, _) => Ok(false),
+            (_, Sat::Unsat) => Ok(true),
+            _ => Err(Stop::unsupported("a select between aggregates on a symbolic condition")),
+        }
+    }
+
+    /// A conditional branch from `from`: forks if both sides may hold; returns whether `st`
+    /// goes to the true side (the other side is pushed on `work`).
+    fn branch(
+        &mut self,
+        st: &mut State,
+        c: &Expr,
+        from: LLVMBasicBlockRef,
+        tb: LLVMBasicBlockRef,
+        fb: LLVMBasicBlockRef,
+        work: &mut Vec<State>,
+    ) -> R<bool> {
+        if let Some(v) = c.as_const() {
+            return Ok(v == 1);
+        }
+        let t = self.solver.may_hold(&st.pc, c);
+        let nc = c.not();
+        let f = self.solver.may_hold(&st.pc, &nc);
+        if t == Sat::Unknown || f == Sat::Unknown {
+            self.hole(HoleKind::Timeout, "a solver query timed out (both sides explored)".into());
+        }
+        match (t, f) {
+            (Sat::Unsat, Sat::Unsat) => Err(Stop::Infeasible),
+            (Sat::Unsat, _) => {
+                Rc::make_mut(&mut st.pc).push(nc);
+                Ok(false)
+            }
+            (_, Sat::Unsat) => {
+                Rc::make_mut(&mut st.pc).push(c.clone());
+                Ok(true)
+            }
+            _ => {
+                let mut other = st.clone();
+                Rc::make_mut(&mut other.pc).push(nc);
+                self.mark_symbolic_exits(&mut other, from, fb, &[tb, fb]);
+                match self.goto(&mut other, from, fb) {
+                    Ok(()) => work.push(other),
+                    Err(e) => self.record_stop(e),
+                }
+                Rc::make_mut(&mut st.pc).push(c.clone());
+                self.mark_symbolic_exits(st, from, tb, &[tb, fb]);
+                Ok(true)
+            }
+        }
+    }
+
+    /// After a fork at `from`: every loop that one of the other `targets` leaves, but `to`
+    /// stays in, has a symbolic exit: it will be summarised at its header.
+    fn mark_symbolic_exits(&mut self, st: &mut State, from: LLVMBasicBlockRef, to: LLVMBasicBlockRef, targets: &[LLVMBasicBlockRef]) {
+        let loops = self.prog.loops_of(from).to_vec();
+        for l in loops {
+            let body = &self.prog.loops[l].body;
+            if body.contains(&to) && targets.iter().any(|t| !body.contains(t)) {
+                let fr = st.frames.last_mut().expect("frame");
+                Rc::make_mut(&mut fr.loops).entry(l).or_default().symbolic = true;
+            }
+        }
+    }
+
+    /// Moves the top frame from `from` to `to`: loop bookkeeping, phis, cost.
+    fn goto(&mut self, st: &mut State, from: LLVMBasicBlockRef, to: LLVMBasicBlockRef) -> R<()> {
+        let depth = st.frames.len();
+        // Loops left.
+        for &l in self.prog.loops_of(from) {
+            if !self.prog.loops[l].body.contains(&to) {
+                while st.markers.last().is_some_and(|m| m.depth == depth && m.loop_id == l) {
+                    st.markers.pop();
+                }
+                let fr = st.frames.last_mut().expect("frame");
+                Rc::make_mut(&mut fr.loops).remove(&l);
+            }
+        }
+        let func = st.frames.last().expect("frame").func.clone();
+        let mut summarise: Option<(usize, u64)> = None;
+        if let Some(&l) = func.loops.get(&to) {
+            let back = self.prog.loops[l].body.contains(&from);
+            if back {
+                if st.markers.last().is_some_and(|m| m.depth == depth && m.loop_id == l) {
+                    // One full iteration of a summarised loop: record it; the path ends here.
+                    self.enter(st, from, to)?;
+                    let m = st.markers.last().expect("marker").clone();
+                    let stat = &mut self.loops[l];
+                    stat.instructions = stat.instructions.max(st.cost.instructions - m.start.instructions);
+                    stat.memory = stat.memory.max(st.cost.memory - m.start.memory);
+                    for (inner, _) in &st.cost.terms[m.start.terms.len()..] {
+                        stat.inner.insert(*inner);
+                    }
+                    return Err(Stop::Iteration);
+                }
+                let fr = st.frames.last_mut().expect("frame");
+                let run = Rc::make_mut(&mut fr.loops).entry(l).or_default();
+                run.visits += 1;
+                if run.symbolic || run.visits > self.cfg.unroll {
+                    summarise = Some((l, run.visits as u64));
+                }
+            } else {
+                let fr = st.frames.last_mut().expect("frame");
+                Rc::make_mut(&mut fr.loops).insert(l, LoopRun::default());
+            }
+        }
+        self.enter(st, from, to)?;
+        if let Some((l, k)) = summarise {
+            self.start_summary(st, l, k, to)?;
+        }
+        Ok(())
+    }
+
+    /// Enters block `to` from `from`: phis (all at once), then the block's cost.
+    fn enter(&mut self, st: &mut State, from: LLVMBasicBlockRef, to: LLVMBasicBlockRef) -> R<()> {
+        let insts = self.prog.instructions(to);
+        let mut phis = Vec::new();
+        for &p in insts.iter() {
+            if opcode(p) != LLVMOpcode::LLVMPHI {
+                break;
+            }
+            // SAFETY: incoming edges of a phi.
+            let v = unsafe {
+                let n = LLVMCountIncoming(p);
+                let mut found = None;
+                for k in 0..n {
+                    if LLVMGetIncomingBlock(p, k) == from {
+                        found = Some(LLVMGetIncomingValue(p, k));
+                        break;
+                    }
+                }
+                found.ok_or_else(|| Stop::unsupported("a phi without the incoming edge taken"))?
+            };
+            phis.push((p, self.val(st, v)?));
+        }
+        let fr = st.frames.last_mut().expect("frame");
+        fr.block = to;
+        fr.idx = phis.len();
+        let vals = Rc::make_mut(&mut fr.values);
+        for (p, v) in phis {
+            vals.insert(p, v);
+        }
+        self.charge(st, to)
+    }
+
+    fn start_summary(&mut self, st: &mut State, l: usize, k: u64, header: LLVMBasicBlockRef) -> R<()> {
+        self.loops[l].summarised = true;
+        let name = self.prog.loops[l].location.clone();
+        // Header values: anything an iteration may produce.
+        let insts = self.prog.instructions(header);
+        for &p in insts.iter() {
+            if opcode(p) != LLVMOpcode::LLVMPHI {
+                break;
+            }
+            let v = match bits(type_of(p)) {
+                Some(w) => {
+                    let is_ptr = llvm::type_kind(type_of(p)) == LLVMTypeKind::LLVMPointerTypeKind;
+                    let old = self.val(st, p)?.bv()?;
+                    if is_ptr && old.as_const().is_some() {
+                        // A pointer walking a concrete region stays in it: keep the region,
+                        // forget the offset.
+                        let off = self.fresh(64, VarKind::Havoc(name.clone()));
+                        Val::Bv(Expr::bin(BinOp::Add, &off, &old))
+                    } else {
+                        Val::Bv(self.fresh(w, VarKind::Havoc(name.clone())))
+                    }
+                }
+                None => return Err(Stop::unsupported("an aggregate loop variable")),
+            };
+            self.set(st, p, v);
+        }
+        if self.prog.loops[l].writes {
+            // Whatever the loop may write is unknown from here on.
+            Rc::make_mut(&mut st.bytes).retain(|a, _| (layout::BOUNDS..layout::BOUNDS + 128).contains(a));
+            Rc::make_mut(&mut st.symlog).clear();
+            st.pkt = Arr::base(self.new_var(8, VarKind::Havoc(name)));
+        }
+        st.cost.terms.push((l, k));
+        let depth = st.frames.len();
+        st.markers.push(Marker { loop_id: l, depth, start: st.cost.clone() });
+        Ok(())
+    }
+
+    fn ret(&mut self, st: &mut State, v: Option<Val>) -> R<bool> {
+        let depth = st.frames.len();
+        while st.markers.last().is_some_and(|m| m.depth == depth) {
+            st.markers.pop();
+        }
+        let done = st.frames.pop().expect("frame");
+        st.alloca_top = done.alloca_mark;
+        match st.frames.last() {
+            None => {
+                let ret = match v {
+                    Some(Val::Bv(e)) => Some(e),
+                    _ => None,
+                };
+                self.paths.push(PathResult { pc: (*st.pc).clone(), cost: st.cost.clone(), ret });
+                Ok(true)
+            }
+            Some(_) => {
+                if let (Some(call), Some(v)) = (done.call, v) {
+                    self.set(st, call, v);
+                }
+                Ok(false)
+            }
+        }
+    }
+
+    fn call(&mut self, st: &mut State, i: Value, work: &mut Vec<State>) -> R<bool> {
+        let _ = work;
+        if is_debug_call(i) {
+            return Ok(false);
+        }
+        let callee = llvm::called_value(i);
+        let name = match llvm::as_function(callee) {
+            Some(f) => llvm::name(f),
+            None => {
+                if llvm::is_inline_asm(callee) {
+                    return Err(Stop::unsupported(&format!("inline assembly at {}", location(i))));
+                }
+                let a = self.bv(st, callee)?;
+                let a = a.as_const().ok_or_else(|| Stop::Hole(HoleKind::UnmodelledCall, format!("an indirect call through a symbolic pointer at {}", location(i))))?;
+                self.prog
+                    .function_at
+                    .get(&(a as u64))
+                    .cloned()
+                    .ok_or_else(|| Stop::Hole(HoleKind::UnmodelledCall, format!("an indirect call to a non-function at {}", location(i))))?
+            }
+        };
+        // SAFETY: argument operands of a call.
+        let nargs = unsafe { LLVMGetNumArgOperands(i) };
+        let mut args = Vec::new();
+        for k in 0..nargs {
+            // SAFETY: as above.
+            args.push(self.val(st, unsafe { LLVMGetOperand(i, k) })?);
+        }
+        if matches!(name.as_str(), "nfcc__stop" | "nfcc__violation" | "nfcc__fault" | "siglongjmp" | "abort") {
+            return Err(Stop::Violation);
+        }
+        if let Some(f) = self.prog.functions.get(&name).cloned() {
+            if st.frames.len() >= 64 {
+                return Err(Stop::Hole(HoleKind::Unbounded, format!("calls nested deeper than 64 at {}", location(i))));
+            }
+            let mut values = HashMap::new();
+            for (k, a) in args.into_iter().enumerate() {
+                // SAFETY: parameter of a defined function.
+                values.insert(unsafe { LLVMGetParam(f.value, k as u32) }, a);
+            }
+            // SAFETY: entry block of a defined function.
+            let entry = unsafe { LLVMGetEntryBasicBlock(f.value) };
+            st.frames.push(Frame {
+                func: f,
+                block: entry,
+                idx: 0,
+                values: Rc::new(values),
+                call: Some(i),
+                loops: Rc::new(HashMap::new()),
+                alloca_mark: st.alloca_top,
+            });
+            self.charge(st, entry)?;
+            return Ok(false);
+        }
+        if name.starts_with("llvm.") {
+            let r = self.intrinsic(st, i, &name, &args)?;
+            if let Some(r) = r {
+                self.set(st, i, r);
+            }
+            return Ok(false);
+        }
+        Err(Stop::Hole(HoleKind::UnmodelledCall, format!("a call to `{name}` at {}", location(i))))
+    }
+
+    fn intrinsic(&mut self, st: &mut State, i: Value, name: &str, args: &[Val]) -> R<Option<Val>> {
+        let base = name.split('.').take(2).collect::<Vec<_>>().join(".");
+        let a = |k: usize| -> R<Expr> { args.get(k).ok_or_else(|| Stop::unsupported("intrinsic arity"))?.bv() };
+        let t = type_of(i);
+        let r = match base.as_str() {
+            "llvm.expect" => a(0)?,
+            "llvm.umin" | "llvm.umax" | "llvm.smin" | "llvm.smax" => {
+                let (x, y) = (a(0)?, a(1)?);
+                let (n, w) = lanes(t).ok_or_else(|| Stop::unsupported("float min/max"))?;
+                let lx = split_lanes(&x, n, w);
+                let ly = split_lanes(&y, n, w);
+                let l: Vec<Expr> = lx
+                    .iter()
+                    .zip(&ly)
+                    .map(|(x, y)| {
+                        let lt = match base.as_str() {
+                            "llvm.umin" => Expr::cmp(CmpOp::Ult, x, y),
+                            "llvm.umax" => Expr::cmp(CmpOp::Ult, y, x),
+                            "llvm.smin" => Expr::cmp(CmpOp::Slt, x, y),
+                            _ => Expr::cmp(CmpOp::Slt, y, x),
+                        };
+                        Expr::ite(&lt, x, y)
+                    })
+                    .collect();
+                join_lanes(&l)
+            }
+            "llvm.abs" => {
+                let x = a(0)?;
+                let w = x.width();
+                let neg = Expr::bin(BinOp::Sub, &Expr::constant(w, 0), &x);
+                Expr::ite(&Expr::cmp(CmpOp::Slt, &x, &Expr::constant(w, 0)), &neg, &x)
+            }
+            "llvm.bswap" => {
+                let x = a(0)?;
+                let (n, w) = lanes(t).ok_or_else(|| Stop::unsupported("bswap"))?;
+                let l: Vec<Expr> = split_lanes(&x, n, w)
+                    .iter()
+                    .map(|v| {
+                        let bytes: Vec<Expr> = (0..w / 8).rev().map(|k| v.extract(k * 8, 8)).collect();
+                        join_lanes(&bytes)
+                    })
+                    .collect();
+                join_lanes(&l)
+            }
+            "llvm.fshl" | "llvm.fshr" => {
+                let (x, y, s) = (a(0)?, a(1)?, a(2)?);
+                let w = x.width();
+                let s = s.as_const().ok_or_else(|| Stop::unsupported("a funnel shift by a symbolic amount"))? as u32 % w;
+                if w * 2 > 128 {
+                    return Err(Stop::unsupported("a wide funnel shift"));
+                }
+                let both = Expr::concat(&x, &y);
+                if base == "llvm.fshl" {
+                    both.extract(w - s, w)
+                } else {
+                    both.extract(s, w)
+                }
+            }
+            "llvm.ctpop" => {
+                let x = a(0)?;
+                let w = x.width();
+                let mut acc = Expr::constant(w, 0);
+                for k in 0..w {
+                    acc = Expr::bin(BinOp::Add, &acc, &x.extract(k, 1).zext(w));
+                }
+                acc
+            }
+            "llvm.uadd" | "llvm.usub" | "llvm.umul" | "llvm.sadd" | "llvm.ssub" if name.contains("with.overflow") => {
+                let (x, y) = (a(0)?, a(1)?);
+                let w = x.width();
+                let (r, of) = match base.as_str() {
+                    "llvm.uadd" => {
+                        let r = Expr::bin(BinOp::Add, &x, &y);
+                        (r.clone(), Expr::cmp(CmpOp::Ult, &r, &x))
+                    }
+                    "llvm.usub" => (Expr::bin(BinOp::Sub, &x, &y), Expr::cmp(CmpOp::Ult, &x, &y)),
+                    "llvm.umul" => {
+                        if w * 2 > 128 {
+                            return Err(Stop::unsupported("a wide multiplication with overflow"));
+                        }
+                        let wide = Expr::bin(BinOp::Mul, &x.zext(w * 2), &y.zext(w * 2));
+                        (wide.trunc(w), Expr::ne(&wide.extract(w, w), &Expr::constant(w, 0)))
+                    }
+                    "llvm.sadd" | "llvm.ssub" => {
+                        if w * 2 > 128 {
+                            return Err(Stop::unsupported("a wide signed add with overflow"));
+                        }
+                        let op = if base == "llvm.sadd" { BinOp::Add } else { BinOp::Sub };
+                        let wide = Expr::bin(op, &x.sext(w + 1), &y.sext(w + 1));
+                        let r = wide.trunc(w);
+                        (r.clone(), Expr::ne(&wide, &r.sext(w + 1)))
+                    }
+                    _ => unreachable!(),
+                };
+                return Ok(Some(Val::Agg(vec![Val::Bv(r), Val::Bv(of)])));
+            }
+            "llvm.usub" | "llvm.uadd" if name.contains(".sat") => {
+                let (x, y) = (a(0)?, a(1)?);
+                let w = x.width();
+                if base == "llvm.usub" {
+                    Expr::ite(&Expr::cmp(CmpOp::Ult, &x, &y), &Expr::constant(w, 0), &Expr::bin(BinOp::Sub, &x, &y))
+                } else {
+                    let r = Expr::bin(BinOp::Add, &x, &y);
+                    Expr::ite(&Expr::cmp(CmpOp::Ult, &r, &x), &Expr::constant(w, u128::MAX), &r)
+                }
+            }
+            "llvm.vector" if name.starts_with("llvm.vector.reduce.") => {
+                let x = a(0)?;
+                let (n, w) = lanes(type_of(unsafe { LLVMGetOperand(i, 0) })).ok_or_else(|| Stop::unsupported("float reduce"))?;
+                let l = split_lanes(&x, n, w);
+                let op = name.trim_start_matches("llvm.vector.reduce.").split('.').next().unwrap_or("");
+                let mut acc = l[0].clone();
+                for v in &l[1..] {
+                    acc = match op {
+                        "add" => Expr::bin(BinOp::Add, &acc, v),
+                        "mul" => Expr::bin(BinOp::Mul, &acc, v),
+                        "and" => Expr::bin(BinOp::And, &acc, v),
+                        "or" => Expr::bin(BinOp::Or, &acc, v),
+                        "xor" => Expr::bin(BinOp::Xor, &acc, v),
+                        "umax" => Expr::ite(&Expr::cmp(CmpOp::Ult, &acc, v), v, &acc),
+                        "umin" => Expr::ite(&Expr::cmp(CmpOp::Ult, v, &acc), v, &acc),
+                        "smax" => Expr::ite(&Expr::cmp(CmpOp::Slt, &acc, v), v, &acc),
+                        "smin" => Expr::ite(&Expr::cmp(CmpOp::Slt, v, &acc), v, &acc),
+                        _ => return Err(Stop::unsupported(&format!("the intrinsic {name}"))),
+                    };
+                }
+                acc
+            }
+            "llvm.memcpy" | "llvm.memmove" => {
+                let (dst, src, n) = (a(0)?, a(1)?, a(2)?);
+                let n = n.as_const().ok_or_else(|| Stop::Hole(HoleKind::Unbounded, format!("a memcpy of a symbolic length at {}", location(i))))? as u64;
+                if n > 4096 {
+                    return Err(Stop::unsupported("a memcpy longer than 4096 bytes"));
+                }
+                let mut tmp = Vec::new();
+                for k in 0..n {
+                    let s = Expr::bin(BinOp::Add, &src, &Expr::constant(64, k as u128));
+                    tmp.push(self.load(st, &s, 1, false)?);
+                }
+                for (k, b) in tmp.iter().enumerate() {
+                    let d = Expr::bin(BinOp::Add, &dst, &Expr::constant(64, k as u128));
+                    self.store(st, &d, b, 1)?;
+                }
+                return Ok(None);
+            }
+            "llvm.memset" => {
+                let (dst, v, n) = (a(0)?, a(1)?, a(2)?);
+                let n = n.as_const().ok_or_else(|| Stop::Hole(HoleKind::Unbounded, format!("a memset of a symbolic length at {}", location(i))))? as u64;
+                if n > 4096 {
+                    return Err(Stop::unsupported("a memset longer than 4096 bytes"));
+                }
+                for k in 0..n {
+                    let d = Expr::bin(BinOp::Add, &dst, &Expr::constant(64, k as u128));
+                    self.store(st, &d, &v.trunc(8), 1)?;
+                }
+                return Ok(None);
+            }
+            "llvm.prefetch" | "llvm.donothing" | "llvm.sideeffect" => return Ok(None),
+            _ => return Err(Stop::Hole(HoleKind::UnmodelledCall, format!("the intrinsic `{name}` at {}", location(i)))),
+        };
+        Ok(Some(Val::Bv(r)))
+    }
+
+    /// The constant part of an address and the rest.
+    fn split(addr: &Expr) -> (u64, Option<Expr>) {
+        if let Some(c) = addr.as_const() {
+            return (c as u64, None);
+        }
+        if let crate::expr::Node::Bin(BinOp::Add, x, c) = addr.node() {
+            if let Some(c) = c.as_const() {
+                return (c as u64, Some(x.clone()));
+            }
+        }
+        (0, Some(addr.clone()))
+    }
+
+    fn in_packet(c: u64) -> bool {
+        (layout::PKT_LO..layout::PKT_DATA + layout::MAX_LEN + 0x10000).contains(&c)
+    }
+
+    fn concrete_region(&self, c: u64) -> bool {
+        (layout::BOUNDS..layout::BOUNDS + 0x1000).contains(&c)
+            || (layout::GLOBALS..layout::FUNCTIONS).contains(&c)
+            || (layout::MEM_LO..layout::HEAP_LO).contains(&c)
+    }
+
+    fn load(&mut self, st: &mut State, addr: &Expr, size: u64, is_ptr: bool) -> R<Expr> {
+        let (c, sym) = Self::split(addr);
+        if Self::in_packet(c) {
+            let idx = Expr::bin(BinOp::Sub, addr, &Expr::constant(64, layout::PKT_DATA as u128));
+            let bytes: Vec<Expr> = (0..size)
+                .map(|k| st.pkt.select(Expr::bin(BinOp::Add, &idx, &Expr::constant(64, k as u128))))
+                .collect();
+            return Ok(join_lanes(&bytes));
+        }
+        match sym {
+            None if self.concrete_region(c) => {
+                let known: Vec<Option<Expr>> = (0..size).map(|k| st.bytes.get(&(c + k)).cloned()).collect();
+                if known.iter().all(|b| b.is_some()) {
+                    return Ok(join_lanes(&known.into_iter().map(|b| b.expect("known")).collect::<Vec<_>>()));
+                }
+                // Constant globals read their initialisers.
+                if let Some(init) = self.const_global_bytes(c, size) {
+                    return Ok(init);
+                }
+                let kind = self.describe(c);
+                let fresh = if known.iter().all(|b| b.is_none()) {
+                    let v = self.fresh((size * 8) as u32, kind);
+                    if is_ptr && size == 8 {
+                        self.heap_pointer(st, &v)?;
+                    }
+                    v
+                } else {
+                    let mut l = Vec::new();
+                    for b in known {
+                        l.push(match b {
+                            Some(b) => b,
+                            None => self.fresh(8, kind.clone()),
+                        });
+                    }
+                    join_lanes(&l)
+                };
+                let bytes = Rc::make_mut(&mut st.bytes);
+                for k in 0..size {
+                    bytes.insert(c + k, fresh.extract((k * 8) as u32, 8));
+                }
+                Ok(fresh)
+            }
+            Some(_) if self.concrete_region(c) => {
+                // A symbolic offset into a concrete region: any value.
+                let kind = self.describe(c);
+                let v = self.fresh((size * 8) as u32, kind);
+                if is_ptr && size == 8 {
+                    self.heap_pointer(st, &v)?;
+                }
+                Ok(v)
+            }
+            _ => {
+                for a in st.symlog.iter().rev() {
+                    if a.addr == *addr && a.size == size {
+                        return Ok(a.value.clone());
+                    }
+                    if a.write {
+                        break;
+                    }
+                }
+                let v = self.fresh((size * 8) as u32, VarKind::State("heap".into()));
+                if is_ptr && size == 8 {
+                    self.heap_pointer(st, &v)?;
+                }
+                Rc::make_mut(&mut st.symlog).push(SymAccess { addr: addr.clone(), size, value: v.clone(), write: false });
+                Ok(v)
+            }
+        }
+    }
+
+    /// Pointers in module state point into the module's heap.
+    fn heap_pointer(&mut self, st: &mut State, v: &Expr) -> R<()> {
+        let lo = Expr::cmp(CmpOp::Ule, &Expr::constant(64, layout::HEAP_LO as u128), v);
+        let hi = Expr::cmp(CmpOp::Ult, v, &Expr::constant(64, layout::HEAP_HI as u128));
+        Rc::make_mut(&mut st.pc).push(Expr::and(&lo, &hi));
+        Ok(())
+    }
+
+    fn describe(&self, c: u64) -> VarKind {
+        for (start, size, _, _, name) in &self.prog.global_ranges {
+            if (*start..start + size).contains(&c) {
+                return VarKind::State(format!("{name}+{}", c - start));
+            }
+        }
+        if (layout::MEM_LO..layout::HEAP_LO).contains(&c) {
+            return VarKind::Undef;
+        }
+        VarKind::State(format!("{c:#x}"))
+    }
+
+    fn const_global_bytes(&mut self, c: u64, size: u64) -> Option<Expr> {
+        let (start, gsize, g, constant, _) =
+            self.prog.global_ranges.iter().find(|(s, n, ..)| (*s..s + n).contains(&c)).cloned()?;
+        if !constant {
+            return None;
+        }
+        if !self.const_bytes.contains_key(&start) {
+            // SAFETY: the initializer of a defined constant global.
+            let init = unsafe { LLVMGetInitializer(g) };
+            let mut out = vec![None; gsize as usize];
+            let ok = !init.is_null() && self.serialise(init, 0, &mut out).is_ok();
+            self.const_bytes.insert(start, ok.then_some(out));
+        }
+        let bytes = self.const_bytes.get(&start)?.as_ref()?;
+        let off = (c - start) as usize;
+        let l: Option<Vec<Expr>> = (0..size as usize).map(|k| bytes.get(off + k).cloned().flatten()).collect();
+        Some(join_lanes(&l?))
+    }
+
+    fn serialise(&mut self, v: Value, at: usize, out: &mut [Option<Expr>]) -> R<()> {
+        let t = type_of(v);
+        let td = self.prog.td;
+        if let Some(w) = bits(t) {
+            let e = self.constant(v)?.bv()?;
+            let size = llvm::store_size(td, t) as usize;
+            let e = e.zext((size * 8) as u32);
+            for k in 0..size.min(w.div_ceil(8) as usize).max(size) {
+                if at + k < out.len() {
+                    out[at + k] = Some(e.extract((k * 8) as u32, 8));
+                }
+            }
+            return Ok(());
+        }
+        // SAFETY: aggregate constant element access.
+        unsafe {
+            match LLVMGetTypeKind(t) {
+                LLVMTypeKind::LLVMStructTypeKind => {
+                    for k in 0..LLVMCountStructElementTypes(t) {
+                        let off = LLVMOffsetOfElement(td, t, k) as usize;
+                        let e = LLVMGetAggregateElement(v, k);
+                        if e.is_null() {
+                            return Err(Stop::unsupported("constant element"));
+                        }
+                        self.serialise(e, at + off, out)?;
+                    }
+                    // Padding reads as zero.
+                    for b in out.iter_mut().skip(at).take(llvm::alloc_size(td, t) as usize) {
+                        if b.is_none() {
+                            *b = Some(Expr::constant(8, 0));
+                        }
+                    }
+                }
+                LLVMTypeKind::LLVMArrayTypeKind => {
+                    let et = LLVMGetElementType(t);
+                    let es = llvm::alloc_size(td, et) as usize;
+                    for k in 0..LLVMGetArrayLength2(t) as u32 {
+                        let e = LLVMGetAggregateElement(v, k);
+                        if e.is_null() {
+                            return Err(Stop::unsupported("constant element"));
+                        }
+                        self.serialise(e, at + k as usize * es, out)?;
+                    }
+                }
+                _ => return Err(Stop::unsupported("a floating-point constant")),
+            }
+        }
+        Ok(())
+    }
+
+    fn store(&mut self, st: &mut State, addr: &Expr, v: &Expr, size: u64) -> R<()> {
+        let (c, sym) = Self::split(addr);
+        if Self::in_packet(c) {
+            let idx = Expr::bin(BinOp::Sub, addr, &Expr::constant(64, layout::PKT_DATA as u128));
+            for k in 0..size {
+                let i = Expr::bin(BinOp::Add, &idx, &Expr::constant(64, k as u128));
+                st.pkt = st.pkt.store(i, v.extract((k * 8) as u32, 8));
+            }
+            return Ok(());
+        }
+        match sym {
+            None if self.concrete_region(c) => {
+                let bytes = Rc::make_mut(&mut st.bytes);
+                for k in 0..size {
+                    bytes.insert(c + k, v.extract((k * 8) as u32, 8));
+                }
+                Ok(())
+            }
+            Some(_) if self.concrete_region(c) => {
+                // Somewhere in a concrete region: forget what it held (but the bounds block,
+                // which module code cannot write at a symbolic offset once verified).
+                let bounds = layout::BOUNDS..layout::BOUNDS + 0x1000;
+                Rc::make_mut(&mut st.bytes).retain(|a, _| bounds.contains(a) || !same_region(*a, c));
+                Ok(())
+            }
+            _ => {
+                Rc::make_mut(&mut st.symlog).push(SymAccess { addr: addr.clone(), size, value: v.clone(), write: true });
+                Ok(())
+            }
+        }
+    }
+}
+
+fn same_region(a: u64, c: u64) -> bool {
+    let region = |x: u64| {
+        if x >= layout::MEM_LO {
+            2
+        } else if x >= layout::GLOBALS {
+            1
+        } else {
+            0
+        }
+    };
+    region(a) == region(c)
+}
+
+fn icmp(p: LLVMIntPredicate, a: &Expr, b: &Expr) -> Expr {
+    use LLVMIntPredicate::*;
+    match p {
+        LLVMIntEQ => Expr::cmp(CmpOp::Eq, a, b),
+        LLVMIntNE => Expr::ne(a, b),
+        LLVMIntULT => Expr::cmp(CmpOp::Ult, a, b),
+        LLVMIntULE => Expr::cmp(CmpOp::Ule, a, b),
+        LLVMIntUGT => Expr::cmp(CmpOp::Ult, b, a),
+        LLVMIntUGE => Expr::cmp(CmpOp::Ule, b, a),
+        LLVMIntSLT => Expr::cmp(CmpOp::Slt, a, b),
+        LLVMIntSLE => Expr::cmp(CmpOp::Sle, a, b),
+        LLVMIntSGT => Expr::cmp(CmpOp::Slt, b, a),
+        LLVMIntSGE => Expr::cmp(CmpOp::Sle, b, a),
+    }
+}

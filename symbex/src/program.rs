@@ -1,0 +1,342 @@
+//! The program under analysis: the annotated IR of the module (and of the runtime it is
+//! linked with), read through the LLVM C API, with what the engine asks of it precomputed:
+//! functions by name, every global's address in the engine's address space, natural loops
+//! per function, block costs.
+
+use crate::SymbexError;
+use inkwell::llvm_sys::core::*;
+use inkwell::llvm_sys::prelude::*;
+use inkwell::llvm_sys::target::*;
+use inkwell::llvm_sys::{LLVMOpcode, LLVMTypeKind};
+use nfcc_passes::llvm::{self, Value};
+use std::collections::{HashMap, HashSet};
+use std::rc::Rc;
+
+/// The engine's address space. Regions are far apart so a constant part names its region.
+pub mod layout {
+    /// The runtime's bounds block (`nfcc__bounds`).
+    pub const BOUNDS: u64 = 0x0000_1000_0000;
+    /// Start of the packet buffer (headroom first).
+    pub const PKT_LO: u64 = 0x0000_4000_0000;
+    /// Bytes of headroom before the packet's data.
+    pub const HEADROOM: u64 = 64;
+    /// The packet's first byte.
+    pub const PKT_DATA: u64 = PKT_LO + HEADROOM;
+    /// Largest packet the ABI passes.
+    pub const MAX_LEN: u64 = 65535;
+    /// Globals of the module and runtime.
+    pub const GLOBALS: u64 = 0x0000_2000_0000;
+    /// Functions (fake addresses for function pointers).
+    pub const FUNCTIONS: u64 = 0x0000_3000_0000;
+    /// The `mem` region (unsafe stack, then heap).
+    pub const MEM_LO: u64 = 0x0010_0000_0000;
+    /// Its length.
+    pub const MEM_LEN: u64 = 0x0001_0000_0000;
+    /// Top of the unsafe stack.
+    pub const USP_TOP: u64 = MEM_LO + 0x0010_0000;
+    /// Top of the call stack (outside every region).
+    pub const STACK_TOP: u64 = 0x0020_0000_0000;
+    /// Heap pointers read from module state lie in here.
+    pub const HEAP_LO: u64 = USP_TOP + 0x0010_0000;
+    /// End of that range (leaves room for constant offsets below MEM_LO + MEM_LEN).
+    pub const HEAP_HI: u64 = MEM_LO + MEM_LEN - 0x0100_0000;
+    /// Stack frames of unprotected modules (allocas), growing down.
+    pub const ALLOCA_TOP: u64 = MEM_LO + 0x000F_0000;
+}
+
+/// A natural loop of a function.
+#[derive(Debug)]
+pub struct Loop {
+    /// Its header.
+    pub header: LLVMBasicBlockRef,
+    /// Blocks in the loop (header included).
+    pub body: HashSet<LLVMBasicBlockRef>,
+    /// Whether a store, a memory intrinsic or a call is in it.
+    pub writes: bool,
+    /// `file:line` of the header.
+    pub location: String,
+    /// Global index of the loop.
+    pub id: usize,
+}
+
+/// Per-function facts.
+pub struct Function {
+    /// The LLVM function.
+    pub value: Value,
+    /// Its name.
+    pub name: String,
+    /// Loops, by header.
+    pub loops: HashMap<LLVMBasicBlockRef, usize>,
+}
+
+/// Everything about the program the engine reads.
+pub struct Program {
+    /// Functions with bodies, by name.
+    pub functions: HashMap<String, Rc<Function>>,
+    /// All loops, by global id.
+    pub loops: Vec<Loop>,
+    /// Address of each global (by name).
+    pub global_addr: HashMap<String, u64>,
+    /// Globals by address range: (start, size, value handle, constant?).
+    pub global_ranges: Vec<(u64, u64, Value, bool, String)>,
+    /// Function by fake address.
+    pub function_at: HashMap<u64, String>,
+    /// Fake address of each function.
+    pub function_addr: HashMap<String, u64>,
+    /// `[start, stop)` of the module's writable globals (section nfcc_data).
+    pub data_range: (u64, u64),
+    /// `[start, stop)` of the module's read-only globals (section nfcc_rodata).
+    pub rodata_range: (u64, u64),
+    /// Target data of the module.
+    pub td: LLVMTargetDataRef,
+    blocks: std::cell::RefCell<HashMap<LLVMBasicBlockRef, Rc<Vec<Value>>>>,
+    innermost: HashMap<LLVMBasicBlockRef, Vec<usize>>,
+}
+
+impl Drop for Program {
+    fn drop(&mut self) {
+        // SAFETY: created in `Program::new`, disposed once.
+        unsafe { LLVMDisposeTargetData(self.td) }
+    }
+}
+
+fn section(g: Value) -> String {
+    // SAFETY: query on a global.
+    unsafe {
+        let p = LLVMGetSection(g);
+        if p.is_null() {
+            String::new()
+        } else {
+            std::ffi::CStr::from_ptr(p).to_string_lossy().into_owned()
+        }
+    }
+}
+
+impl Program {
+    /// Reads `modules` (the module first, then the runtime).
+    pub fn new(modules: &[LLVMModuleRef]) -> Result<Program, SymbexError> {
+        let first = *modules.first().ok_or_else(|| SymbexError::Input("no module".into()))?;
+        // SAFETY: the data layout string belongs to the module.
+        let td = unsafe { LLVMCreateTargetData(LLVMGetDataLayoutStr(first)) };
+        let mut p = Program {
+            functions: HashMap::new(),
+            loops: Vec::new(),
+            global_addr: HashMap::new(),
+            global_ranges: Vec::new(),
+            function_at: HashMap::new(),
+            function_addr: HashMap::new(),
+            data_range: (0, 0),
+            rodata_range: (0, 0),
+            td,
+            blocks: Default::default(),
+            innermost: HashMap::new(),
+        };
+        // Globals: the module's data section, its rodata section, then the rest.
+        let mut defs: Vec<(Value, String, u64, u64, String)> = Vec::new();
+        for &m in modules {
+            for g in llvm::globals(m) {
+                let name = llvm::name(g);
+                // SAFETY: queries on a global of the module.
+                let (is_decl, ty) = unsafe { (LLVMIsDeclaration(g) != 0, LLVMGlobalGetValueType(g)) };
+                if is_decl || defs.iter().any(|d| d.1 == name && !name.is_empty()) {
+                    continue;
+                }
+                let size = llvm::alloc_size(td, ty).max(1);
+                // SAFETY: query.
+                let align = unsafe { LLVMGetAlignment(g) }.max(1) as u64;
+                defs.push((g, name, size, align, section(g)));
+            }
+        }
+        let mut at = layout::GLOBALS;
+        for pass in ["nfcc_data", "nfcc_rodata", ""] {
+            let start = at;
+            for (g, name, size, align, sec) in &defs {
+                let here = match pass {
+                    "" => sec != "nfcc_data" && sec != "nfcc_rodata",
+                    s => sec == s,
+                };
+                if !here {
+                    continue;
+                }
+                at = at.div_ceil((*align).max(16)) * (*align).max(16);
+                let addr = if name == "nfcc__bounds" { layout::BOUNDS } else { at };
+                if name != "nfcc__bounds" {
+                    at += size;
+                }
+                // SAFETY: query.
+                let constant = unsafe { LLVMIsGlobalConstant(*g) != 0 };
+                p.global_addr.insert(name.clone(), addr);
+                p.global_ranges.push((addr, *size, *g, constant, name.clone()));
+            }
+            match pass {
+                "nfcc_data" => p.data_range = (start, at),
+                "nfcc_rodata" => p.rodata_range = (start, at),
+                _ => {}
+            }
+            at += 0x1000;
+        }
+        for (sym, v) in [
+            ("__start_nfcc_data", p.data_range.0),
+            ("__stop_nfcc_data", p.data_range.1),
+            ("__start_nfcc_rodata", p.rodata_range.0),
+            ("__stop_nfcc_rodata", p.rodata_range.1),
+        ] {
+            p.global_addr.insert(sym.into(), v);
+        }
+        let mut faddr = layout::FUNCTIONS;
+        for &m in modules {
+            for f in llvm::functions(m) {
+                let name = llvm::name(f);
+                if !p.function_addr.contains_key(&name) {
+                    p.function_addr.insert(name.clone(), faddr);
+                    p.function_at.insert(faddr, name.clone());
+                    faddr += 16;
+                }
+                if !llvm::is_definition(f) || p.functions.contains_key(&name) {
+                    continue;
+                }
+                let loops = p.find_loops(f);
+                p.functions.insert(name.clone(), Rc::new(Function { value: f, name, loops }));
+            }
+        }
+        Ok(p)
+    }
+
+    /// Instructions of `b` (cached).
+    pub fn instructions(&self, b: LLVMBasicBlockRef) -> Rc<Vec<Value>> {
+        self.blocks.borrow_mut().entry(b).or_insert_with(|| Rc::new(llvm::instructions(b))).clone()
+    }
+
+    /// Loops containing `b`, innermost first.
+    pub fn loops_of(&self, b: LLVMBasicBlockRef) -> &[usize] {
+        self.innermost.get(&b).map(|v| v.as_slice()).unwrap_or(&[])
+    }
+
+    fn find_loops(&mut self, f: Value) -> HashMap<LLVMBasicBlockRef, usize> {
+        let blocks = llvm::blocks(f);
+        let index: HashMap<LLVMBasicBlockRef, usize> = blocks.iter().enumerate().map(|(i, b)| (*b, i)).collect();
+        let succs: Vec<Vec<usize>> = blocks.iter().map(|b| successors(*b).iter().map(|s| index[s]).collect()).collect();
+        let mut preds: Vec<Vec<usize>> = vec![Vec::new(); blocks.len()];
+        for (i, ss) in succs.iter().enumerate() {
+            for &s in ss {
+                preds[s].push(i);
+            }
+        }
+        // Dominators, iteratively over bit sets (functions here are small).
+        let n = blocks.len();
+        let all: Vec<bool> = vec![true; n];
+        let mut dom: Vec<Vec<bool>> = vec![all.clone(); n];
+        dom[0] = vec![false; n];
+        dom[0][0] = true;
+        let mut changed = true;
+        while changed {
+            changed = false;
+            for b in 1..n {
+                let mut new = all.clone();
+                let mut any = false;
+                for &p in &preds[b] {
+                    any = true;
+                    for k in 0..n {
+                        new[k] = new[k] && dom[p][k];
+                    }
+                }
+                if !any {
+                    new = vec![false; n];
+                }
+                new[b] = true;
+                if new != dom[b] {
+                    dom[b] = new;
+                    changed = true;
+                }
+            }
+        }
+        let mut by_header: HashMap<usize, HashSet<usize>> = HashMap::new();
+        for (u, ss) in succs.iter().enumerate() {
+            for &h in ss {
+                if dom[u][h] {
+                    // Natural loop of the back edge u -> h.
+                    let body = by_header.entry(h).or_insert_with(|| HashSet::from([h]));
+                    let mut work = vec![u];
+                    while let Some(x) = work.pop() {
+                        if body.insert(x) {
+                            work.extend(preds[x].iter().copied());
+                        }
+                    }
+                }
+            }
+        }
+        let mut result = HashMap::new();
+        let mut headers: Vec<_> = by_header.into_iter().collect();
+        headers.sort_by_key(|(h, _)| *h);
+        for (h, body) in headers {
+            let id = self.loops.len();
+            let body: HashSet<LLVMBasicBlockRef> = body.into_iter().map(|i| blocks[i]).collect();
+            let writes = body.iter().any(|b| {
+                llvm::instructions(*b).iter().any(|i| {
+                    matches!(llvm::opcode(*i), Some(LLVMOpcode::LLVMStore | LLVMOpcode::LLVMCall | LLVMOpcode::LLVMAtomicRMW | LLVMOpcode::LLVMAtomicCmpXchg))
+                        && !is_debug_call(*i)
+                })
+            });
+            let location = llvm::instructions(blocks[h])
+                .iter()
+                .find_map(|i| llvm::debug_location(*i))
+                .map(|(f, l)| format!("{}:{l}", short(&f)))
+                .unwrap_or_else(|| format!("{}:block{h}", llvm::name(f)));
+            result.insert(blocks[h], id);
+            for b in &body {
+                self.innermost.entry(*b).or_default().push(id);
+            }
+            self.loops.push(Loop { header: blocks[h], body, writes, location, id });
+        }
+        // Innermost first: smaller bodies first.
+        let loops = &self.loops;
+        for v in self.innermost.values_mut() {
+            v.sort_by_key(|id| loops[*id].body.len());
+        }
+        result
+    }
+}
+
+/// The file name without its directories.
+pub fn short(path: &str) -> String {
+    path.rsplit('/').next().unwrap_or(path).to_string()
+}
+
+/// Whether `i` calls a debug intrinsic (which generates no code).
+pub fn is_debug_call(i: Value) -> bool {
+    if llvm::opcode(i) != Some(LLVMOpcode::LLVMCall) {
+        return false;
+    }
+    llvm::as_function(llvm::called_value(i)).is_some_and(|f| {
+        let n = llvm::name(f);
+        n.starts_with("llvm.dbg.") || n.starts_with("llvm.lifetime.") || n == "llvm.assume" || n.starts_with("llvm.experimental.noalias")
+    })
+}
+
+/// Successor blocks of `b`'s terminator.
+pub fn successors(b: LLVMBasicBlockRef) -> Vec<LLVMBasicBlockRef> {
+    // SAFETY: the block's own terminator.
+    unsafe {
+        let t = LLVMGetBasicBlockTerminator(b);
+        if t.is_null() {
+            return Vec::new();
+        }
+        (0..LLVMGetNumSuccessors(t)).map(|i| LLVMGetSuccessor(t, i)).collect()
+    }
+}
+
+/// The width in bits of a first-class scalar or vector type; `None` for aggregates and floats.
+pub fn bits(t: LLVMTypeRef) -> Option<u32> {
+    // SAFETY: type queries.
+    unsafe {
+        match LLVMGetTypeKind(t) {
+            LLVMTypeKind::LLVMIntegerTypeKind => Some(LLVMGetIntTypeWidth(t)),
+            LLVMTypeKind::LLVMPointerTypeKind => Some(64),
+            LLVMTypeKind::LLVMVectorTypeKind => {
+                let e = bits(LLVMGetElementType(t))?;
+                Some(e * LLVMGetVectorSize(t))
+            }
+            _ => None,
+        }
+    }
+}

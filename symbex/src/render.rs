@@ -1,0 +1,168 @@
+//! Readable conditions: expressions over the packet, its length, port and time, printed the
+//! way an operator reads them (`eth.type == 0x800 && len >= 34`).
+//!
+//! Packet bytes are named by their offset in an untagged Ethernet/IPv4 frame without IP
+//! options (`ip.proto` is byte 23); a byte range that is no such field prints as
+//! `pkt[a..b]` (big-endian) or `le(pkt[a..b])`.
+
+use crate::engine::{Inputs, VarInfo, VarKind};
+use crate::expr::{ArrNode, BinOp, CmpOp, Expr, Node};
+
+const FIELDS: &[(u64, u64, &str)] = &[
+    (0, 6, "eth.dst"),
+    (6, 6, "eth.src"),
+    (12, 2, "eth.type"),
+    (14, 1, "ip.ver_ihl"),
+    (15, 1, "ip.tos"),
+    (16, 2, "ip.len"),
+    (18, 2, "ip.id"),
+    (20, 2, "ip.frag"),
+    (22, 1, "ip.ttl"),
+    (23, 1, "ip.proto"),
+    (24, 2, "ip.csum"),
+    (26, 4, "ip.src"),
+    (30, 4, "ip.dst"),
+    (34, 2, "l4.sport"),
+    (36, 2, "l4.dport"),
+];
+
+/// Whether `e` mentions only the input: packet bytes (as received), length, port, time.
+pub fn input_only(e: &Expr, vars: &[VarInfo]) -> bool {
+    let mut v = Vec::new();
+    e.vars(&mut v);
+    !v.is_empty()
+        && v.iter().all(|id| matches!(vars[*id as usize].kind, VarKind::Packet | VarKind::Len | VarKind::Port | VarKind::Time))
+}
+
+/// The packet byte index if `e` is one byte of the original packet at a constant offset.
+fn byte_at(e: &Expr, inputs: &Inputs) -> Option<u64> {
+    if let Node::Select(a, i) = e.node() {
+        if let (ArrNode::Base(id), Some(k)) = (&*a.0, i.as_const()) {
+            if *id == inputs.packet {
+                return Some(k as u64);
+            }
+        }
+    }
+    None
+}
+
+/// Bytes of a concatenation, most significant first, if all are packet bytes.
+fn packet_bytes(e: &Expr, inputs: &Inputs) -> Option<Vec<u64>> {
+    if let Some(k) = byte_at(e, inputs) {
+        return Some(vec![k]);
+    }
+    if let Node::Concat(h, l) = e.node() {
+        let mut v = packet_bytes(h, inputs)?;
+        v.extend(packet_bytes(l, inputs)?);
+        return Some(v);
+    }
+    None
+}
+
+fn field(bytes: &[u64]) -> String {
+    let n = bytes.len() as u64;
+    let first = bytes[0];
+    if bytes.windows(2).all(|w| w[1] == w[0] + 1) {
+        if let Some((_, _, name)) = FIELDS.iter().find(|(o, l, _)| *o == first && *l == n) {
+            return name.to_string();
+        }
+        return if n == 1 { format!("pkt[{first}]") } else { format!("pkt[{first}..{}]", first + n) };
+    }
+    if bytes.windows(2).all(|w| w[0] == w[1] + 1) {
+        let lo = *bytes.last().expect("bytes");
+        return format!("le(pkt[{lo}..{}])", lo + n);
+    }
+    format!("pkt{bytes:?}")
+}
+
+fn num(v: u128) -> String {
+    if v < 4096 {
+        v.to_string()
+    } else {
+        format!("{v:#x}")
+    }
+}
+
+/// `e` as text.
+pub fn render(e: &Expr, vars: &[VarInfo], inputs: &Inputs) -> String {
+    if let Some(b) = packet_bytes(e, inputs) {
+        return field(&b);
+    }
+    match e.node() {
+        Node::Const(v) => num(*v),
+        Node::Var(id) => match &vars[*id as usize].kind {
+            VarKind::Len => "len".into(),
+            VarKind::Port => "port".into(),
+            VarKind::Time => "time".into(),
+            VarKind::State(s) => format!("state({s})"),
+            VarKind::Havoc(s) => format!("after_loop({s})"),
+            VarKind::Packet => "pkt".into(),
+            VarKind::Undef => "undef".into(),
+        },
+        Node::Select(_, i) => format!("pkt[{}]", render(i, vars, inputs)),
+        Node::Not(x) => {
+            if let Node::Cmp(op, a, b) = x.node() {
+                let (a, b) = (render(a, vars, inputs), render(b, vars, inputs));
+                return match op {
+                    CmpOp::Eq => format!("{a} != {b}"),
+                    CmpOp::Ult => format!("{a} >= {b}"),
+                    CmpOp::Ule => format!("{a} > {b}"),
+                    CmpOp::Slt => format!("{a} >=s {b}"),
+                    CmpOp::Sle => format!("{a} >s {b}"),
+                };
+            }
+            if e.width() == 1 {
+                format!("!({})", render(x, vars, inputs))
+            } else {
+                format!("~{}", render(x, vars, inputs))
+            }
+        }
+        Node::Cmp(op, a, b) => {
+            let (a, b) = (render(a, vars, inputs), render(b, vars, inputs));
+            let o = match op {
+                CmpOp::Eq => "==",
+                CmpOp::Ult => "<",
+                CmpOp::Ule => "<=",
+                CmpOp::Slt => "<s",
+                CmpOp::Sle => "<=s",
+            };
+            format!("{a} {o} {b}")
+        }
+        Node::Bin(op, a, b) => {
+            if e.width() == 1 && matches!(op, BinOp::And | BinOp::Or) {
+                let o = if *op == BinOp::And { "&&" } else { "||" };
+                return format!("({} {o} {})", render(a, vars, inputs), render(b, vars, inputs));
+            }
+            let o = match op {
+                BinOp::Add => "+",
+                BinOp::Sub => "-",
+                BinOp::Mul => "*",
+                BinOp::UDiv => "/",
+                BinOp::SDiv => "/s",
+                BinOp::URem => "%",
+                BinOp::SRem => "%s",
+                BinOp::And => "&",
+                BinOp::Or => "|",
+                BinOp::Xor => "^",
+                BinOp::Shl => "<<",
+                BinOp::LShr => ">>",
+                BinOp::AShr => ">>s",
+            };
+            format!("({} {o} {})", render(a, vars, inputs), render(b, vars, inputs))
+        }
+        Node::Ite(c, t, f) => {
+            format!("({} ? {} : {})", render(c, vars, inputs), render(t, vars, inputs), render(f, vars, inputs))
+        }
+        Node::ZExt(x) => render(x, vars, inputs),
+        Node::SExt(x) => format!("sext({})", render(x, vars, inputs)),
+        Node::Extract(lo, x) => {
+            let w = e.width();
+            if *lo == 0 {
+                format!("({} & {})", render(x, vars, inputs), num(crate::expr::mask(w)))
+            } else {
+                format!("(({} >> {lo}) & {})", render(x, vars, inputs), num(crate::expr::mask(w)))
+            }
+        }
+        Node::Concat(h, l) => format!("({} ++ {})", render(h, vars, inputs), render(l, vars, inputs)),
+    }
+}

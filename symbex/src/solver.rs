@@ -1,0 +1,401 @@
+//! The solver behind a trait of our own, and Z3 behind it.
+//!
+//! The engine asks two things: is a conjunction of 1-bit constraints satisfiable, and give
+//! values for some expressions in one model. [`CachedSolver`] adds what every query goes
+//! through: constraint independence (only the constraints that share variables, transitively,
+//! with the query are sent), a cache of answers keyed by the exact constraint set, and a
+//! counterexample cache (a model that satisfied a superset's constraints answers a subset).
+
+use crate::expr::{ArrNode, BinOp, CmpOp, Expr, Node, VarId};
+use z3::ast::Ast;
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// A solver's answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sat {
+    /// Satisfiable.
+    Sat,
+    /// Unsatisfiable.
+    Unsat,
+    /// The solver gave up (timeout, resource limit).
+    Unknown,
+}
+
+/// A model: values of the variables and array bytes it decided.
+#[derive(Debug, Clone, Default)]
+pub struct Model {
+    /// Variable values.
+    pub vars: HashMap<VarId, u128>,
+    /// Array bytes, by array and index.
+    pub bytes: HashMap<(VarId, u64), u8>,
+}
+
+impl Model {
+    /// Evaluates `e`, taking 0 for whatever the model left open.
+    pub fn eval(&self, e: &Expr) -> u128 {
+        e.eval(&|v| Some(*self.vars.get(&v).unwrap_or(&0)), &|a, i| Some(*self.bytes.get(&(a, i)).unwrap_or(&0)))
+            .unwrap_or(0)
+    }
+}
+
+/// What the engine needs from a solver.
+pub trait Solver {
+    /// Whether all `constraints` (1-bit expressions) can hold at once; with a model when they can.
+    fn check(&mut self, constraints: &[Expr], want_model: bool) -> (Sat, Option<Model>);
+}
+
+/// Z3 (the system's libz3 4.8.12 through the `z3` crate).
+pub struct Z3 {
+    ctx: z3::Context,
+    timeout: Duration,
+    /// Queries sent to Z3.
+    pub queries: u64,
+}
+
+impl Z3 {
+    /// A Z3 solver giving up after `timeout` per query.
+    pub fn new(timeout: Duration) -> Z3 {
+        let cfg = z3::Config::new();
+        Z3 { ctx: z3::Context::new(&cfg), timeout, queries: 0 }
+    }
+}
+
+struct Tr<'c> {
+    ctx: &'c z3::Context,
+    bv: HashMap<usize, z3::ast::BV<'c>>,
+    arrays: HashMap<usize, z3::ast::Array<'c>>,
+    vars: HashMap<VarId, z3::ast::BV<'c>>,
+    base_arrays: HashMap<VarId, z3::ast::Array<'c>>,
+    keep: Vec<Expr>,
+}
+
+impl<'c> Tr<'c> {
+    fn konst(&self, w: u32, v: u128) -> z3::ast::BV<'c> {
+        if w <= 64 {
+            z3::ast::BV::from_u64(self.ctx, v as u64, w)
+        } else {
+            let hi = z3::ast::BV::from_u64(self.ctx, (v >> 64) as u64, w - 64);
+            hi.concat(&z3::ast::BV::from_u64(self.ctx, v as u64, 64))
+        }
+    }
+
+    fn boolean(&mut self, e: &Expr) -> z3::ast::Bool<'c> {
+        use z3::ast::Ast;
+        match e.node() {
+            Node::Cmp(op, a, b) => {
+                let (x, y) = (self.bv(a), self.bv(b));
+                match op {
+                    CmpOp::Eq => x._eq(&y),
+                    CmpOp::Ult => x.bvult(&y),
+                    CmpOp::Ule => x.bvule(&y),
+                    CmpOp::Slt => x.bvslt(&y),
+                    CmpOp::Sle => x.bvsle(&y),
+                }
+            }
+            Node::Not(x) if e.width() == 1 => self.boolean(x).not(),
+            Node::Bin(BinOp::And, a, b) if e.width() == 1 => {
+                z3::ast::Bool::and(self.ctx, &[&self.boolean(a), &self.boolean(b)])
+            }
+            Node::Bin(BinOp::Or, a, b) if e.width() == 1 => {
+                z3::ast::Bool::or(self.ctx, &[&self.boolean(a), &self.boolean(b)])
+            }
+            Node::Const(v) => z3::ast::Bool::from_bool(self.ctx, *v == 1),
+            _ => self.bv(e)._eq(&self.konst(1, 1)),
+        }
+    }
+
+    fn array(&mut self, a: &crate::expr::Arr) -> z3::ast::Array<'c> {
+        let key = std::rc::Rc::as_ptr(&a.0) as usize;
+        if let Some(x) = self.arrays.get(&key) {
+            return x.clone();
+        }
+        let r = match &*a.0 {
+            ArrNode::Base(id) => self
+                .base_arrays
+                .entry(*id)
+                .or_insert_with(|| {
+                    z3::ast::Array::new_const(
+                        self.ctx,
+                        format!("a{id}"),
+                        &z3::Sort::bitvector(self.ctx, 64),
+                        &z3::Sort::bitvector(self.ctx, 8),
+                    )
+                })
+                .clone(),
+            ArrNode::Store(inner, i, v) => {
+                let base = self.array(inner);
+                let (i, v) = (self.bv(i), self.bv(v));
+                base.store(&i, &v)
+            }
+        };
+        self.arrays.insert(key, r.clone());
+        r
+    }
+
+    fn bv(&mut self, e: &Expr) -> z3::ast::BV<'c> {
+        if let Some(x) = self.bv.get(&e.id()) {
+            return x.clone();
+        }
+        let w = e.width();
+        let r = match e.node() {
+            Node::Const(v) => self.konst(w, *v),
+            Node::Var(id) => {
+                let ctx = self.ctx;
+                self.vars.entry(*id).or_insert_with(|| z3::ast::BV::new_const(ctx, format!("v{id}"), w)).clone()
+            }
+            Node::Select(a, i) => {
+                let arr = self.array(a);
+                let i = self.bv(i);
+                arr.select(&i).as_bv().expect("byte array")
+            }
+            Node::Not(x) => self.bv(x).bvnot(),
+            Node::Bin(op, a, b) => {
+                let (x, y) = (self.bv(a), self.bv(b));
+                match op {
+                    BinOp::Add => x.bvadd(&y),
+                    BinOp::Sub => x.bvsub(&y),
+                    BinOp::Mul => x.bvmul(&y),
+                    BinOp::UDiv => x.bvudiv(&y),
+                    BinOp::SDiv => x.bvsdiv(&y),
+                    BinOp::URem => x.bvurem(&y),
+                    BinOp::SRem => x.bvsrem(&y),
+                    BinOp::And => x.bvand(&y),
+                    BinOp::Or => x.bvor(&y),
+                    BinOp::Xor => x.bvxor(&y),
+                    BinOp::Shl => x.bvshl(&y),
+                    BinOp::LShr => x.bvlshr(&y),
+                    BinOp::AShr => x.bvashr(&y),
+                }
+            }
+            Node::Cmp(..) => {
+                let b = self.boolean(e);
+                b.ite(&self.konst(1, 1), &self.konst(1, 0))
+            }
+            Node::Ite(c, t, f) => {
+                let c = self.boolean(c);
+                let (t, f) = (self.bv(t), self.bv(f));
+                c.ite(&t, &f)
+            }
+            Node::ZExt(x) => self.bv(x).zero_ext(w - x.width()),
+            Node::SExt(x) => self.bv(x).sign_ext(w - x.width()),
+            Node::Extract(lo, x) => self.bv(x).extract(lo + w - 1, *lo),
+            Node::Concat(h, l) => self.bv(h).concat(&self.bv(l)),
+        };
+        self.keep.push(e.clone());
+        self.bv.insert(e.id(), r.clone());
+        r
+    }
+}
+
+impl Solver for Z3 {
+    fn check(&mut self, constraints: &[Expr], want_model: bool) -> (Sat, Option<Model>) {
+        self.queries += 1;
+        let solver = z3::Solver::new(&self.ctx);
+        let mut params = z3::Params::new(&self.ctx);
+        params.set_u32("timeout", self.timeout.as_millis().min(u32::MAX as u128) as u32);
+        solver.set_params(&params);
+        let mut tr = Tr {
+            ctx: &self.ctx,
+            bv: HashMap::new(),
+            arrays: HashMap::new(),
+            vars: HashMap::new(),
+            base_arrays: HashMap::new(),
+            keep: Vec::new(),
+        };
+        // Every index the constraints read an array at, for the model.
+        let mut reads: Vec<(VarId, Expr)> = Vec::new();
+        for c in constraints {
+            let b = tr.boolean(c);
+            solver.assert(&b);
+            if want_model {
+                collect_selects(c, &mut reads);
+            }
+        }
+        match solver.check() {
+            z3::SatResult::Unsat => (Sat::Unsat, None),
+            z3::SatResult::Unknown => (Sat::Unknown, None),
+            z3::SatResult::Sat => {
+                if !want_model {
+                    return (Sat::Sat, None);
+                }
+                let Some(m) = solver.get_model() else { return (Sat::Sat, None) };
+                let mut model = Model::default();
+                for (id, v) in &tr.vars {
+                    if let Some(x) = m.eval(v, true) {
+                        model.vars.insert(*id, bv_value(&x));
+                    }
+                }
+                for (id, base) in tr.base_arrays.clone() {
+                    for (aid, idx) in &reads {
+                        if *aid != id {
+                            continue;
+                        }
+                        let i = tr.bv(idx);
+                        if let (Some(iv), Some(bv)) =
+                            (m.eval(&i, true), m.eval(&base.select(&i).as_bv().expect("byte"), true))
+                        {
+                            model.bytes.insert((id, bv_value(&iv) as u64), bv_value(&bv) as u8);
+                        }
+                    }
+                }
+                (Sat::Sat, Some(model))
+            }
+        }
+    }
+}
+
+fn bv_value(x: &z3::ast::BV<'_>) -> u128 {
+    if let Some(v) = x.as_u64() {
+        return v as u128;
+    }
+    let w = x.get_size();
+    if w > 64 {
+        let hi = x.extract(w - 1, 64).simplify().as_u64().unwrap_or(0) as u128;
+        let lo = x.extract(63, 0).simplify().as_u64().unwrap_or(0) as u128;
+        return (hi << 64) | lo;
+    }
+    0
+}
+
+fn collect_selects(e: &Expr, out: &mut Vec<(VarId, Expr)>) {
+    let mut stack = vec![e.clone()];
+    let mut seen = std::collections::HashSet::new();
+    while let Some(e) = stack.pop() {
+        if !seen.insert(e.id()) {
+            continue;
+        }
+        match e.node() {
+            Node::Const(_) | Node::Var(_) => {}
+            Node::Select(a, i) => {
+                let mut a = a.clone();
+                loop {
+                    let next = match &*a.0 {
+                        ArrNode::Base(id) => {
+                            out.push((*id, i.clone()));
+                            break;
+                        }
+                        ArrNode::Store(inner, si, sv) => {
+                            stack.push(si.clone());
+                            stack.push(sv.clone());
+                            inner.clone()
+                        }
+                    };
+                    a = next;
+                }
+                stack.push(i.clone());
+            }
+            Node::Not(x) | Node::ZExt(x) | Node::SExt(x) | Node::Extract(_, x) => stack.push(x.clone()),
+            Node::Bin(_, a, b) | Node::Cmp(_, a, b) | Node::Concat(a, b) => {
+                stack.push(a.clone());
+                stack.push(b.clone());
+            }
+            Node::Ite(c, t, f) => {
+                stack.push(c.clone());
+                stack.push(t.clone());
+                stack.push(f.clone());
+            }
+        }
+    }
+}
+
+/// Independence, answer cache and counterexample cache in front of any [`Solver`].
+pub struct CachedSolver<S: Solver> {
+    inner: S,
+    answers: HashMap<Vec<usize>, Sat>,
+    models: Vec<Model>,
+    pinned: Vec<Expr>,
+    /// Queries answered without the solver.
+    pub hits: u64,
+    /// Queries sent to the solver.
+    pub misses: u64,
+    /// Queries the solver gave up on.
+    pub unknowns: u64,
+}
+
+impl<S: Solver> CachedSolver<S> {
+    /// Wraps `inner`.
+    pub fn new(inner: S) -> CachedSolver<S> {
+        CachedSolver { inner, answers: HashMap::new(), models: Vec::new(), pinned: Vec::new(), hits: 0, misses: 0, unknowns: 0 }
+    }
+
+    /// Whether `path` and `extra` can hold together. `path` is assumed satisfiable on its own.
+    pub fn may_hold(&mut self, path: &[Expr], extra: &Expr) -> Sat {
+        if let Some(v) = extra.as_const() {
+            return if v == 1 { Sat::Sat } else { Sat::Unsat };
+        }
+        let relevant = independent(path, extra);
+        // A known model of related constraints may already satisfy these.
+        for m in self.models.iter().rev().take(16) {
+            if m.eval(extra) == 1 && relevant.iter().all(|c| m.eval(c) == 1) {
+                self.hits += 1;
+                return Sat::Sat;
+            }
+        }
+        let mut key: Vec<usize> = relevant.iter().map(|e| e.id()).collect();
+        key.push(extra.id());
+        key.sort_unstable();
+        if let Some(a) = self.answers.get(&key) {
+            self.hits += 1;
+            return *a;
+        }
+        self.misses += 1;
+        let mut all = relevant;
+        all.push(extra.clone());
+        let (sat, model) = self.inner.check(&all, true);
+        if sat == Sat::Unknown {
+            self.unknowns += 1;
+        }
+        if let Some(m) = model {
+            self.models.push(m);
+            if self.models.len() > 64 {
+                self.models.remove(0);
+            }
+        }
+        // Keep the expressions alive while their ids key the cache.
+        self.pinned.extend(all);
+        self.answers.insert(key, sat);
+        sat
+    }
+
+    /// A model of all of `constraints`.
+    pub fn model(&mut self, constraints: &[Expr]) -> Option<Model> {
+        self.misses += 1;
+        match self.inner.check(constraints, true) {
+            (Sat::Sat, m) => m,
+            _ => None,
+        }
+    }
+}
+
+/// The constraints of `path` that share variables with `query`, transitively.
+pub fn independent(path: &[Expr], query: &Expr) -> Vec<Expr> {
+    let mut want: std::collections::HashSet<VarId> = {
+        let mut v = Vec::new();
+        query.vars(&mut v);
+        v.into_iter().collect()
+    };
+    let sets: Vec<Vec<VarId>> = path
+        .iter()
+        .map(|c| {
+            let mut v = Vec::new();
+            c.vars(&mut v);
+            v
+        })
+        .collect();
+    let mut taken = vec![false; path.len()];
+    loop {
+        let mut grew = false;
+        for (i, s) in sets.iter().enumerate() {
+            if !taken[i] && s.iter().any(|v| want.contains(v)) {
+                taken[i] = true;
+                want.extend(s.iter().copied());
+                grew = true;
+            }
+        }
+        if !grew {
+            break;
+        }
+    }
+    path.iter().zip(taken).filter(|(_, t)| *t).map(|(c, _)| c.clone()).collect()
+}

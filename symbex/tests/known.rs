@@ -1,0 +1,227 @@
+//! Tiny IR functions with known paths and known costs. Block costs are written by hand as
+//! `!nfcc.cost` metadata (instructions, reads, writes, IR instructions).
+
+use inkwell::context::Context;
+use inkwell::memory_buffer::MemoryBuffer;
+use nfcc_symbex::contract::Contract;
+use nfcc_symbex::{analyse, Config, ModuleInfo};
+use std::collections::BTreeMap;
+
+const HEAD: &str = "target datalayout = \"e-m:e-p270:32:32-p271:32:32-p272:64:64-i64:64-i128:128-f80:128-n8:16:32:64-S128\"\ntarget triple = \"x86_64-pc-linux-gnu\"\n";
+
+fn contract(body: &str) -> Contract {
+    let ctx = Context::create();
+    let text = format!("{HEAD}{body}");
+    let buf = MemoryBuffer::create_from_memory_range_copy(text.as_bytes(), "test");
+    let m = ctx.create_module_from_ir(buf).unwrap_or_else(|e| panic!("bad test IR: {e}\n{text}"));
+    analyse(&[m.as_mut_ptr()], &Config::default(), &ModuleInfo::default()).expect("analysis")
+}
+
+fn pcv(pairs: &[(&str, u64)]) -> BTreeMap<String, u64> {
+    pairs.iter().map(|(n, v)| (n.to_string(), *v)).collect()
+}
+
+#[test]
+fn straight_line_has_one_class_with_its_exact_cost() {
+    let c = contract(
+        "define i32 @nf_process(ptr %p) {\n  ret i32 0, !nfcc.cost !0\n}\n!0 = !{i64 7, i64 2, i64 1, i64 1}\n",
+    );
+    assert!(c.coverage.complete, "{:?}", c.coverage);
+    assert_eq!(c.classes.len(), 1);
+    assert_eq!(c.classes[0].when, "any packet");
+    assert_eq!(c.classes[0].instructions.eval(&pcv(&[])), 7);
+    assert_eq!(c.classes[0].memory.eval(&pcv(&[])), 3);
+    assert_eq!(c.classes[0].paths, 1);
+    assert_eq!(c.classes[0].returns, vec!["port 0".to_string()]);
+}
+
+#[test]
+fn a_length_test_gives_two_classes_with_witnesses() {
+    let c = contract(
+        "define i32 @nf_process(ptr %p) {
+entry:
+  %lp = getelementptr i8, ptr %p, i64 8
+  %len = load i32, ptr %lp
+  %short = icmp ult i32 %len, 14
+  br i1 %short, label %drop, label %fwd, !nfcc.cost !0
+drop:
+  ret i32 -1, !nfcc.cost !1
+fwd:
+  ret i32 1, !nfcc.cost !2
+}
+!0 = !{i64 5, i64 1, i64 0, i64 4}
+!1 = !{i64 2, i64 1, i64 0, i64 1}
+!2 = !{i64 3, i64 1, i64 0, i64 1}
+",
+    );
+    assert!(c.coverage.complete);
+    assert_eq!(c.classes.len(), 2, "{:#?}", c.classes);
+    let drop = c.classes.iter().find(|k| k.returns == ["drop"]).expect("drop class");
+    let fwd = c.classes.iter().find(|k| k.returns == ["port 1"]).expect("forward class");
+    assert_eq!(drop.when, "len < 14");
+    assert_eq!(fwd.when, "len >= 14");
+    assert_eq!(drop.instructions.eval(&pcv(&[])), 7);
+    assert_eq!(fwd.instructions.eval(&pcv(&[])), 8);
+    assert_eq!(fwd.memory.eval(&pcv(&[])), 2);
+    assert!(drop.witness.as_ref().expect("witness").len < 14);
+    assert!(fwd.witness.as_ref().expect("witness").len >= 14);
+}
+
+#[test]
+fn packet_fields_are_named_and_byte_order_is_kept() {
+    // ethertype == 0x0800 read as a little-endian i16 and byte-swapped, as clang emits it.
+    let c = contract(
+        "declare i16 @llvm.bswap.i16(i16)
+define i32 @nf_process(ptr %p) {
+entry:
+  %data = load ptr, ptr %p
+  %tp = getelementptr i8, ptr %data, i64 12
+  %t = load i16, ptr %tp
+  %ts = call i16 @llvm.bswap.i16(i16 %t)
+  %ip = icmp eq i16 %ts, 2048
+  br i1 %ip, label %a, label %b, !nfcc.cost !0
+a:
+  ret i32 0, !nfcc.cost !0
+b:
+  ret i32 -1, !nfcc.cost !0
+}
+!0 = !{i64 1, i64 0, i64 0, i64 1}
+",
+    );
+    let whens: Vec<&str> = c.classes.iter().map(|k| k.when.as_str()).collect();
+    assert!(whens.contains(&"eth.type == 0x800"), "{whens:?}");
+    assert!(whens.contains(&"eth.type != 0x800"), "{whens:?}");
+    let w = c.classes.iter().find(|k| k.when == "eth.type == 0x800").and_then(|k| k.witness.clone()).expect("witness");
+    assert_eq!(&w.bytes[24..28], "0800", "{}", w.bytes);
+}
+
+#[test]
+fn a_loop_with_a_constant_trip_count_is_unrolled_exactly() {
+    // for (i = 0; i < 4; i++) {}: header 2 instr, body 3, exit 1.
+    let c = contract(
+        "define i32 @nf_process(ptr %p) {
+entry:
+  br label %h, !nfcc.cost !0
+h:
+  %i = phi i32 [ 0, %entry ], [ %n, %body ]
+  %c = icmp ult i32 %i, 4
+  br i1 %c, label %body, label %exit, !nfcc.cost !1
+body:
+  %n = add i32 %i, 1
+  br label %h, !nfcc.cost !2
+exit:
+  ret i32 0, !nfcc.cost !3
+}
+!0 = !{i64 1, i64 0, i64 0, i64 1}
+!1 = !{i64 2, i64 0, i64 0, i64 2}
+!2 = !{i64 3, i64 0, i64 0, i64 2}
+!3 = !{i64 1, i64 0, i64 0, i64 1}
+",
+    );
+    assert!(c.coverage.complete);
+    assert_eq!(c.classes.len(), 1);
+    assert!(c.pcvs.is_empty(), "{:?}", c.pcvs);
+    // entry 1 + 5 headers * 2 + 4 bodies * 3 + exit 1
+    assert_eq!(c.classes[0].instructions.eval(&pcv(&[])), 1 + 10 + 12 + 1);
+}
+
+#[test]
+fn a_state_dependent_loop_is_summarised_with_a_pcv() {
+    // Walk a chain in the heap until a null next pointer: trip count depends on state.
+    let c = contract(
+        "@head = internal global ptr null
+define i32 @nf_process(ptr %p) {
+entry:
+  %h0 = load ptr, ptr @head
+  br label %h, !nfcc.cost !0
+h:
+  %cur = phi ptr [ %h0, %entry ], [ %next, %body ]
+  %k = phi i32 [ 0, %entry ], [ %k1, %body ]
+  %null = icmp eq ptr %cur, null
+  br i1 %null, label %exit, label %body, !nfcc.cost !1
+body:
+  %next = load ptr, ptr %cur
+  %k1 = add i32 %k, 1
+  br label %h, !nfcc.cost !2
+exit:
+  ret i32 %k, !nfcc.cost !3
+}
+!0 = !{i64 4, i64 1, i64 0, i64 2}
+!1 = !{i64 2, i64 0, i64 0, i64 2}
+!2 = !{i64 3, i64 1, i64 0, i64 2}
+!3 = !{i64 1, i64 1, i64 0, i64 1}
+",
+    );
+    assert!(c.coverage.complete, "{:?}", c.coverage);
+    assert_eq!(c.pcvs.len(), 1, "{:?}", c.pcvs);
+    let n = c.pcvs[0].name.clone();
+    // Real cost with t back edges: 4 + (t + 1) * 2 + t * 3 + 1 = 7 + 5t.
+    for t in 0..6u64 {
+        let real = 7 + 5 * t;
+        let bound = c.classes.iter().map(|k| k.instructions.eval(&pcv(&[(&n, t)]))).max().expect("a class");
+        assert!(bound >= real as i64, "t={t}: bound {bound} < real {real}");
+        assert!(bound <= real as i64 + 5, "t={t}: bound {bound} far above real {real}");
+    }
+}
+
+#[test]
+fn a_call_to_an_unknown_function_is_a_hole() {
+    let c = contract(
+        "declare i32 @mystery()
+define i32 @nf_process(ptr %p) {
+  %r = call i32 @mystery()
+  ret i32 %r, !nfcc.cost !0
+}
+!0 = !{i64 1, i64 0, i64 0, i64 1}
+",
+    );
+    assert!(!c.coverage.complete);
+    assert!(c.coverage.holes.iter().any(|h| h.what.contains("mystery")), "{:?}", c.coverage.holes);
+}
+
+#[test]
+fn a_block_without_cost_is_a_hole() {
+    let c = contract("define i32 @nf_process(ptr %p) {\n  ret i32 0\n}\n");
+    assert!(!c.coverage.complete);
+}
+
+#[test]
+fn calls_add_the_callee_cost_and_violations_are_not_bounded() {
+    let c = contract(
+        "declare void @nfcc__violation(i32, i64)
+define internal i32 @helper(i32 %x) {
+  %y = add i32 %x, 1
+  ret i32 %y, !nfcc.cost !1
+}
+define i32 @nf_process(ptr %p) {
+entry:
+  %lp = getelementptr i8, ptr %p, i64 8
+  %len = load i32, ptr %lp
+  %bad = icmp ugt i32 %len, 9000
+  br i1 %bad, label %stop, label %ok, !nfcc.cost !0
+stop:
+  call void @nfcc__violation(i32 0, i64 0)
+  unreachable, !nfcc.cost !0
+ok:
+  %r = call i32 @helper(i32 %len)
+  ret i32 0, !nfcc.cost !0
+}
+!0 = !{i64 2, i64 0, i64 0, i64 1}
+!1 = !{i64 10, i64 1, i64 1, i64 1}
+",
+    );
+    assert!(c.coverage.complete, "{:?}", c.coverage);
+    assert_eq!(c.coverage.violation_paths, 1);
+    assert_eq!(c.classes.len(), 1);
+    assert_eq!(c.classes[0].instructions.eval(&pcv(&[])), 14);
+    assert_eq!(c.classes[0].memory.eval(&pcv(&[])), 2);
+}
+
+#[test]
+fn contracts_round_trip_through_json() {
+    let c = contract("define i32 @nf_process(ptr %p) {\n  ret i32 0, !nfcc.cost !0\n}\n!0 = !{i64 7, i64 2, i64 1, i64 1}\n");
+    let back = Contract::from_json(&c.to_json()).expect("parses");
+    assert_eq!(back, c);
+    assert!(Contract::from_json("{}").is_err());
+    assert!(c.table().contains("<= 7"));
+}
