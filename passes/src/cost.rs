@@ -24,7 +24,10 @@
 //!    on a tie: a block on a loop's exit edge is then paid once per exit, not once per
 //!    iteration. A cycle made only of such blocks would run an unknown number of times
 //!    per IR block and is an error.
-//! 5. An IR block's cost is the sum of the machine blocks charged to it.
+//! 5. An IR block's cost is, per metric, the most expensive path through the machine blocks
+//!    charged to it (one execution of the IR block runs a path of them, each once: e.g. a
+//!    switch's range check, then either its table jump or the default's code); the plain
+//!    sum if they form a cycle.
 //!
 //! # Why the sum along an IR path bounds the machine count along it
 //! Instruction selection splits one IR block into several machine blocks (switch lowering,
@@ -556,6 +559,7 @@ pub fn map_function(f: &AsmFunction, ir_names: &HashSet<String>) -> Result<Mappi
     let own_owned = |i: usize| own(i).cloned();
     let depth = |i: usize| f.blocks[i].loop_depth;
     let (mut memo_p, mut memo_s) = (HashMap::new(), HashMap::new());
+    let mut charged: BTreeMap<String, Vec<(usize, (u64, u64, u64))>> = BTreeMap::new();
     let mut m = Mapping::default();
     for (i, b) in f.blocks.iter().enumerate() {
         // Padding before block i+1 runs only when block i falls into it.
@@ -596,13 +600,58 @@ pub fn map_function(f: &AsmFunction, ir_names: &HashSet<String>) -> Result<Mappi
             }
         };
         for t in targets {
-            let e = m.costs.entry(t).or_default();
-            e.0 += cost.0;
-            e.1 += cost.1;
-            e.2 += cost.2;
+            charged.entry(t).or_default().push((i, cost));
         }
     }
+    for (name, blocks) in charged {
+        m.costs.insert(name, longest_path(&blocks, &succs));
+    }
     Ok(m)
+}
+
+/// The cost of one execution of an IR block whose machine blocks (index, cost) are
+/// `blocks`: per metric, the most expensive path through the blocks (one execution runs a
+/// path of them, each at most once); the plain sum if they form a cycle.
+fn longest_path(blocks: &[(usize, (u64, u64, u64))], succs: &[Vec<usize>]) -> (u64, u64, u64) {
+    let local: HashMap<usize, usize> = blocks.iter().enumerate().map(|(k, (i, _))| (*i, k)).collect();
+    let n = blocks.len();
+    let edges: Vec<Vec<usize>> =
+        blocks.iter().map(|(i, _)| succs[*i].iter().filter_map(|s| local.get(s).copied()).collect()).collect();
+    // Topological order (Kahn); a cycle leaves nodes unordered.
+    let mut indegree = vec![0usize; n];
+    for e in &edges {
+        for &t in e {
+            indegree[t] += 1;
+        }
+    }
+    let mut order: Vec<usize> = (0..n).filter(|&k| indegree[k] == 0).collect();
+    let mut at = 0;
+    while at < order.len() {
+        let k = order[at];
+        at += 1;
+        for &t in &edges[k] {
+            indegree[t] -= 1;
+            if indegree[t] == 0 {
+                order.push(t);
+            }
+        }
+    }
+    let sum = blocks.iter().fold((0, 0, 0), |a, (_, c)| (a.0 + c.0, a.1 + c.1, a.2 + c.2));
+    if order.len() != n {
+        return sum;
+    }
+    let metric = |pick: &dyn Fn(&(u64, u64, u64)) -> u64| -> u64 {
+        // best[k]: the most expensive path ending at k.
+        let mut best = vec![0u64; n];
+        for &k in &order {
+            best[k] += pick(&blocks[k].1);
+            for &t in &edges[k] {
+                best[t] = best[t].max(best[k]);
+            }
+        }
+        best.into_iter().max().unwrap_or(0)
+    };
+    (metric(&|c| c.0), metric(&|c| c.1), metric(&|c| c.2))
 }
 
 /// A block no edge enters (and not the entry) never runs.
