@@ -339,7 +339,7 @@ pub fn build(prog: &Program, engine: &mut Engine<'_>, cfg: &Config, info: &Modul
     let paths = std::mem::take(&mut engine.paths);
     for p in &paths {
         let mut conds: Vec<String> =
-            p.pc.iter().filter(|c| input_only(c, &engine.vars)).map(|c| render(c, &engine.vars, &inputs)).collect();
+            p.pc.iter().filter(|c| input_only(c, &engine.vars) && !engine.axioms.contains(c)).map(|c| render(c, &engine.vars, &inputs)).collect();
         conds.sort();
         conds.dedup();
         let (bi, bm) = path_bounds(p, engine, &names);

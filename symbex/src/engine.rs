@@ -191,6 +191,8 @@ pub struct Engine<'p> {
     started: Instant,
     /// The packet array, length, port and time variables.
     pub inputs: Inputs,
+    /// Constraints every path starts with (the ABI's limits), not part of any class.
+    pub axioms: Vec<Expr>,
 }
 
 /// The variables standing for the input.
@@ -262,6 +264,7 @@ impl<'p> Engine<'p> {
             const_bytes: HashMap::new(),
             started: Instant::now(),
             inputs: Inputs { packet: 0, len: 0, port: 0, time: 0 },
+            axioms: Vec::new(),
         };
         let packet = e.new_var(8, VarKind::Packet);
         let len = e.new_var(32, VarKind::Len);
@@ -289,9 +292,17 @@ impl<'p> Engine<'p> {
     /// A model of `pc` with a preference for short packets, for witnesses.
     pub fn witness(&mut self, pc: &[Expr]) -> Option<crate::solver::Model> {
         let len = Expr::var(32, self.inputs.len);
+        // Long enough to hold every byte the path reads, and no longer than a frame.
+        let mut reads = Vec::new();
+        for c in pc {
+            crate::solver::collect_selects(c, &mut reads);
+        }
+        let need = reads.iter().filter_map(|(_, i)| i.as_const()).map(|i| i as u64 + 1).filter(|i| *i <= layout::MAX_LEN).max().unwrap_or(0);
         let mut short = pc.to_vec();
-        short.push(Expr::cmp(CmpOp::Ule, &len, &Expr::constant(32, 1514)));
-        self.solver.model(&short).or_else(|| self.solver.model(pc))
+        short.push(Expr::cmp(CmpOp::Ule, &len, &Expr::constant(32, 1514.max(need) as u128)));
+        let mut long_enough = short.clone();
+        long_enough.push(Expr::cmp(CmpOp::Ule, &Expr::constant(32, need as u128), &len));
+        self.solver.model(&long_enough).or_else(|| self.solver.model(&short)).or_else(|| self.solver.model(pc))
     }
 
     fn hole(&mut self, kind: HoleKind, what: String) {
@@ -308,7 +319,13 @@ impl<'p> Engine<'p> {
             .get(entry)
             .cloned()
             .ok_or_else(|| crate::SymbexError::Input(format!("the module defines no `{entry}`")))?;
-        let st = self.initial_state(&f)?;
+        let mut st = self.initial_state(&f)?;
+        // SAFETY: the entry block of a defined function.
+        let entry_block = unsafe { LLVMGetEntryBasicBlock(f.value) };
+        if let Err(e) = self.charge(&mut st, entry_block) {
+            self.record_stop(e);
+            return Ok(());
+        }
         let mut work = vec![st];
         while let Some(mut st) = work.pop() {
             if self.started.elapsed() > self.cfg.time_limit {
@@ -353,6 +370,7 @@ impl<'p> Engine<'p> {
         put(b + 88, &Expr::constant(64, 1));
         let len = Expr::var(32, self.inputs.len);
         let pc = vec![Expr::cmp(CmpOp::Ule, &len, &Expr::constant(32, layout::MAX_LEN as u128))];
+        self.axioms = pc.clone();
         let mut values = HashMap::new();
         // SAFETY: the entry point's parameters.
         unsafe {
@@ -368,7 +386,7 @@ impl<'p> Engine<'p> {
         }
         // SAFETY: the entry block of a defined function.
         let entry = unsafe { LLVMGetEntryBasicBlock(f.value) };
-        let mut st = State {
+        let st = State {
             frames: vec![Frame {
                 func: f.clone(),
                 block: entry,
@@ -387,7 +405,6 @@ impl<'p> Engine<'p> {
             alloca_top: layout::ALLOCA_TOP,
             steps: 0,
         };
-        self.charge(&mut st, entry).map_err(|s| crate::SymbexError::Input(format!("{s:?}")))?;
         Ok(st)
     }
 

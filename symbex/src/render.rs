@@ -83,6 +83,21 @@ fn num(v: u128) -> String {
     }
 }
 
+/// One side of a comparison: constants compared with a multi-byte packet field print in hex.
+fn render_side(e: &Expr, other: &Expr, vars: &[VarInfo], inputs: &Inputs) -> String {
+    let field = |x: &Expr| {
+        let x = match x.node() {
+            Node::ZExt(y) => y.clone(),
+            _ => x.clone(),
+        };
+        packet_bytes(&x, inputs).is_some_and(|b| b.len() > 1)
+    };
+    match e.as_const() {
+        Some(v) if field(other) => format!("{v:#x}"),
+        _ => render(e, vars, inputs),
+    }
+}
+
 /// `e` as text.
 pub fn render(e: &Expr, vars: &[VarInfo], inputs: &Inputs) -> String {
     if let Some(b) = packet_bytes(e, inputs) {
@@ -102,7 +117,7 @@ pub fn render(e: &Expr, vars: &[VarInfo], inputs: &Inputs) -> String {
         Node::Select(_, i) => format!("pkt[{}]", render(i, vars, inputs)),
         Node::Not(x) => {
             if let Node::Cmp(op, a, b) = x.node() {
-                let (a, b) = (render(a, vars, inputs), render(b, vars, inputs));
+                let (a, b) = (render_side(a, b, vars, inputs), render_side(b, a, vars, inputs));
                 return match op {
                     CmpOp::Eq => format!("{a} != {b}"),
                     CmpOp::Ult => format!("{a} >= {b}"),
@@ -118,7 +133,7 @@ pub fn render(e: &Expr, vars: &[VarInfo], inputs: &Inputs) -> String {
             }
         }
         Node::Cmp(op, a, b) => {
-            let (a, b) = (render(a, vars, inputs), render(b, vars, inputs));
+            let (a, b) = (render_side(a, b, vars, inputs), render_side(b, a, vars, inputs));
             let o = match op {
                 CmpOp::Eq => "==",
                 CmpOp::Ult => "<",

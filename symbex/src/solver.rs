@@ -258,7 +258,8 @@ fn bv_value(x: &z3::ast::BV<'_>) -> u128 {
     0
 }
 
-fn collect_selects(e: &Expr, out: &mut Vec<(VarId, Expr)>) {
+/// Every (array, index) a constraint reads.
+pub fn collect_selects(e: &Expr, out: &mut Vec<(VarId, Expr)>) {
     let mut stack = vec![e.clone()];
     let mut seen = std::collections::HashSet::new();
     while let Some(e) = stack.pop() {
