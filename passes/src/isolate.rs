@@ -47,6 +47,9 @@ pub enum Mode {
 /// The largest frame a function may take from the unsafe stack; the runtime's guard zone
 /// below the unsafe stack is larger, so even an unchecked frame lands in it.
 pub const MAX_FRAME: u64 = 32 * 1024;
+/// `nfcc__check`'s calling convention: the runtime defines it `preserve_most`
+/// (`nfcc_rt.c`), so the slow path clobbers no register the caller keeps values in.
+pub const CHECK_CALL_CONV: u32 = inkwell::llvm_sys::LLVMCallConv::LLVMPreserveMostCallConv as u32;
 /// Accesses of at least this many bytes always go through the runtime's exact check.
 const MAX_INLINE_CHECK: u64 = 4096;
 
@@ -492,6 +495,9 @@ impl Cx {
         let mem_read = LLVMCreateEnumAttribute(self.c, llvm::attr_kind("memory"), 0b01_01_01);
         LLVMAddAttributeAtIndex(self.check.0, u32::MAX, mem_read);
         LLVMSetVisibility(self.check.0, LLVMVisibility::LLVMHiddenVisibility);
+        // The runtime defines it `preserve_most`: a slow path in a loop then costs the
+        // caller no saved registers and no spills around it.
+        LLVMSetFunctionCallConv(self.check.0, CHECK_CALL_CONV);
         self.violation = self.declare_fn(abi::SYM_VIOLATION, self.voidt, &mut [self.i32t, self.i64t]);
         self.add_attr(self.violation.0, "cold");
         self.add_attr(self.violation.0, "noreturn");
@@ -541,7 +547,8 @@ impl Cx {
         let br = LLVMBuildCondBr(self.b, LLVMGetParam(f, 0), done, slow);
         self.unlikely(br);
         LLVMPositionBuilderAtEnd(self.b, slow);
-        self.call(self.check, &mut [LLVMGetParam(f, 1), LLVMGetParam(f, 2), LLVMGetParam(f, 3)]);
+        let c = self.call(self.check, &mut [LLVMGetParam(f, 1), LLVMGetParam(f, 2), LLVMGetParam(f, 3)]);
+        LLVMSetInstructionCallConv(c, CHECK_CALL_CONV);
         LLVMBuildBr(self.b, done);
         LLVMPositionBuilderAtEnd(self.b, done);
         LLVMBuildRetVoid(self.b);
@@ -572,7 +579,8 @@ impl Cx {
         let br = LLVMBuildCondBr(self.b, in_pkt, done, slow);
         self.unlikely(br);
         LLVMPositionBuilderAtEnd(self.b, slow);
-        self.call(self.check, &mut [addr, size, LLVMGetParam(f, 3)]);
+        let c = self.call(self.check, &mut [addr, size, LLVMGetParam(f, 3)]);
+        LLVMSetInstructionCallConv(c, CHECK_CALL_CONV);
         LLVMBuildBr(self.b, done);
         LLVMPositionBuilderAtEnd(self.b, done);
         LLVMBuildRetVoid(self.b);

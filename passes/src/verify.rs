@@ -82,6 +82,10 @@ const HARMLESS_INTRINSICS: &[&str] = &[
 /// The length is the third argument; `memcmp`/`bcmp` read both pointers.
 const LIBC: &[(&str, bool, bool)] =
     &[("memcpy", true, true), ("memmove", true, true), ("memset", true, false), ("memcmp", false, true), ("bcmp", false, true)];
+/// The calling convention the runtime defines `nfcc__check` with (`preserve_most` in
+/// `nfcc_rt.c`). A call of another convention would hand the runtime other registers
+/// than the arguments proven, so declarations and calls must use this one.
+const CHECK_CALL_CONV: u32 = inkwell::llvm_sys::LLVMCallConv::LLVMPreserveMostCallConv as u32;
 /// The helper the isolation pass generates to guard indirect calls.
 const IS_FN: &str = "nfcc.is_fn";
 
@@ -191,6 +195,10 @@ impl Verifier {
             if n == abi::SYM_CHECK && type_text(unsafe { LLVMGlobalGetValueType(f) }) != "void (i64, i64, i32)" {
                 return Err(self.error(format!("`{n}` is declared with the wrong type: the runtime defines `void (i64, i64, i32)`")));
             }
+            // SAFETY: query on a function.
+            if n == abi::SYM_CHECK && unsafe { LLVMGetFunctionCallConv(f) } != CHECK_CALL_CONV {
+                return Err(self.error(format!("`{n}` is declared with the wrong calling convention: the runtime defines it `preserve_most`")));
+            }
             if defined_here(f) {
                 if runtime_owned {
                     // A module-defined check would be trusted by the rules below.
@@ -217,6 +225,10 @@ impl Verifier {
             for i in llvm::instructions(enc.cfg.blocks[b]) {
                 use LLVMOpcode::*;
                 if Enc::is_check(i) {
+                    // SAFETY: query on a call.
+                    if unsafe { LLVMGetInstructionCallConv(i) } != CHECK_CALL_CONV {
+                        return Err(self.refuse(f, i, "calls the runtime's check with another calling convention than the runtime's `preserve_most`"));
+                    }
                     // Declared by the runtime (definitions are refused above); proves its range.
                     if let Some(fact) = enc.check_fact(i) {
                         local.push(fact);

@@ -105,8 +105,12 @@ EXPORT __attribute__((noreturn, cold)) void nfcc__stop(uint32_t kind, uint32_t s
 	siglongjmp(nfcc__bounds.jmp, 1);
 }
 
-/* Slow path of every isolation check: returns if the access is allowed, else stops. */
-__attribute__((cold)) void nfcc__check(uint64_t addr, uint64_t size, uint32_t site_word)
+/*
+ * Slow path of every isolation check: returns if the access is allowed, else stops.
+ * preserve_most: it saves what it uses, so a check in a hot loop costs its caller no
+ * saved registers or spills (the pass and the verifier both require this convention).
+ */
+__attribute__((cold, preserve_most)) void nfcc__check(uint64_t addr, uint64_t size, uint32_t site_word)
 {
 	uint32_t kind = site_word & ((1u << NFCC_SITE_KIND_BITS) - 1);
 
