@@ -20,8 +20,11 @@
 //! 5. Checks every access by the provenance of its pointer: none for constant offsets
 //!    inside a frame, global or byval argument; `off + n <= len` for the packet; an
 //!    own-object compare for dynamic offsets into objects; one unsigned compare against
-//!    `mem` for anything else. Failed compares go to the runtime's slow path, which knows
-//!    every region and stops the module if none allows the access.
+//!    `mem` for anything else, and when that fails an exact inline test against the
+//!    packet (keys handed to library code by pointer often lie there). Provenance goes
+//!    through phis and selects whose every incoming pointer is statically in bounds.
+//!    Failed compares go to the runtime's slow path (`preserve_most`), which knows every
+//!    region and stops the module if none allows the access.
 //! 6. Guards indirect calls with a membership test over the module's address-taken
 //!    functions, and records a site table (function, file, line, kind) for every check.
 

@@ -27,7 +27,8 @@
 //!   assembly, `invoke`/`callbr`, `va_arg` and other intrinsics are refused.
 //! - The module may not define the runtime's symbols (`nfcc__bounds`, `nfcc__check`,
 //!   `nfcc__violation`; `available_externally` copies do not count as the module's own)
-//!   nor name the section bounds; `nfcc__check` must have the runtime's type.
+//!   nor name the section bounds; `nfcc__check` must have the runtime's type and calling
+//!   convention (`preserve_most`), in its declaration and at every call.
 //!
 //! Errors name the function, the instruction as IR text and its source line if known:
 //! "isolation not proven in `f` at file.c:12: `store i32 1, ptr %p, align 4` writes 4
