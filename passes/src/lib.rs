@@ -47,8 +47,10 @@ pub fn compile(
     let module = ir::load_and_link(&ctx, bitcode)?;
     target::adopt(&module, &tm);
     let stages = pipeline.run(&module, &tm)?;
-    target::emit_object(&module, &tm, object)?;
+    // The IR as the pipeline left it: code generation rewrites the module it runs on
+    // (CodeGenPrepare adds blocks), and the cost metadata describes the IR before that.
     let ir = want_ir.then(|| module.print_to_string().to_string());
     let bitcode = module.write_bitcode_to_memory().as_slice().to_vec();
+    target::emit_object(&module, &tm, object)?;
     Ok(Compiled { stages, ir, bitcode })
 }

@@ -133,6 +133,8 @@ pub struct Generation {
     pub solver_queries: u64,
     /// Queries answered from caches.
     pub cache_hits: u64,
+    /// Queries the solver gave up on within its timeout (both answers then explored).
+    pub solver_unknown: u64,
 }
 
 /// A module's performance contract.
@@ -392,7 +394,7 @@ pub fn build(prog: &Program, engine: &mut Engine<'_>, cfg: &Config, info: &Modul
         e.loops.push(prog.loops[*id].location.clone());
     }
     let holes = engine.holes.clone();
-    let (hits, misses, _) = engine.solver_stats();
+    let (hits, misses, unknown) = engine.solver_stats();
     let complete = holes.is_empty();
     let statement = if complete {
         format!(
@@ -422,6 +424,6 @@ pub fn build(prog: &Program, engine: &mut Engine<'_>, cfg: &Config, info: &Modul
         pcvs: pcvs.into_values().collect(),
         classes: out,
         coverage: Coverage { complete, paths: paths.len() as u64, violation_paths: engine.violation_paths, holes, statement },
-        generation: Generation { seconds: took.as_secs_f64(), solver_queries: misses, cache_hits: hits },
+        generation: Generation { seconds: took.as_secs_f64(), solver_queries: misses, cache_hits: hits, solver_unknown: unknown },
     }
 }

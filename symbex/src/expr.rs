@@ -590,19 +590,33 @@ impl Expr {
 
     /// Evaluates under an assignment of variables and array bytes; `None` if one is missing.
     pub fn eval(&self, var: &dyn Fn(VarId) -> Option<u128>, byte: &dyn Fn(VarId, u64) -> Option<u8>) -> Option<u128> {
+        let mut memo = std::collections::HashMap::new();
+        self.eval_memo(var, byte, &mut memo)
+    }
+
+    fn eval_memo(
+        &self,
+        var: &dyn Fn(VarId) -> Option<u128>,
+        byte: &dyn Fn(VarId, u64) -> Option<u8>,
+        memo: &mut std::collections::HashMap<usize, u128>,
+    ) -> Option<u128> {
+        if let Some(v) = memo.get(&self.id()) {
+            return Some(*v);
+        }
         let w = self.width();
-        Some(match self.node() {
+        let mut ev = |e: &Expr| e.eval_memo(var, byte, memo);
+        let r = match self.node() {
             Node::Const(v) => *v,
             Node::Var(id) => var(*id)? & mask(w),
             Node::Select(a, i) => {
-                let idx = i.eval(var, byte)? as u64;
+                let idx = ev(i)? as u64;
                 let mut a = a.clone();
                 loop {
                     let next = match &*a.0 {
-                        ArrNode::Base(id) => return byte(*id, idx).map(u128::from),
+                        ArrNode::Base(id) => break u128::from(byte(*id, idx)?),
                         ArrNode::Store(inner, si, sv) => {
-                            if si.eval(var, byte)? as u64 == idx {
-                                return sv.eval(var, byte);
+                            if ev(si)? as u64 == idx {
+                                break ev(sv)?;
                             }
                             inner.clone()
                         }
@@ -610,21 +624,32 @@ impl Expr {
                     a = next;
                 }
             }
-            Node::Not(x) => !x.eval(var, byte)? & mask(w),
-            Node::Bin(op, a, b) => eval_bin(*op, w, a.eval(var, byte)?, b.eval(var, byte)?),
-            Node::Cmp(op, a, b) => eval_cmp(*op, a.width(), a.eval(var, byte)?, b.eval(var, byte)?) as u128,
+            Node::Not(x) => !ev(x)? & mask(w),
+            Node::Bin(op, a, b) => {
+                let x = ev(a)?;
+                eval_bin(*op, w, x, ev(b)?)
+            }
+            Node::Cmp(op, a, b) => {
+                let x = ev(a)?;
+                eval_cmp(*op, a.width(), x, ev(b)?) as u128
+            }
             Node::Ite(c, t, e) => {
-                if c.eval(var, byte)? == 1 {
-                    t.eval(var, byte)?
+                if ev(c)? == 1 {
+                    ev(t)?
                 } else {
-                    e.eval(var, byte)?
+                    ev(e)?
                 }
             }
-            Node::ZExt(x) => x.eval(var, byte)?,
-            Node::SExt(x) => sign_extend(x.eval(var, byte)?, x.width()) as u128 & mask(w),
-            Node::Extract(lo, x) => (x.eval(var, byte)? >> lo) & mask(w),
-            Node::Concat(h, l) => (h.eval(var, byte)? << l.width()) | l.eval(var, byte)?,
-        })
+            Node::ZExt(x) => ev(x)?,
+            Node::SExt(x) => sign_extend(ev(x)?, x.width()) as u128 & mask(w),
+            Node::Extract(lo, x) => (ev(x)? >> lo) & mask(w),
+            Node::Concat(h, l) => {
+                let hv = ev(h)?;
+                (hv << l.width()) | ev(l)?
+            }
+        };
+        memo.insert(self.id(), r);
+        Some(r)
     }
 }
 

@@ -306,6 +306,7 @@ pub struct CachedSolver<S: Solver> {
     answers: HashMap<Vec<usize>, Sat>,
     models: Vec<Model>,
     pinned: Vec<Expr>,
+    seed: u64,
     /// Queries answered without the solver.
     pub hits: u64,
     /// Queries sent to the solver.
@@ -317,7 +318,7 @@ pub struct CachedSolver<S: Solver> {
 impl<S: Solver> CachedSolver<S> {
     /// Wraps `inner`.
     pub fn new(inner: S) -> CachedSolver<S> {
-        CachedSolver { inner, answers: HashMap::new(), models: Vec::new(), pinned: Vec::new(), hits: 0, misses: 0, unknowns: 0 }
+        CachedSolver { inner, answers: HashMap::new(), models: Vec::new(), pinned: Vec::new(), seed: 0x2545_f491_4f6c_dd1d, hits: 0, misses: 0, unknowns: 0 }
     }
 
     /// Whether `path` and `extra` can hold together. `path` is assumed satisfiable on its own.
@@ -339,6 +340,17 @@ impl<S: Solver> CachedSolver<S> {
         if let Some(a) = self.answers.get(&key) {
             self.hits += 1;
             return *a;
+        }
+        // Random assignments first: a branch on module state usually goes both ways, and
+        // finding a witness by evaluation costs microseconds where a solver query on 64-bit
+        // multiplications and divisions costs tens of milliseconds.
+        if let Some(m) = random_model(&relevant, extra, &mut self.seed) {
+            self.hits += 1;
+            self.models.push(m);
+            if self.models.len() > 64 {
+                self.models.remove(0);
+            }
+            return Sat::Sat;
         }
         self.misses += 1;
         let mut all = relevant;
@@ -399,4 +411,100 @@ pub fn independent(path: &[Expr], query: &Expr) -> Vec<Expr> {
         }
     }
     path.iter().zip(taken).filter(|(_, t)| *t).map(|(c, _)| c.clone()).collect()
+}
+
+/// Tries a few assignments (edge values and random ones) of the variables of `constraints`
+/// and `extra`; a model if one satisfies them all.
+fn random_model(constraints: &[Expr], extra: &Expr, seed: &mut u64) -> Option<Model> {
+    let mut ids = Vec::new();
+    for c in constraints.iter().chain([extra]) {
+        c.vars(&mut ids);
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    // Constants of the constraints (and their neighbours) are the interesting values.
+    let mut consts: Vec<u128> = Vec::new();
+    for c in constraints.iter().chain([extra]) {
+        collect_consts(c, &mut consts);
+    }
+    consts.sort_unstable();
+    consts.dedup();
+    let mut next = || {
+        *seed ^= *seed << 13;
+        *seed ^= *seed >> 7;
+        *seed ^= *seed << 17;
+        *seed
+    };
+    for round in 0..48u32 {
+        let mut m = Model::default();
+        for id in &ids {
+            let r = next();
+            let v: u128 = match (round + *id) % 8 {
+                0 => 0,
+                1 => 1,
+                2 => (r % 64) as u128,
+                3 => (r % 2048) as u128,
+                4 => u128::MAX,
+                5 | 6 if !consts.is_empty() => {
+                    let c = consts[(r % consts.len() as u64) as usize];
+                    match (r >> 32) % 3 {
+                        0 => c,
+                        1 => c.wrapping_add(1),
+                        _ => c.wrapping_sub(1),
+                    }
+                }
+                _ => r as u128 | ((next() as u128) << 64),
+            };
+            m.vars.insert(*id, v);
+        }
+        let base = next();
+        let byte = |a: VarId, i: u64| -> Option<u8> {
+            let mut x = base ^ (a as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ i.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            x ^= x >> 31;
+            Some(x as u8)
+        };
+        let var = |v: VarId| m.vars.get(&v).copied();
+        let holds = |e: &Expr| e.eval(&var, &byte) == Some(1);
+        if holds(extra) && constraints.iter().all(holds) {
+            // Record the bytes the constraints read so the model replays.
+            let mut reads = Vec::new();
+            for c in constraints.iter().chain([extra]) {
+                collect_selects(c, &mut reads);
+            }
+            let mut bytes = std::collections::HashMap::new();
+            for (a, i) in reads {
+                if let Some(iv) = i.eval(&var, &byte) {
+                    bytes.insert((a, iv as u64), byte(a, iv as u64).unwrap_or(0));
+                }
+            }
+            let mut m = m.clone();
+            m.bytes = bytes;
+            return Some(m);
+        }
+    }
+    None
+}
+
+fn collect_consts(e: &Expr, out: &mut Vec<u128>) {
+    let mut stack = vec![e.clone()];
+    let mut seen = std::collections::HashSet::new();
+    while let Some(e) = stack.pop() {
+        if !seen.insert(e.id()) || out.len() > 256 {
+            continue;
+        }
+        match e.node() {
+            Node::Const(v) => out.push(*v),
+            Node::Var(_) | Node::Select(..) => {}
+            Node::Not(x) | Node::ZExt(x) | Node::SExt(x) | Node::Extract(_, x) => stack.push(x.clone()),
+            Node::Bin(_, a, b) | Node::Cmp(_, a, b) | Node::Concat(a, b) => {
+                stack.push(a.clone());
+                stack.push(b.clone());
+            }
+            Node::Ite(c, t, f) => {
+                stack.push(c.clone());
+                stack.push(t.clone());
+                stack.push(f.clone());
+            }
+        }
+    }
 }

@@ -17,7 +17,7 @@ fn attack_src(name: &str) -> PathBuf {
 
 fn build(dir: &Path, name: &str, protect: &str) -> PathBuf {
     let out = dir.join(format!("{name}-{protect}.so"));
-    ok(&nfcc().args(["build", "--protect", protect]).arg(attack_src(name)).arg("-o").arg(&out).output().unwrap());
+    ok(&nfcc().args(["build", "--no-contract", "--protect", protect]).arg(attack_src(name)).arg("-o").arg(&out).output().unwrap());
     out
 }
 
@@ -171,7 +171,7 @@ fn uncheckable_code_is_refused_at_build_time() {
         ] {
             let out = nfcc()
                 .current_dir(dir.path())
-                .args(["build", "--protect", mode])
+                .args(["build", "--no-contract", "--protect", mode])
                 .arg(attack_src(name))
                 .args(["-o", "x.so"])
                 .output()

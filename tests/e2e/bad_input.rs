@@ -27,7 +27,7 @@ fn source_that_does_not_compile_shows_clang_diagnostics() {
         "#include <nfcc.h>\nint nf_process(const struct nfcc_packet *p)\n{\n\treturn p->nope;\n}\n",
     )
     .unwrap();
-    let out = run_in(dir.path(), &["build", "broken.c", "-o", "broken.so"]);
+    let out = run_in(dir.path(), &["build", "--no-contract", "broken.c", "-o", "broken.so"]);
     fails(&out, 1, &["broken.c: does not compile", "broken.c:4:", "nope"]);
     assert_eq!(files_in(dir.path()), ["broken.c"]);
 }
@@ -35,12 +35,12 @@ fn source_that_does_not_compile_shows_clang_diagnostics() {
 #[test]
 fn missing_directory_and_non_c_inputs_are_refused() {
     let dir = tempdir();
-    fails(&run_in(dir.path(), &["build", "absent.c", "-o", "x.so"]), 1, &["absent.c: cannot read source", "No such file"]);
+    fails(&run_in(dir.path(), &["build", "--no-contract", "absent.c", "-o", "x.so"]), 1, &["absent.c: cannot read source", "No such file"]);
     std::fs::create_dir(dir.path().join("d.c")).unwrap();
-    fails(&run_in(dir.path(), &["build", "d.c", "-o", "x.so"]), 1, &["d.c: cannot read source: is a directory"]);
+    fails(&run_in(dir.path(), &["build", "--no-contract", "d.c", "-o", "x.so"]), 1, &["d.c: cannot read source: is a directory"]);
     std::fs::write(dir.path().join("nf.txt"), "int nf_process(void *p) { return 0; }").unwrap();
-    fails(&run_in(dir.path(), &["build", "nf.txt", "-o", "x.so"]), 1, &["nf.txt: not a C source"]);
-    fails(&run_in(dir.path(), &["build", "-o", "x.so"]), 2, &["SRC.c"]);
+    fails(&run_in(dir.path(), &["build", "--no-contract", "nf.txt", "-o", "x.so"]), 1, &["nf.txt: not a C source"]);
+    fails(&run_in(dir.path(), &["build", "--no-contract", "-o", "x.so"]), 2, &["SRC.c"]);
     assert_eq!(files_in(dir.path()), ["d.c", "nf.txt"]);
 }
 
@@ -48,16 +48,16 @@ fn missing_directory_and_non_c_inputs_are_refused() {
 fn module_without_process_entry_point_fails_the_build() {
     let dir = tempdir();
     std::fs::write(dir.path().join("noproc.c"), "#include <nfcc.h>\nint nf_init(void) { return 0; }\n").unwrap();
-    fails(&run_in(dir.path(), &["build", "noproc.c", "-o", "noproc.so"]), 1, &["noproc.c", "nf_process", "every module needs one"]);
+    fails(&run_in(dir.path(), &["build", "--no-contract", "noproc.c", "-o", "noproc.so"]), 1, &["noproc.c", "nf_process", "every module needs one"]);
     std::fs::write(
         dir.path().join("static.c"),
         "#include <nfcc.h>\nstatic int nf_process(const struct nfcc_packet *p) { return p->port; }\nint (*keep)(const struct nfcc_packet *) = nf_process;\n",
     )
     .unwrap();
     // clang itself refuses a static definition after nfcc.h's declaration.
-    fails(&run_in(dir.path(), &["build", "static.c", "-o", "s.so"]), 1, &["static.c: does not compile"]);
+    fails(&run_in(dir.path(), &["build", "--no-contract", "static.c", "-o", "s.so"]), 1, &["static.c: does not compile"]);
     std::fs::write(dir.path().join("sig.c"), "long nf_process(long a, long b) { return a + b; }\n").unwrap();
-    fails(&run_in(dir.path(), &["build", "sig.c", "-o", "sig.so"]), 1, &["sig.c", "wrong signature", "int nf_process(const struct nfcc_packet *pkt)"]);
+    fails(&run_in(dir.path(), &["build", "--no-contract", "sig.c", "-o", "sig.so"]), 1, &["sig.c", "wrong signature", "int nf_process(const struct nfcc_packet *pkt)"]);
     assert!(!files_in(dir.path()).iter().any(|f| f.contains(".so")), "{:?}", files_in(dir.path()));
 }
 
@@ -70,8 +70,8 @@ fn link_errors_name_the_missing_symbol() {
     )
     .unwrap();
     // Unprotected: the linker finds it; protected: the isolation pass refuses it first.
-    fails(&run_in(dir.path(), &["build", "undef.c", "-o", "u.so", "--protect", "none"]), 1, &["u.so: cannot link the module", "not_defined_anywhere"]);
-    fails(&run_in(dir.path(), &["build", "undef.c", "-o", "u.so"]), 1, &["undef.c: in `nf_process` at undef.c:3: calls `not_defined_anywhere`, which is outside the module"]);
+    fails(&run_in(dir.path(), &["build", "--no-contract", "undef.c", "-o", "u.so", "--protect", "none"]), 1, &["u.so: cannot link the module", "not_defined_anywhere"]);
+    fails(&run_in(dir.path(), &["build", "--no-contract", "undef.c", "-o", "u.so"]), 1, &["undef.c: in `nf_process` at undef.c:3: calls `not_defined_anywhere`, which is outside the module"]);
     assert_eq!(files_in(dir.path()), ["undef.c"]);
 }
 
@@ -143,7 +143,7 @@ fn unwritable_output_is_reported_before_any_work() {
     }
     fails(&run_in(dir.path(), &["traffic", "-o", "file/t.pcap"]), 1, &["file/t.pcap: cannot write"]);
     fails(
-        &run_in(dir.path(), &["build", &root().join("nf-examples/macswap/macswap.c").display().to_string(), "-o", "file/m.so"]),
+        &run_in(dir.path(), &["build", "--no-contract", &root().join("nf-examples/macswap/macswap.c").display().to_string(), "-o", "file/m.so"]),
         1,
         &["file/m.so: cannot write"],
     );

@@ -10,7 +10,7 @@ fn every_example_builds_at_every_level() {
         for level in ["0", "1", "2", "3", "s"] {
             let src = root().join(format!("nf-examples/{name}/{name}.c"));
             let out = dir.path().join(format!("{name}-O{level}.so"));
-            ok(&nfcc().args(["build", "-O", level]).arg(&src).arg("-o").arg(&out).output().unwrap());
+            ok(&nfcc().args(["build", "--no-contract", "-O", level]).arg(&src).arg("-o").arg(&out).output().unwrap());
             assert!(out.is_file());
         }
     }
@@ -35,7 +35,7 @@ fn several_sources_with_include_dirs_and_defines() {
     )
     .unwrap();
     std::fs::write(d.join("port.c"), "#include <port.h>\nint out_port(int in) { return in ^ 1; }\n").unwrap();
-    let out = run_in(d, &["build", "main.c", "port.c", "-I", "inc", "-D", "OFFSET=100", "-o", "m.so", "--emit-ir", "-v"]);
+    let out = run_in(d, &["build", "--no-contract", "main.c", "port.c", "-I", "inc", "-D", "OFFSET=100", "-o", "m.so", "--emit-ir", "-v"]);
     let stdout = ok(&out);
     assert!(stdout.contains("built m.so (IR: m.ll)"), "{stdout}");
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -54,7 +54,7 @@ fn several_sources_with_include_dirs_and_defines() {
 
     // Defined twice across sources: a link error naming the second source.
     std::fs::write(d.join("dup.c"), "int out_port(int in) { return in; }\n").unwrap();
-    fails(&run_in(d, &["build", "main.c", "port.c", "dup.c", "-I", "inc", "-D", "OFFSET=1", "-o", "d.so"]), 1, &["dup.c: cannot link", "out_port"]);
+    fails(&run_in(d, &["build", "--no-contract", "main.c", "port.c", "dup.c", "-I", "inc", "-D", "OFFSET=1", "-o", "d.so"]), 1, &["dup.c: cannot link", "out_port"]);
     assert!(!d.join("d.so").exists());
 }
 
@@ -77,7 +77,7 @@ fn rebuilding_replaces_the_module_atomically() {
     let src = root().join("nf-examples/macswap/macswap.c");
     let out = dir.path().join("out/m.so");
     for _ in 0..2 {
-        ok(&nfcc().arg("build").arg(&src).arg("-o").arg(&out).output().unwrap());
+        ok(&nfcc().args(["build", "--no-contract"]).arg(&src).arg("-o").arg(&out).output().unwrap());
     }
     assert_eq!(files_in(&dir.path().join("out")), ["m.so"]);
 }
@@ -90,7 +90,7 @@ fn the_readme_example_builds_and_behaves_as_documented() {
     let dir = tempdir();
     let d = dir.path();
     std::fs::write(d.join("limit.c"), &readme[start..start + len]).unwrap();
-    ok(&run_in(d, &["build", "limit.c", "-o", "limit.so"]));
+    ok(&run_in(d, &["build", "--no-contract", "limit.c", "-o", "limit.so"]));
     let frames: Vec<(u64, Vec<u8>)> = (0..10).map(|i| (i, udp_frame([1, 1, 1, 1], [2, 2, 2, 2], 60))).collect();
     write_pcap(&d.join("in.pcap"), &frames);
     let stdout = ok(&run_in(d, &["run", "limit.so", "limit=4", "--pcap", "in.pcap", "--out", "1=out.pcap"]));
@@ -106,7 +106,7 @@ fn every_example_gives_byte_identical_output_in_every_protection_mode() {
         for mode in ["none", "wonly", "rw"] {
             let so = dir.path().join(format!("{name}-{mode}.so"));
             let src = root().join(format!("nf-examples/{name}/{name}.c"));
-            ok(&nfcc().args(["build", "--protect", mode]).arg(&src).arg("-o").arg(&so).output().unwrap());
+            ok(&nfcc().args(["build", "--no-contract", "--protect", mode]).arg(&src).arg("-o").arg(&so).output().unwrap());
             let out = format!("{name}-{mode}.pcap");
             let mut args = vec!["run", "--allow-unprotected", so.to_str().unwrap()];
             if name == "policer" {
@@ -127,7 +127,7 @@ fn every_example_gives_byte_identical_output_in_every_protection_mode() {
 fn unprotected_modules_need_explicit_consent() {
     let dir = tempdir();
     let src = root().join("nf-examples/macswap/macswap.c");
-    ok(&nfcc().args(["build", "--protect", "none"]).arg(&src).args(["-o", "m.so"]).current_dir(dir.path()).output().unwrap());
+    ok(&nfcc().args(["build", "--no-contract", "--protect", "none"]).arg(&src).args(["-o", "m.so"]).current_dir(dir.path()).output().unwrap());
     let trace = traffic(&["--packets", "10", "--flows", "2"]);
     let t = trace.to_str().unwrap();
     fails(&run_in(dir.path(), &["run", "m.so", "--pcap", t, "--out", "o.pcap"]), 2, &["m.so: built with --protect none", "--allow-unprotected"]);
@@ -158,7 +158,7 @@ int nf_process(const struct nfcc_packet *pkt)
 "#,
     )
     .unwrap();
-    ok(&run_in(d, &["build", "dedup.c", "-o", "dedup.so"]));
+    ok(&run_in(d, &["build", "--no-contract", "dedup.c", "-o", "dedup.so"]));
     let trace = traffic(&["--packets", "3000", "--flows", "300", "--seed", "4"]);
     ok(&run_in(d, &["run", "dedup.so", "--pcap", trace.to_str().unwrap(), "--out", "o.pcap"]));
     let input = read_pcap(&trace);
