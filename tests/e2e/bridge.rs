@@ -533,7 +533,7 @@ fn hundred_thousand_generated_frames() {
 fn build_mode(dir: &Path, mode: &str) -> PathBuf {
     let src = root().join("nf-examples/bridge/bridge.c");
     let out = dir.join(format!("bridge-{mode}.so"));
-    ok(&nfcc().args(["build", "--no-contract", "--no-contract"]).arg(&src).arg("-o").arg(&out).args(["--protect", mode]).output().unwrap());
+    ok(&nfcc().args(["build", "--no-contract"]).arg(&src).arg("-o").arg(&out).args(["--protect", mode]).output().unwrap());
     out
 }
 

@@ -285,7 +285,7 @@ fn random_trace(seed: u64, n: usize, step: u64) -> Vec<Packet> {
 fn build_mode(dir: &Path, name: &str, mode: &str) -> PathBuf {
     let src = root().join(format!("nf-examples/{name}/{name}.c"));
     let out = dir.join(format!("{name}-{mode}.so"));
-    ok(&nfcc().args(["build", "--no-contract", "--no-contract"]).arg(&src).arg("-o").arg(&out).args(["--protect", mode]).output().unwrap());
+    ok(&nfcc().args(["build", "--no-contract"]).arg(&src).arg("-o").arg(&out).args(["--protect", mode]).output().unwrap());
     out
 }
 

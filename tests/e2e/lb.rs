@@ -345,7 +345,7 @@ fn count(seen: &[Seen], c: Class) -> usize {
 fn build_mode(dir: &Path, name: &str, mode: &str) -> PathBuf {
     let src = root().join(format!("nf-examples/{name}/{name}.c"));
     let out = dir.join(format!("{name}-{mode}.so"));
-    ok(&nfcc().args(["build", "--no-contract", "--no-contract"]).arg(&src).arg("-o").arg(&out).args(["--protect", mode]).output().unwrap());
+    ok(&nfcc().args(["build", "--no-contract"]).arg(&src).arg("-o").arg(&out).args(["--protect", mode]).output().unwrap());
     out
 }
 

@@ -635,7 +635,7 @@ fn generated_traffic_100k_packets_10k_flows() {
 fn build_mode(dir: &Path, name: &str, mode: &str) -> PathBuf {
     let src = root().join(format!("nf-examples/{name}/{name}.c"));
     let out = dir.join(format!("{name}-{mode}.so"));
-    ok(&nfcc().args(["build", "--no-contract", "--no-contract"]).arg(&src).arg("-o").arg(&out).args(["--protect", mode]).output().unwrap());
+    ok(&nfcc().args(["build", "--no-contract"]).arg(&src).arg("-o").arg(&out).args(["--protect", mode]).output().unwrap());
     out
 }
 

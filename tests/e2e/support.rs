@@ -95,7 +95,7 @@ pub fn example(name: &str) -> PathBuf {
     }
     let src = root().join(format!("nf-examples/{name}/{name}.c"));
     let out = shared_dir().join(format!("{name}.so"));
-    ok(&nfcc().args(["build", "--no-contract", "--no-contract"]).arg(&src).arg("-o").arg(&out).output().unwrap());
+    ok(&nfcc().args(["build", "--no-contract"]).arg(&src).arg("-o").arg(&out).output().unwrap());
     built.insert(name.to_string(), out.clone());
     out
 }
