@@ -17,7 +17,10 @@ for nf in nf-examples/*/; do
   name=$(basename "$nf")
   [ -f "$nf/$name.c" ] || continue
   echo "== nfcc build $nf$name.c"
-  "$nfcc" build "$nf$name.c" -o "$out/$name.so"
+  # --contract-holes: the contract engine does not yet cover every NF; the contract then
+  # lists what it does not cover instead of failing the build.
+  "$nfcc" build "$nf$name.c" -o "$out/$name.so" --contract-holes
+  "$nfcc" contract show "$out/$name.contract.json"
   echo "== nfcc run $out/$name.so"
   "$nfcc" run "$out/$name.so" --pcap "$out/traffic.pcap" --out "$out/$name-out.pcap"
 done
@@ -26,7 +29,7 @@ echo "== a chain: policer (10 MB/s per destination) then macswap"
 "$nfcc" run "$out/policer.so" rate=10M burst=30k "$out/macswap.so" \
   --pcap "$out/traffic.pcap" --out "$out/chain-out.pcap"
 echo "== an attack: a module that writes past the end of packet 5, chained after macswap"
-"$nfcc" build nf-examples/attacks/write_past_packet.c -o "$out/write_past_packet.so"
+"$nfcc" build nf-examples/attacks/write_past_packet.c -o "$out/write_past_packet.so" --no-contract
 "$nfcc" run "$out/macswap.so" "$out/write_past_packet.so" --pcap "$out/traffic.pcap" --out "$out/attack-out.pcap"
 
 echo "== what protection costs (short run; README has the full table)"

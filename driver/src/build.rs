@@ -337,6 +337,7 @@ pub fn build(opts: &BuildOptions, pipeline: &Pipeline) -> Result<BuildReport, Bu
         return Err(BuildError::Link { output: opts.output.clone(), diagnostics: clean_link(&diagnostics, &nf_obj) });
     }
 
+    let module_bytes = std::fs::read(&so).map_err(BuildError::Temp)?;
     let contract = match opts.contract {
         ContractMode::Off => None,
         mode => {
@@ -346,7 +347,7 @@ pub fn build(opts: &BuildOptions, pipeline: &Pipeline) -> Result<BuildReport, Bu
                     srcs.insert(name.to_string_lossy().into_owned(), text);
                 }
             }
-            let c = crate::contract::generate(&module_bitcode, &runtime_bitcode, srcs, opts)?;
+            let c = crate::contract::generate(&module_bitcode, &runtime_bitcode, srcs, opts, &module_bytes)?;
             if mode == ContractMode::Strict && !c.coverage.complete {
                 return Err(BuildError::ContractHoles {
                     output: opts.output.clone(),
@@ -358,7 +359,6 @@ pub fn build(opts: &BuildOptions, pipeline: &Pipeline) -> Result<BuildReport, Bu
     };
 
     let ir = ir_text.map(|text| (ir_path(&opts.output), text));
-    let module_bytes = std::fs::read(&so).map_err(BuildError::Temp)?;
     let staged_so = stage(&opts.output, &module_bytes, 0o755)?;
     let staged_ir = match &ir {
         Some((path, text)) => Some(stage(path, text.as_bytes(), 0o644)?),

@@ -9,12 +9,13 @@ use std::collections::HashMap;
 
 /// Builds the contract of the module whose final IR is `module_bc`, linked with the runtime
 /// whose IR is `runtime_bc`. `sources` are the C sources' texts by file name (PCV names
-/// written at loops are read from them).
+/// written at loops are read from them); `module_bytes` is the linked module.
 pub fn generate(
     module_bc: &[u8],
     runtime_bc: &[u8],
     sources: HashMap<String, String>,
     opts: &BuildOptions,
+    module_bytes: &[u8],
 ) -> Result<Contract, BuildError> {
     let fail = |message: String| BuildError::Contract { output: opts.output.clone(), message };
     let ctx = Context::create();
@@ -29,6 +30,13 @@ pub fn generate(
         module: opts.output.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
         protection: opts.protect.name().into(),
         nfcc_version: env!("CARGO_PKG_VERSION").into(),
+        module_sha256: sha256_hex(module_bytes),
     };
     nfcc_symbex::analyse(&[module.as_mut_ptr(), runtime.as_mut_ptr()], &cfg, &info).map_err(|e| fail(e.to_string()))
+}
+
+/// The SHA-256 of `bytes` in hex: how a contract names the exact binary it describes.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -7,7 +7,8 @@
 //! value of the PCVs (all PCVs are >= 0, and a path's formula already holds for the PCV
 //! values that path can have).
 
-use crate::engine::{Engine, PathResult};
+use crate::engine::{Engine, Inputs, PathResult, VarInfo, VarKind};
+use crate::expr::{ArrNode, BinOp, CmpOp, Expr, Node};
 use crate::program::Program;
 use crate::render::{input_only, render};
 use crate::{Config, Hole, ModuleInfo};
@@ -75,8 +76,10 @@ pub struct Class {
     pub id: usize,
     /// The condition, readable.
     pub when: String,
-    /// The condition's conjuncts.
+    /// The condition's conjuncts, readable.
     pub conditions: Vec<String>,
+    /// The same conjuncts as expression trees, to evaluate on a packet.
+    pub condition: Vec<Term>,
     /// What the NF returns on this class (`port 1`, `drop`, ...), every value seen.
     pub returns: Vec<String>,
     /// Bound on x86 instructions.
@@ -98,6 +101,257 @@ pub struct Pcv {
     pub meaning: String,
     /// The loops it counts (file:line of each header).
     pub loops: Vec<String>,
+    /// The same loops in the module's final IR: the PCV is the number of times control
+    /// enters one of these headers from inside its loop (back edges), summed over the call.
+    pub sites: Vec<LoopSite>,
+}
+
+/// A loop header in the module's final IR.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoopSite {
+    /// The function.
+    pub function: String,
+    /// The header's position among the function's basic blocks (from 0).
+    pub header: usize,
+}
+
+/// A condition on the input, as an expression tree (what `when` prints). Widths are bits;
+/// semantics are SMT-LIB bit-vector semantics; `pkt` bytes at or beyond `len` read as 0.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Term {
+    /// A constant (decimal text: values may exceed JSON's integers).
+    Const {
+        /// Width.
+        width: u32,
+        /// Value.
+        value: String,
+    },
+    /// The frame length (32 bits).
+    Len,
+    /// The input port (16 bits).
+    Port,
+    /// The arrival time (64 bits).
+    Time,
+    /// The packet byte at an index (64-bit index, 8-bit result).
+    Pkt {
+        /// Index.
+        index: Box<Term>,
+    },
+    /// Bitwise not.
+    Not {
+        /// Operand.
+        a: Box<Term>,
+    },
+    /// Binary operator: add sub mul udiv sdiv urem srem and or xor shl lshr ashr.
+    Bin {
+        /// Operator.
+        kind: String,
+        /// Left.
+        a: Box<Term>,
+        /// Right.
+        b: Box<Term>,
+    },
+    /// Comparison (1 bit): eq ult ule slt sle.
+    Cmp {
+        /// Operator.
+        kind: String,
+        /// Left.
+        a: Box<Term>,
+        /// Right.
+        b: Box<Term>,
+    },
+    /// If-then-else.
+    Ite {
+        /// 1-bit condition.
+        c: Box<Term>,
+        /// Then.
+        t: Box<Term>,
+        /// Else.
+        e: Box<Term>,
+    },
+    /// Zero extension to `width`.
+    Zext {
+        /// Width.
+        width: u32,
+        /// Operand.
+        a: Box<Term>,
+    },
+    /// Sign extension to `width`.
+    Sext {
+        /// Width.
+        width: u32,
+        /// Operand.
+        a: Box<Term>,
+    },
+    /// Bits `lo .. lo + width`.
+    Extract {
+        /// Low bit.
+        lo: u32,
+        /// Width.
+        width: u32,
+        /// Operand.
+        a: Box<Term>,
+    },
+    /// `hi` above `lo`.
+    Concat {
+        /// High part.
+        hi: Box<Term>,
+        /// Low part.
+        lo: Box<Term>,
+    },
+}
+
+const BIN_NAMES: [(BinOp, &str); 13] = [
+    (BinOp::Add, "add"),
+    (BinOp::Sub, "sub"),
+    (BinOp::Mul, "mul"),
+    (BinOp::UDiv, "udiv"),
+    (BinOp::SDiv, "sdiv"),
+    (BinOp::URem, "urem"),
+    (BinOp::SRem, "srem"),
+    (BinOp::And, "and"),
+    (BinOp::Or, "or"),
+    (BinOp::Xor, "xor"),
+    (BinOp::Shl, "shl"),
+    (BinOp::LShr, "lshr"),
+    (BinOp::AShr, "ashr"),
+];
+const CMP_NAMES: [(CmpOp, &str); 5] =
+    [(CmpOp::Eq, "eq"), (CmpOp::Ult, "ult"), (CmpOp::Ule, "ule"), (CmpOp::Slt, "slt"), (CmpOp::Sle, "sle")];
+
+/// A concrete input, to evaluate conditions on.
+#[derive(Debug, Clone, Copy)]
+pub struct Input<'a> {
+    /// The frame.
+    pub packet: &'a [u8],
+    /// Input port.
+    pub port: u16,
+    /// Arrival time.
+    pub time_ns: u64,
+}
+
+impl Term {
+    /// The term of an expression over the input; `None` if it mentions anything else.
+    pub fn from_expr(e: &Expr, vars: &[VarInfo], inputs: &Inputs) -> Option<Term> {
+        let b = |x: &Expr| Term::from_expr(x, vars, inputs).map(Box::new);
+        Some(match e.node() {
+            Node::Const(v) => Term::Const { width: e.width(), value: v.to_string() },
+            Node::Var(id) => match vars.get(*id as usize)?.kind {
+                VarKind::Len => Term::Len,
+                VarKind::Port => Term::Port,
+                VarKind::Time => Term::Time,
+                _ => return None,
+            },
+            Node::Select(a, i) => match &*a.0 {
+                ArrNode::Base(id) if *id == inputs.packet => Term::Pkt { index: b(i)? },
+                _ => return None,
+            },
+            Node::Not(x) => Term::Not { a: b(x)? },
+            Node::Bin(op, x, y) => Term::Bin {
+                kind: BIN_NAMES.iter().find(|(o, _)| o == op)?.1.into(),
+                a: b(x)?,
+                b: b(y)?,
+            },
+            Node::Cmp(op, x, y) => Term::Cmp {
+                kind: CMP_NAMES.iter().find(|(o, _)| o == op)?.1.into(),
+                a: b(x)?,
+                b: b(y)?,
+            },
+            Node::Ite(c, t, f) => Term::Ite { c: b(c)?, t: b(t)?, e: b(f)? },
+            Node::ZExt(x) => Term::Zext { width: e.width(), a: b(x)? },
+            Node::SExt(x) => Term::Sext { width: e.width(), a: b(x)? },
+            Node::Extract(lo, x) => Term::Extract { lo: *lo, width: e.width(), a: b(x)? },
+            Node::Concat(h, l) => Term::Concat { hi: b(h)?, lo: b(l)? },
+        })
+    }
+
+    /// The expression again (variables: 0 length, 1 port, 2 time, array 3 the packet).
+    pub fn to_expr(&self) -> Result<Expr, ContractError> {
+        let bad = |m: &str| ContractError::Parse(format!("bad condition: {m}"));
+        let width_ok = |w: u32| if (1..=128).contains(&w) { Ok(w) } else { Err(bad("width")) };
+        Ok(match self {
+            Term::Const { width, value } => {
+                Expr::constant(width_ok(*width)?, value.parse::<u128>().map_err(|_| bad("constant"))?)
+            }
+            Term::Len => Expr::var(32, 0),
+            Term::Port => Expr::var(16, 1),
+            Term::Time => Expr::var(64, 2),
+            Term::Pkt { index } => {
+                let i = index.to_expr()?;
+                if i.width() != 64 {
+                    return Err(bad("packet index width"));
+                }
+                crate::expr::Arr::base(3).select(i)
+            }
+            Term::Not { a } => a.to_expr()?.not(),
+            Term::Bin { kind, a, b } => {
+                let op = BIN_NAMES.iter().find(|(_, n)| n == kind).ok_or_else(|| bad("operator"))?.0;
+                let (x, y) = (a.to_expr()?, b.to_expr()?);
+                if x.width() != y.width() {
+                    return Err(bad("operand widths"));
+                }
+                Expr::bin(op, &x, &y)
+            }
+            Term::Cmp { kind, a, b } => {
+                let op = CMP_NAMES.iter().find(|(_, n)| n == kind).ok_or_else(|| bad("comparison"))?.0;
+                let (x, y) = (a.to_expr()?, b.to_expr()?);
+                if x.width() != y.width() {
+                    return Err(bad("operand widths"));
+                }
+                Expr::cmp(op, &x, &y)
+            }
+            Term::Ite { c, t, e } => {
+                let (c, t, e) = (c.to_expr()?, t.to_expr()?, e.to_expr()?);
+                if c.width() != 1 || t.width() != e.width() {
+                    return Err(bad("ite widths"));
+                }
+                Expr::ite(&c, &t, &e)
+            }
+            Term::Zext { width, a } => {
+                let x = a.to_expr()?;
+                if *width < x.width() || *width > 128 {
+                    return Err(bad("zext width"));
+                }
+                x.zext(*width)
+            }
+            Term::Sext { width, a } => {
+                let x = a.to_expr()?;
+                if *width < x.width() || *width > 128 {
+                    return Err(bad("sext width"));
+                }
+                x.sext(*width)
+            }
+            Term::Extract { lo, width, a } => {
+                let x = a.to_expr()?;
+                if *width == 0 || lo + width > x.width() {
+                    return Err(bad("extract range"));
+                }
+                x.extract(*lo, *width)
+            }
+            Term::Concat { hi, lo } => {
+                let (h, l) = (hi.to_expr()?, lo.to_expr()?);
+                if h.width() + l.width() > 128 {
+                    return Err(bad("concat width"));
+                }
+                Expr::concat(&h, &l)
+            }
+        })
+    }
+}
+
+/// Whether every term of `conds` (1-bit) holds for `input`.
+pub fn holds(conds: &[Expr], input: Input<'_>) -> bool {
+    let var = |v: u32| -> Option<u128> {
+        Some(match v {
+            0 => input.packet.len() as u128,
+            1 => input.port as u128,
+            2 => input.time_ns as u128,
+            _ => return None,
+        })
+    };
+    let byte = |_a: u32, i: u64| -> Option<u8> { Some(input.packet.get(i as usize).copied().unwrap_or(0)) };
+    conds.iter().all(|c| c.eval(&var, &byte) == Some(1))
 }
 
 /// A metric.
@@ -144,6 +398,8 @@ pub struct Contract {
     pub format: String,
     /// The module file.
     pub module: String,
+    /// SHA-256 of the module file (hex): the contract describes exactly that binary.
+    pub module_sha256: String,
     /// nfcc's version.
     pub nfcc_version: String,
     /// Protection mode of the module.
@@ -181,6 +437,19 @@ impl Contract {
             return Err(ContractError::Format(c.format));
         }
         Ok(c)
+    }
+
+    /// The classes `input` falls in (several when they differ only in state outcomes: its
+    /// bound is then the largest of theirs).
+    pub fn classes_of(&self, input: Input<'_>) -> Result<Vec<&Class>, ContractError> {
+        let mut out = Vec::new();
+        for c in &self.classes {
+            let conds = c.condition.iter().map(Term::to_expr).collect::<Result<Vec<_>, _>>()?;
+            if holds(&conds, input) {
+                out.push(c);
+            }
+        }
+        Ok(out)
     }
 
     /// The contract as pretty JSON.
@@ -340,10 +609,16 @@ pub fn build(prog: &Program, engine: &mut Engine<'_>, cfg: &Config, info: &Modul
     let mut classes: BTreeMap<Vec<String>, (Class, Vec<crate::expr::Expr>)> = BTreeMap::new();
     let paths = std::mem::take(&mut engine.paths);
     for p in &paths {
-        let mut conds: Vec<String> =
-            p.pc.iter().filter(|c| input_only(c, &engine.vars) && !engine.axioms.contains(c)).map(|c| render(c, &engine.vars, &inputs)).collect();
-        conds.sort();
-        conds.dedup();
+        let mut pairs: Vec<(String, Term)> = p
+            .pc
+            .iter()
+            .filter(|c| input_only(c, &engine.vars) && !engine.axioms.contains(c))
+            .filter_map(|c| Some((render(c, &engine.vars, &inputs), Term::from_expr(c, &engine.vars, &inputs)?)))
+            .collect();
+        pairs.sort_by(|a, b| a.0.cmp(&b.0));
+        pairs.dedup_by(|a, b| a.0 == b.0);
+        let conds: Vec<String> = pairs.iter().map(|p| p.0.clone()).collect();
+        let terms: Vec<Term> = pairs.into_iter().map(|p| p.1).collect();
         let (bi, bm) = path_bounds(p, engine, &names);
         let ret = describe_return(&p.ret);
         let entry = classes.entry(conds.clone()).or_insert_with(|| {
@@ -352,6 +627,7 @@ pub fn build(prog: &Program, engine: &mut Engine<'_>, cfg: &Config, info: &Modul
                     id: 0,
                     when: if conds.is_empty() { "any packet".into() } else { conds.join(" && ") },
                     conditions: conds.clone(),
+                    condition: terms.clone(),
                     returns: Vec::new(),
                     instructions: bi.clone(),
                     memory: bm.clone(),
@@ -390,8 +666,12 @@ pub fn build(prog: &Program, engine: &mut Engine<'_>, cfg: &Config, info: &Modul
     }
     let mut pcvs: BTreeMap<String, Pcv> = BTreeMap::new();
     for (id, (name, meaning)) in &names {
-        let e = pcvs.entry(name.clone()).or_insert_with(|| Pcv { name: name.clone(), meaning: meaning.clone(), loops: Vec::new() });
-        e.loops.push(prog.loops[*id].location.clone());
+        let e = pcvs
+            .entry(name.clone())
+            .or_insert_with(|| Pcv { name: name.clone(), meaning: meaning.clone(), loops: Vec::new(), sites: Vec::new() });
+        let l = &prog.loops[*id];
+        e.loops.push(l.location.clone());
+        e.sites.push(LoopSite { function: l.function.clone(), header: l.header_index });
     }
     let holes = engine.holes.clone();
     let (hits, misses, unknown) = engine.solver_stats();
@@ -414,6 +694,7 @@ pub fn build(prog: &Program, engine: &mut Engine<'_>, cfg: &Config, info: &Modul
     Contract {
         format: FORMAT.into(),
         module: info.module.clone(),
+        module_sha256: info.module_sha256.clone(),
         nfcc_version: info.nfcc_version.clone(),
         protection: info.protection.clone(),
         entry: cfg.entry.clone(),

@@ -96,6 +96,8 @@ pub struct ModuleInfo {
     pub protection: String,
     /// The nfcc version that built it.
     pub nfcc_version: String,
+    /// SHA-256 of the module file, in hex.
+    pub module_sha256: String,
 }
 
 /// Analyses `modules` (the NF module first, then the runtime it is linked with; both

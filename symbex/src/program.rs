@@ -57,6 +57,10 @@ pub struct Loop {
     pub location: String,
     /// Global index of the loop.
     pub id: usize,
+    /// The function it is in.
+    pub function: String,
+    /// Position of its header among the function's blocks.
+    pub header_index: usize,
 }
 
 /// Per-function facts.
@@ -286,7 +290,7 @@ impl Program {
             for b in &body {
                 self.innermost.entry(*b).or_default().push(id);
             }
-            self.loops.push(Loop { header: blocks[h], body, writes, location, id });
+            self.loops.push(Loop { header: blocks[h], body, writes, location, id, function: llvm::name(f), header_index: h });
         }
         // Innermost first: smaller bodies first.
         let loops = &self.loops;

@@ -65,6 +65,17 @@ fwd:
     assert_eq!(fwd.memory.eval(&pcv(&[])), 2);
     assert!(drop.witness.as_ref().expect("witness").len < 14);
     assert!(fwd.witness.as_ref().expect("witness").len >= 14);
+    // Classes are found again for concrete packets, through the JSON.
+    let c = Contract::from_json(&c.to_json()).expect("parses");
+    let of = |n: usize| {
+        let p = vec![0u8; n];
+        let input = nfcc_symbex::contract::Input { packet: &p, port: 0, time_ns: 0 };
+        c.classes_of(input).expect("conditions evaluate").iter().map(|k| k.returns[0].clone()).collect::<Vec<_>>()
+    };
+    assert_eq!(of(0), ["drop"]);
+    assert_eq!(of(13), ["drop"]);
+    assert_eq!(of(14), ["port 1"]);
+    assert_eq!(of(1514), ["port 1"]);
 }
 
 #[test]
@@ -93,6 +104,12 @@ b:
     assert!(whens.contains(&"eth.type != 0x800"), "{whens:?}");
     let w = c.classes.iter().find(|k| k.when == "eth.type == 0x800").and_then(|k| k.witness.clone()).expect("witness");
     assert_eq!(&w.bytes[24..28], "0800", "{}", w.bytes);
+    let mut frame = vec![0u8; 60];
+    frame[12] = 8;
+    let input = nfcc_symbex::contract::Input { packet: &frame, port: 0, time_ns: 0 };
+    let found = c.classes_of(input).expect("evaluates");
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].when, "eth.type == 0x800");
 }
 
 #[test]
