@@ -64,6 +64,13 @@ pub fn contract_path(output: &Path) -> PathBuf {
     output.with_extension("contract.json")
 }
 
+/// The tracing variant written beside `output` when its contract has PCVs
+/// (`nat.so` -> `nat.trace.so`): the module's final IR plus `passes::trace::TracePcvs`,
+/// which `nfcc check` runs to count each packet's PCVs.
+pub fn trace_path(output: &Path) -> PathBuf {
+    output.with_extension("trace.so")
+}
+
 /// The pipeline for an AddressSanitizer build: the standard one, then LLVM's `asan` pass.
 pub fn asan_pipeline(level: OptLevel) -> Pipeline {
     let mut p = Pipeline::standard(level);
@@ -89,6 +96,8 @@ pub struct BuildReport {
     pub commands: Vec<String>,
     /// The contract written, and where.
     pub contract: Option<(PathBuf, nfcc_symbex::contract::Contract)>,
+    /// The tracing variant written (when the contract has PCVs).
+    pub trace: Option<PathBuf>,
 }
 
 /// Why a build failed.
@@ -302,7 +311,8 @@ pub fn build(opts: &BuildOptions, pipeline: &Pipeline) -> Result<BuildReport, Bu
         .arg(&include);
     let rt_bc = work.path().join("nfcc_rt.bc");
     if want_contract {
-        cmd.arg("-emit-llvm").arg("-o").arg(&rt_bc);
+        // Line tables: contracts name the runtime's loops by file and line.
+        cmd.args(["-emit-llvm", "-gline-tables-only", "-gdwarf-4"]).arg("-o").arg(&rt_bc);
     } else {
         cmd.arg("-o").arg(&rt_obj);
     }
@@ -322,20 +332,7 @@ pub fn build(opts: &BuildOptions, pipeline: &Pipeline) -> Result<BuildReport, Bu
     let globals: String = abi::EXPORTED_SYMBOLS.iter().map(|s| format!("{s}; ")).collect();
     std::fs::write(&exports, format!("{{ global: {globals}local: *; }};\n")).map_err(BuildError::Temp)?;
     let so = work.path().join("module.so");
-    let mut cmd = Command::new(&clang);
-    cmd.args(["-shared", "--target=x86_64-pc-linux-gnu", "-fuse-ld=lld", "-fdiagnostics-color=never"])
-        .arg("-o")
-        .arg(&so)
-        .arg(&nf_obj)
-        .arg(&rt_obj)
-        .arg(format!("-Wl,--version-script={}", exports.display()))
-        .args(["-Wl,-z,defs", "-Wl,-z,now", "-Wl,-z,relro", "-Wl,--undefined-version"]);
-    if opts.sanitize_address {
-        cmd.args(["-fsanitize=address", "-shared-libasan"]);
-    }
-    if let Err(diagnostics) = run_tool(&mut cmd, &mut commands)? {
-        return Err(BuildError::Link { output: opts.output.clone(), diagnostics: clean_link(&diagnostics, &nf_obj) });
-    }
+    link(&clang, &so, &nf_obj, &rt_obj, &exports, opts, &mut commands)?;
 
     let module_bytes = std::fs::read(&so).map_err(BuildError::Temp)?;
     let contract = match opts.contract {
@@ -358,6 +355,15 @@ pub fn build(opts: &BuildOptions, pipeline: &Pipeline) -> Result<BuildReport, Bu
         }
     };
 
+    // The tracing variant, when the contract has PCVs to count (see `passes::trace`).
+    let trace = match &contract {
+        Some(c) if !c.pcvs.is_empty() => {
+            let bytes = build_trace(c, &module_bitcode, &clang, &rt_obj, work.path(), opts, &mut commands)?;
+            Some((trace_path(&opts.output), bytes))
+        }
+        _ => None,
+    };
+
     let ir = ir_text.map(|text| (ir_path(&opts.output), text));
     let staged_so = stage(&opts.output, &module_bytes, 0o755)?;
     let staged_ir = match &ir {
@@ -368,13 +374,102 @@ pub fn build(opts: &BuildOptions, pipeline: &Pipeline) -> Result<BuildReport, Bu
         Some(c) => Some(stage(&contract_path(&opts.output), c.to_json().as_bytes(), 0o644)?),
         None => None,
     };
-    for f in [staged_ir, staged_contract].into_iter().flatten() {
+    let staged_trace = match &trace {
+        Some((path, bytes)) => Some(stage(path, bytes, 0o755)?),
+        None => None,
+    };
+    for f in [staged_ir, staged_contract, staged_trace].into_iter().flatten() {
         let path = f.path().to_path_buf();
         f.commit().map_err(|source| BuildError::Output { path, source })?;
     }
     staged_so.commit().map_err(|source| BuildError::Output { path: opts.output.clone(), source })?;
     let contract = contract.map(|c| (contract_path(&opts.output), c));
-    Ok(BuildReport { output: opts.output.clone(), ir: ir.map(|(p, _)| p), stages, warnings, commands, contract })
+    Ok(BuildReport {
+        output: opts.output.clone(),
+        ir: ir.map(|(p, _)| p),
+        stages,
+        warnings,
+        commands,
+        contract,
+        trace: trace.map(|(p, _)| p),
+    })
+}
+
+/// Links `nf_obj` and the runtime object into the shared module `so`, exporting what
+/// `exports` (a version script) lists.
+fn link(
+    clang: &Path,
+    so: &Path,
+    nf_obj: &Path,
+    rt_obj: &Path,
+    exports: &Path,
+    opts: &BuildOptions,
+    commands: &mut Vec<String>,
+) -> Result<(), BuildError> {
+    let mut cmd = Command::new(clang);
+    cmd.args(["-shared", "--target=x86_64-pc-linux-gnu", "-fuse-ld=lld", "-fdiagnostics-color=never"])
+        .arg("-o")
+        .arg(so)
+        .arg(nf_obj)
+        .arg(rt_obj)
+        .arg(format!("-Wl,--version-script={}", exports.display()))
+        .args(["-Wl,-z,defs", "-Wl,-z,now", "-Wl,-z,relro", "-Wl,--undefined-version"]);
+    if opts.sanitize_address {
+        cmd.args(["-fsanitize=address", "-shared-libasan"]);
+    }
+    if let Err(diagnostics) = run_tool(&mut cmd, commands)? {
+        return Err(BuildError::Link { output: opts.output.clone(), diagnostics: clean_link(&diagnostics, nf_obj) });
+    }
+    Ok(())
+}
+
+/// The tracing variant of the module whose final IR is `module_bc` and whose contract is
+/// `contract`: that IR plus `passes::trace::TracePcvs` (a counter per PCV, tagged with the
+/// module's SHA-256), proved again by the isolation verifier in protected modes, linked with
+/// the same runtime object and exporting the counters. Returns the shared object's bytes.
+fn build_trace(
+    contract: &nfcc_symbex::contract::Contract,
+    module_bc: &[u8],
+    clang: &Path,
+    rt_obj: &Path,
+    work: &Path,
+    opts: &BuildOptions,
+    commands: &mut Vec<String>,
+) -> Result<Vec<u8>, BuildError> {
+    use nfcc_passes::trace::{PcvSites, Site, TracePcvs, COUNTS_SYMBOL, INFO_SYMBOL};
+    let final_bc = work.join("final.bc");
+    std::fs::write(&final_bc, module_bc).map_err(BuildError::Temp)?;
+    let pcvs = contract
+        .pcvs
+        .iter()
+        .map(|p| PcvSites {
+            name: p.name.clone(),
+            sites: p.sites.iter().map(|s| Site { function: s.function.clone(), header: s.header }).collect(),
+        })
+        .collect();
+    let mut pipeline = Pipeline::new();
+    pipeline.push(nfcc_passes::pipeline::Stage::Pass(Box::new(TracePcvs {
+        module_sha256: contract.module_sha256.clone(),
+        pcvs,
+    })));
+    let verify = match opts.protect {
+        Protection::None => None,
+        Protection::WriteOnly => Some(nfcc_passes::verify::Mode::WriteOnly),
+        Protection::ReadWrite => Some(nfcc_passes::verify::Mode::ReadWrite),
+    };
+    if let Some(mode) = verify {
+        pipeline.push(nfcc_passes::pipeline::Stage::Pass(Box::new(nfcc_passes::verify::VerifyIsolation { mode })));
+    }
+    let obj = work.join("trace.o");
+    let name = format!("{} (tracing variant)", opts.output.display());
+    nfcc_passes::compile(&[(final_bc, PathBuf::from(name))], &pipeline, opts.opt, &obj, false)?;
+    let exports = work.join("trace-exports.map");
+    let globals: String =
+        abi::EXPORTED_SYMBOLS.iter().chain(&[COUNTS_SYMBOL, INFO_SYMBOL]).map(|s| format!("{s}; ")).collect();
+    std::fs::write(&exports, format!("{{ global: {globals}local: *; }};\n")).map_err(BuildError::Temp)?;
+    let so = work.join("trace.so");
+    link(clang, &so, &obj, rt_obj, &exports, opts, commands)?;
+    std::fs::read(&so).map_err(BuildError::Temp)
 }
 
 /// The linker names our temporary object; users wrote C sources.

@@ -2,6 +2,7 @@
 //! The only place in nfcc that writes messages for users and chooses exit codes.
 
 use crate::bench;
+use crate::check;
 use crate::build::{self, BuildOptions, ContractMode};
 use clap::{Args, Parser, Subcommand};
 use nfcc_passes::{OptLevel, Protection};
@@ -35,6 +36,9 @@ enum Command {
     /// Read a module's performance contract.
     #[command(subcommand)]
     Contract(ContractCommand),
+    /// Check a module's performance contract against real executions: each packet's
+    /// instructions and memory accesses measured by callgrind against its class's bound.
+    Check(CheckArgs),
     /// One timed run of `nfcc bench` (internal).
     #[command(hide = true)]
     BenchWorker(BenchWorkerArgs),
@@ -136,6 +140,32 @@ struct RunArgs {
 }
 
 #[derive(Args, Debug)]
+struct CheckArgs {
+    /// The module, followed by its settings as for `nfcc run`: `policer.so rate=1M`.
+    #[arg(required = true, value_name = "MODULE.so [KEY=VALUE]...")]
+    module: Vec<String>,
+    /// Input capture (pcap or pcapng); `PORT=FILE` makes its packets arrive on PORT
+    /// (default 0). Repeat to merge several captures by time.
+    #[arg(long = "pcap", required = true, value_name = "[PORT=]FILE")]
+    pcap: Vec<String>,
+    /// The contract (default: MODULE's `.contract.json` beside it).
+    #[arg(long, value_name = "FILE")]
+    contract: Option<PathBuf>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Check a contract that does not cover every path (`coverage.complete` false).
+    #[arg(long)]
+    allow_holes: bool,
+    /// Run a module built with `--protect none`.
+    #[arg(long)]
+    allow_unprotected: bool,
+    /// Number of ports the host offers the module.
+    #[arg(long, default_value_t = host::DEFAULT_PORTS, value_name = "N")]
+    ports: u16,
+}
+
+#[derive(Args, Debug)]
 struct TrafficArgs {
     /// The pcap to write.
     #[arg(short = 'o', value_name = "OUT.pcap")]
@@ -182,6 +212,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         Command::Bench(a) => cmd_bench(a),
         Command::BenchWorker(a) => cmd_bench_worker(a),
         Command::Contract(c) => cmd_contract(c),
+        Command::Check(a) => cmd_check(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -252,6 +283,9 @@ fn cmd_build(a: BuildArgs) -> Result<(), Failure> {
             c.generation.seconds
         );
     }
+    if let Some(t) = &report.trace {
+        println!("tracing variant {} (counts the contract's PCVs for nfcc check)", t.display());
+    }
     Ok(())
 }
 
@@ -268,6 +302,54 @@ fn cmd_contract(c: ContractCommand) -> Result<(), Failure> {
             }
             Ok(())
         }
+    }
+}
+
+fn cmd_check(a: CheckArgs) -> Result<(), Failure> {
+    let mut specs = parse_chain(&a.module)?;
+    if specs.len() != 1 {
+        return Err(Failure::Usage(format!(
+            "nfcc check takes one module (followed by its settings), not {}",
+            specs.len()
+        )));
+    }
+    let spec = specs.remove(0);
+    let mut inputs = Vec::new();
+    for p in &a.pcap {
+        let (port, path) = parse_port_file(p, "--pcap")?;
+        inputs.push(Input { port: port.unwrap_or(0), path });
+    }
+    let opts = check::CheckOptions {
+        module: spec.path,
+        settings: spec.settings,
+        inputs,
+        contract: a.contract,
+        ports: a.ports,
+        allow_holes: a.allow_holes,
+        allow_unprotected: a.allow_unprotected,
+        nfcc: std::env::current_exe().map_err(failed)?,
+    };
+    let report = check::check(&opts).map_err(|e| match e {
+        check::CheckError::Usage(m) => Failure::Usage(m),
+        e => failed(e),
+    })?;
+    if a.json {
+        print!("{}", report.to_json());
+    } else {
+        print!("{}", report.table());
+    }
+    if report.holds() {
+        Ok(())
+    } else if !report.underestimates.is_empty() {
+        Err(Failure::Failed(format!(
+            "{} packets cost more than their contract's bound",
+            report.underestimates.len()
+        )))
+    } else {
+        Err(Failure::Failed(format!(
+            "{} packets fall in no class of a contract that claims to cover every path",
+            report.unclassified.len()
+        )))
     }
 }
 

@@ -15,6 +15,7 @@ pub mod isolate;
 pub mod llvm;
 pub mod pipeline;
 pub mod target;
+pub mod trace;
 pub mod verify;
 
 pub use error::PassError;

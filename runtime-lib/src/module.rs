@@ -420,6 +420,13 @@ impl Module {
         self.quarantine.as_ref()
     }
 
+    /// The address of `name` in this instance, if the module exports it (modules export
+    /// only the ABI; `nfcc check` reads a tracing variant's counters through this between
+    /// calls, never while module code runs).
+    pub fn symbol(&self, name: &str) -> Option<*mut c_void> {
+        dlsym(self.handle, name)
+    }
+
     /// The label used in messages and reports.
     pub fn name(&self) -> &str {
         &self.name

@@ -1,0 +1,335 @@
+//! The tracing variant of a module, for `nfcc check`: counts, per performance-critical
+//! variable (PCV) of the module's contract, how many times control goes round its loops.
+//!
+//! A PCV's value for one call is the number of times control enters one of its loop
+//! headers (its *sites*: function name and header position in the module's final IR) from
+//! a block inside that header's natural loop (a back edge), summed over the call. Natural
+//! loops are found exactly as the contract engine finds them (`symbex/src/program.rs`):
+//! iterative dominators over the function's blocks in order; `u -> h` is a back edge when
+//! `h` dominates `u`.
+//!
+//! [`TracePcvs`] runs last, on the module's final IR (after the isolation verifier and the
+//! cost annotation), and:
+//! - adds `@nfcc__trace_counts`, an `[N x i64]` in the module's writable globals section
+//!   (`nfcc_data`, one slot per PCV) and `@nfcc__trace_info`, a constant string in
+//!   `nfcc_rodata` naming the module the counts describe and the PCV of each slot
+//!   ([`info_text`]); the driver exports both;
+//! - splits every back edge `u -> h` of every site: a new block, appended at the end of the
+//!   function (the positions of the existing blocks do not change), adds 1 to the PCV's slot
+//!   and branches to `h`; `h`'s phis take their values from the new block instead of `u`.
+//!
+//! Isolation is unaffected: the only new memory accesses are a load and a store at a
+//! constant, in-bounds offset of a module global in `nfcc_data`, which is one of the
+//! module's own regions (the verifier proves such accesses without a check, and the driver
+//! runs it again on the tracing variant of protected modules). Control flow is unchanged
+//! apart from the new blocks on the edges, so the tracing variant takes exactly the paths
+//! the module takes on the same inputs.
+
+use crate::llvm::{self, cstr, Value};
+use crate::{ModulePass, PassError};
+use inkwell::llvm_sys::core::*;
+use inkwell::llvm_sys::prelude::*;
+use inkwell::llvm_sys::{LLVMLinkage, LLVMOpcode};
+use inkwell::module::Module;
+use std::collections::{BTreeMap, HashMap};
+
+/// The counters: `[N x i64]`, slot `k` for the `k`-th PCV.
+pub const COUNTS_SYMBOL: &str = "nfcc__trace_counts";
+/// The description of the counters (see [`info_text`]).
+pub const INFO_SYMBOL: &str = "nfcc__trace_info";
+/// First line of [`info_text`].
+pub const INFO_FORMAT: &str = "nfcc-trace/1";
+
+/// A loop header in the module's final IR.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Site {
+    /// The function.
+    pub function: String,
+    /// The header's position among the function's basic blocks (from 0).
+    pub header: usize,
+}
+
+/// One PCV: its name and its loop headers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PcvSites {
+    /// Its name in the contract.
+    pub name: String,
+    /// Its loops.
+    pub sites: Vec<Site>,
+}
+
+/// The text of `@nfcc__trace_info`: `nfcc-trace/1`, then `module_sha256=HEX` (the module
+/// whose contract's PCVs are counted), then `pcv=NAME` for each slot in order, one per
+/// line.
+pub fn info_text(module_sha256: &str, pcvs: &[PcvSites]) -> String {
+    let mut s = format!("{INFO_FORMAT}\nmodule_sha256={module_sha256}\n");
+    for p in pcvs {
+        s.push_str(&format!("pcv={}\n", p.name));
+    }
+    s
+}
+
+/// What [`info_text`] says, read back: the module's SHA-256 and the PCV of each slot.
+pub fn parse_info(text: &str) -> Option<(String, Vec<String>)> {
+    let mut lines = text.lines();
+    if lines.next()? != INFO_FORMAT {
+        return None;
+    }
+    let sha = lines.next()?.strip_prefix("module_sha256=")?.to_string();
+    let mut names = Vec::new();
+    for l in lines {
+        names.push(l.strip_prefix("pcv=")?.to_string());
+    }
+    Some((sha, names))
+}
+
+/// The pass (see the module documentation).
+pub struct TracePcvs {
+    /// SHA-256 of the module whose contract the PCVs come from.
+    pub module_sha256: String,
+    /// The PCVs, in slot order.
+    pub pcvs: Vec<PcvSites>,
+}
+
+impl ModulePass for TracePcvs {
+    fn name(&self) -> &str {
+        "trace-pcvs"
+    }
+
+    fn run(&self, module: &Module<'_>) -> Result<Vec<(String, u64)>, PassError> {
+        let file = module.get_source_file_name().to_string_lossy().into_owned();
+        let err = |message: String| PassError::Abi { file: file.clone(), message };
+        let m = module.as_mut_ptr();
+        // SAFETY: every handle below belongs to `m`, which the caller holds for the whole run.
+        unsafe {
+            let ctx = LLVMGetModuleContext(m);
+            let i64t = LLVMInt64TypeInContext(ctx);
+            let i32t = LLVMInt32TypeInContext(ctx);
+            let n = self.pcvs.len() as u32;
+            let arr = LLVMArrayType2(i64t, n.max(1) as u64);
+            let counts = add_global(m, arr, COUNTS_SYMBOL).ok_or_else(|| err(format!("the module already defines `{COUNTS_SYMBOL}`")))?;
+            LLVMSetInitializer(counts, LLVMConstNull(arr));
+            LLVMSetSection(counts, cstr(crate::globals::DATA_SECTION).as_ptr());
+            LLVMSetAlignment(counts, 8);
+            let text = info_text(&self.module_sha256, &self.pcvs);
+            let init = LLVMConstStringInContext2(ctx, text.as_ptr().cast(), text.len(), 0);
+            let info = add_global(m, LLVMTypeOf(init), INFO_SYMBOL).ok_or_else(|| err(format!("the module already defines `{INFO_SYMBOL}`")))?;
+            LLVMSetInitializer(info, init);
+            LLVMSetGlobalConstant(info, 1);
+            LLVMSetSection(info, cstr(crate::globals::RODATA_SECTION).as_ptr());
+
+            // The back edges to instrument, per function, found on the CFG as it is now.
+            let mut by_function: BTreeMap<String, Vec<(usize, u32)>> = BTreeMap::new();
+            for (slot, p) in self.pcvs.iter().enumerate() {
+                for s in &p.sites {
+                    by_function.entry(s.function.clone()).or_default().push((s.header, slot as u32));
+                }
+            }
+            let builder = LLVMCreateBuilderInContext(ctx);
+            let mut edges = 0u64;
+            let result = (|| {
+                for (fname, headers) in &by_function {
+                    let f = llvm::functions(m)
+                        .into_iter()
+                        .find(|f| llvm::name(*f) == *fname && llvm::is_definition(*f))
+                        .ok_or_else(|| err(format!("PCV loop site in `{fname}`, which the module does not define (only the module's own loops can be traced)")))?;
+                    let blocks = llvm::blocks(f);
+                    let back = back_edges(&blocks);
+                    for &(h, slot) in headers {
+                        let name = &self.pcvs[slot as usize].name;
+                        let sources: Vec<usize> = back.iter().filter(|(_, t)| *t == h).map(|(u, _)| *u).collect();
+                        if h >= blocks.len() || sources.is_empty() {
+                            return Err(err(format!(
+                                "PCV `{name}`: block {h} of `{fname}` is not a loop header in this IR (the IR is not the one the contract was made from)"
+                            )));
+                        }
+                        for u in sources {
+                            split_and_count(ctx, builder, f, blocks[u], blocks[h], counts, arr, i64t, i32t, slot)
+                                .map_err(|m| err(format!("PCV `{name}`: back edge {u} -> {h} of `{fname}`: {m}")))?;
+                            edges += 1;
+                        }
+                    }
+                }
+                Ok(())
+            })();
+            LLVMDisposeBuilder(builder);
+            result?;
+            Ok(vec![("pcvs".into(), n as u64), ("back-edges".into(), edges)])
+        }
+    }
+}
+
+/// Adds an externally visible global named exactly `name`; `None` if the name is taken.
+unsafe fn add_global(m: LLVMModuleRef, ty: LLVMTypeRef, name: &str) -> Option<Value> {
+    if !LLVMGetNamedGlobal(m, cstr(name).as_ptr()).is_null() {
+        return None;
+    }
+    let g = LLVMAddGlobal(m, ty, cstr(name).as_ptr());
+    LLVMSetLinkage(g, LLVMLinkage::LLVMExternalLinkage);
+    (llvm::name(g) == name).then_some(g)
+}
+
+/// Back edges `(u, h)` of a function with blocks `blocks` (positions), with dominators and
+/// loops computed exactly as `symbex::program::Program::find_loops` does.
+fn back_edges(blocks: &[LLVMBasicBlockRef]) -> Vec<(usize, usize)> {
+    let index: HashMap<LLVMBasicBlockRef, usize> = blocks.iter().enumerate().map(|(i, b)| (*b, i)).collect();
+    let succs: Vec<Vec<usize>> = blocks.iter().map(|b| successors(*b).iter().map(|s| index[s]).collect()).collect();
+    let n = blocks.len();
+    let mut preds: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for (i, ss) in succs.iter().enumerate() {
+        for &s in ss {
+            preds[s].push(i);
+        }
+    }
+    let dom = dominators(&preds);
+    let mut out = Vec::new();
+    for (u, ss) in succs.iter().enumerate() {
+        let mut seen = Vec::new();
+        for &h in ss {
+            if dom[u][h] && !seen.contains(&h) {
+                seen.push(h);
+                out.push((u, h));
+            }
+        }
+    }
+    out
+}
+
+/// `dom[b][k]`: block `k` dominates block `b` (iterative, over bit sets, entry = block 0).
+fn dominators(preds: &[Vec<usize>]) -> Vec<Vec<bool>> {
+    let n = preds.len();
+    if n == 0 {
+        return Vec::new();
+    }
+    let all = vec![true; n];
+    let mut dom = vec![all.clone(); n];
+    dom[0] = vec![false; n];
+    dom[0][0] = true;
+    let mut changed = true;
+    while changed {
+        changed = false;
+        for b in 1..n {
+            let mut new = all.clone();
+            let mut any = false;
+            for &p in &preds[b] {
+                any = true;
+                for k in 0..n {
+                    new[k] = new[k] && dom[p][k];
+                }
+            }
+            if !any {
+                new = vec![false; n];
+            }
+            new[b] = true;
+            if new != dom[b] {
+                dom[b] = new;
+                changed = true;
+            }
+        }
+    }
+    dom
+}
+
+fn successors(b: LLVMBasicBlockRef) -> Vec<LLVMBasicBlockRef> {
+    // SAFETY: the block's own terminator.
+    unsafe {
+        let t = LLVMGetBasicBlockTerminator(b);
+        if t.is_null() {
+            return Vec::new();
+        }
+        (0..LLVMGetNumSuccessors(t)).map(|i| LLVMGetSuccessor(t, i)).collect()
+    }
+}
+
+/// Puts a block counting into `counts[slot]` on the edge `u -> h` (every successor slot of
+/// `u`'s terminator that names `h` goes to it), and rewrites `h`'s phis.
+#[allow(clippy::too_many_arguments)]
+unsafe fn split_and_count(
+    ctx: LLVMContextRef,
+    builder: LLVMBuilderRef,
+    f: Value,
+    u: LLVMBasicBlockRef,
+    h: LLVMBasicBlockRef,
+    counts: Value,
+    arr: LLVMTypeRef,
+    i64t: LLVMTypeRef,
+    i32t: LLVMTypeRef,
+    slot: u32,
+) -> Result<(), String> {
+    let term = LLVMGetBasicBlockTerminator(u);
+    match llvm::opcode(term) {
+        Some(LLVMOpcode::LLVMBr | LLVMOpcode::LLVMSwitch) => {}
+        other => return Err(format!("cannot split an edge out of a {other:?} terminator")),
+    }
+    let b = LLVMAppendBasicBlockInContext(ctx, f, cstr("nfcc.trace").as_ptr());
+    LLVMPositionBuilderAtEnd(builder, b);
+    let mut idx = [LLVMConstInt(i32t, 0, 0), LLVMConstInt(i32t, slot as u64, 0)];
+    let at = LLVMConstGEP2(arr, counts, idx.as_mut_ptr(), 2);
+    let old = LLVMBuildLoad2(builder, i64t, at, cstr("nfcc.trace.old").as_ptr());
+    LLVMSetAlignment(old, 8);
+    let new = LLVMBuildAdd(builder, old, LLVMConstInt(i64t, 1, 0), cstr("nfcc.trace.new").as_ptr());
+    let st = LLVMBuildStore(builder, new, at);
+    LLVMSetAlignment(st, 8);
+    LLVMBuildBr(builder, h);
+    for i in 0..LLVMGetNumSuccessors(term) {
+        if LLVMGetSuccessor(term, i) == h {
+            LLVMSetSuccessor(term, i, b);
+        }
+    }
+    // Phis of h: the entries from u now come from b (once, even if u named h in several
+    // successor slots: b names it once). The C API cannot retarget an entry, so each phi
+    // is rebuilt.
+    for phi in llvm::instructions(h) {
+        if llvm::opcode(phi) != Some(LLVMOpcode::LLVMPHI) {
+            break;
+        }
+        let n = LLVMCountIncoming(phi);
+        let mut values = Vec::new();
+        let mut blocks = Vec::new();
+        let mut from_u = false;
+        for k in 0..n {
+            let (v, from) = (LLVMGetIncomingValue(phi, k), LLVMGetIncomingBlock(phi, k));
+            if from == u {
+                if from_u {
+                    continue;
+                }
+                from_u = true;
+                values.push(v);
+                blocks.push(b);
+            } else {
+                values.push(v);
+                blocks.push(from);
+            }
+        }
+        LLVMPositionBuilderBefore(builder, phi);
+        let name = llvm::name(phi);
+        let rebuilt = LLVMBuildPhi(builder, LLVMTypeOf(phi), cstr("").as_ptr());
+        LLVMAddIncoming(rebuilt, values.as_mut_ptr(), blocks.as_mut_ptr(), values.len() as u32);
+        LLVMReplaceAllUsesWith(phi, rebuilt);
+        LLVMInstructionEraseFromParent(phi);
+        LLVMSetValueName2(rebuilt, name.as_ptr().cast(), name.len());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn info_text_reads_back() {
+        let p = |n: &str| PcvSites { name: n.into(), sites: vec![Site { function: "f".into(), header: 1 }] };
+        let t = info_text("ab12", &[p("t"), p("n_x_3")]);
+        assert_eq!(parse_info(&t), Some(("ab12".to_string(), vec!["t".to_string(), "n_x_3".to_string()])));
+        assert_eq!(parse_info("nfcc-trace/2\nmodule_sha256=ab\n"), None);
+        assert_eq!(parse_info("nfcc-trace/1\nmodule_sha256=ab\nbad\n"), None);
+    }
+
+    #[test]
+    fn dominators_and_back_edges_of_a_nested_loop() {
+        // 0 -> 1 -> 2 -> 2 (self loop), 2 -> 3 -> 1, 3 -> 4.
+        let preds = vec![vec![], vec![0, 3], vec![1, 2], vec![2], vec![3]];
+        let dom = dominators(&preds);
+        assert!(dom[3][1] && dom[3][2] && !dom[1][2] && dom[4][0]);
+    }
+}
