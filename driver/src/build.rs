@@ -358,7 +358,7 @@ pub fn build(opts: &BuildOptions, pipeline: &Pipeline) -> Result<BuildReport, Bu
     // The tracing variant, when the contract has PCVs to count (see `passes::trace`).
     let trace = match &contract {
         Some(c) if !c.pcvs.is_empty() => {
-            let bytes = build_trace(c, &module_bitcode, &clang, &rt_obj, work.path(), opts, &mut commands)?;
+            let bytes = build_trace(c, &module_bitcode, &runtime_bitcode, &clang, &rt_obj, work.path(), opts, &mut commands)?;
             Some((trace_path(&opts.output), bytes))
         }
         _ => None,
@@ -426,31 +426,51 @@ fn link(
 /// The tracing variant of the module whose final IR is `module_bc` and whose contract is
 /// `contract`: that IR plus `passes::trace::TracePcvs` (a counter per PCV, tagged with the
 /// module's SHA-256), proved again by the isolation verifier in protected modes, linked with
-/// the same runtime object and exporting the counters. Returns the shared object's bytes.
+/// the runtime (whose final IR is `runtime_bc`: the same object, or that IR through the same
+/// pass when PCV loops lie in it) and exporting the counters. Returns the shared object.
+#[allow(clippy::too_many_arguments)]
 fn build_trace(
     contract: &nfcc_symbex::contract::Contract,
     module_bc: &[u8],
+    runtime_bc: &[u8],
     clang: &Path,
     rt_obj: &Path,
     work: &Path,
     opts: &BuildOptions,
     commands: &mut Vec<String>,
 ) -> Result<Vec<u8>, BuildError> {
-    use nfcc_passes::trace::{PcvSites, Site, TracePcvs, COUNTS_SYMBOL, INFO_SYMBOL};
+    use nfcc_passes::trace::{defined_functions, PcvSites, Site, TracePcvs, COUNTS_SYMBOL, INFO_SYMBOL};
+    // A site is in the module's IR if the module defines its function, else in the
+    // runtime's (the engine reads both, the module first).
+    let in_module = defined_functions(module_bc)?;
+    let in_runtime = defined_functions(runtime_bc)?;
+    let mut module_pcvs = Vec::new();
+    let mut runtime_pcvs = Vec::new();
+    for p in &contract.pcvs {
+        let (mut here, mut there) = (Vec::new(), Vec::new());
+        for s in &p.sites {
+            let site = Site { function: s.function.clone(), header: s.header };
+            if in_module.contains(&s.function) {
+                here.push(site);
+            } else if in_runtime.contains(&s.function) {
+                there.push(site);
+            } else {
+                return Err(BuildError::Contract {
+                    output: opts.output.clone(),
+                    message: format!("PCV `{}`: its loop is in `{}`, which neither the module nor the runtime defines", p.name, s.function),
+                });
+            }
+        }
+        module_pcvs.push(PcvSites { name: p.name.clone(), sites: here });
+        runtime_pcvs.push(PcvSites { name: p.name.clone(), sites: there });
+    }
     let final_bc = work.join("final.bc");
     std::fs::write(&final_bc, module_bc).map_err(BuildError::Temp)?;
-    let pcvs = contract
-        .pcvs
-        .iter()
-        .map(|p| PcvSites {
-            name: p.name.clone(),
-            sites: p.sites.iter().map(|s| Site { function: s.function.clone(), header: s.header }).collect(),
-        })
-        .collect();
     let mut pipeline = Pipeline::new();
     pipeline.push(nfcc_passes::pipeline::Stage::Pass(Box::new(TracePcvs {
         module_sha256: contract.module_sha256.clone(),
-        pcvs,
+        pcvs: module_pcvs,
+        define: true,
     })));
     let verify = match opts.protect {
         Protection::None => None,
@@ -463,6 +483,24 @@ fn build_trace(
     let obj = work.join("trace.o");
     let name = format!("{} (tracing variant)", opts.output.display());
     nfcc_passes::compile(&[(final_bc, PathBuf::from(name))], &pipeline, opts.opt, &obj, false)?;
+    // The runtime's loops: its final IR with the same pass, counting into the module's
+    // counters (trusted code, as the runtime always is: not verified).
+    let rt_traced;
+    let rt_obj = if runtime_pcvs.iter().any(|p| !p.sites.is_empty()) {
+        let rt_bc = work.join("runtime-final.bc");
+        std::fs::write(&rt_bc, runtime_bc).map_err(BuildError::Temp)?;
+        let mut rt_pipeline = Pipeline::new();
+        rt_pipeline.push(nfcc_passes::pipeline::Stage::Pass(Box::new(TracePcvs {
+            module_sha256: contract.module_sha256.clone(),
+            pcvs: runtime_pcvs,
+            define: false,
+        })));
+        rt_traced = work.join("trace-runtime.o");
+        nfcc_passes::compile(&[(rt_bc, PathBuf::from("nfcc_rt.c (tracing variant)"))], &rt_pipeline, opts.opt, &rt_traced, false)?;
+        rt_traced.as_path()
+    } else {
+        rt_obj
+    };
     let exports = work.join("trace-exports.map");
     let globals: String =
         abi::EXPORTED_SYMBOLS.iter().chain(&[COUNTS_SYMBOL, INFO_SYMBOL]).map(|s| format!("{s}; ")).collect();

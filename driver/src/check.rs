@@ -185,6 +185,8 @@ pub struct ClassReport {
     pub packets: u64,
     /// Gaps, when it has packets.
     pub gaps: Option<Metrics<GapStats>>,
+    /// Largest value each PCV took on its packets.
+    pub pcv_max: BTreeMap<String, u64>,
 }
 
 /// A packet compared against its bound.
@@ -270,6 +272,7 @@ impl CheckReport {
                     "packets": c.packets,
                     "max_gap": gaps(&c.gaps, |g| g.max),
                     "mean_gap": gaps(&c.gaps, |g| g.mean),
+                    "pcv_max": c.pcv_max,
                 })
             })
             .collect();
@@ -333,21 +336,36 @@ impl CheckReport {
             let _ = writeln!(s, "PCVs {} counted by {}", self.pcvs.join(", "), t.display());
         }
         let _ = writeln!(s);
-        let head = ["class", "when", "packets", "instr max gap", "instr mean gap", "mem max gap", "mem mean gap"];
+        let mut head: Vec<String> =
+            ["class", "when", "packets", "instr max gap", "instr mean gap", "mem max gap", "mem mean gap"].map(String::from).to_vec();
+        if !self.pcvs.is_empty() {
+            head.push("largest PCVs".into());
+        }
         let rows: Vec<Vec<String>> = self
             .classes
             .iter()
             .map(|c| {
                 let g = |f: fn(&Metrics<GapStats>) -> f64| c.gaps.as_ref().map(|m| pct(f(m))).unwrap_or_else(|| "-".into());
-                vec![
+                // Long conditions are cut here; `nfcc contract show` and --json give them whole.
+                let when = if c.when.chars().count() > WHEN_WIDTH {
+                    format!("{}...", c.when.chars().take(WHEN_WIDTH - 3).collect::<String>())
+                } else {
+                    c.when.clone()
+                };
+                let mut row = vec![
                     c.id.to_string(),
-                    c.when.clone(),
+                    when,
                     c.packets.to_string(),
                     g(|m| m.instructions.max),
                     g(|m| m.instructions.mean),
                     g(|m| m.memory.max),
                     g(|m| m.memory.mean),
-                ]
+                ];
+                if !self.pcvs.is_empty() {
+                    let seen: Vec<String> = c.pcv_max.iter().map(|(n, v)| format!("{n}={v}")).collect();
+                    row.push(if seen.is_empty() { "-".into() } else { seen.join(" ") });
+                }
+                row
             })
             .collect();
         let mut w: Vec<usize> = head.iter().map(|h| h.len()).collect();
@@ -361,7 +379,7 @@ impl CheckReport {
             for (k, x) in cells.iter().enumerate() {
                 let pad = w[k].saturating_sub(x.chars().count());
                 // Text columns left-aligned, numbers right-aligned.
-                if k <= 1 {
+                if k <= 1 || k == 7 {
                     l.push_str(x);
                     if k + 1 < cells.len() {
                         l.push_str(&" ".repeat(pad + 2));
@@ -376,7 +394,7 @@ impl CheckReport {
             }
             l
         };
-        let _ = writeln!(s, "{}", line(&head.map(String::from)));
+        let _ = writeln!(s, "{}", line(&head));
         for r in &rows {
             let _ = writeln!(s, "{}", line(r));
         }
@@ -429,6 +447,9 @@ impl CheckReport {
         s
     }
 }
+
+/// Longest condition the table prints whole.
+const WHEN_WIDTH: usize = 60;
 
 /// One packet of the merged input.
 struct Packet {
@@ -521,6 +542,7 @@ pub fn check(opts: &CheckOptions) -> Result<CheckReport, CheckError> {
     }
 
     let mut per_class: BTreeMap<usize, Vec<Metrics<f64>>> = BTreeMap::new();
+    let mut pcv_max: BTreeMap<usize, BTreeMap<String, u64>> = BTreeMap::new();
     let mut underestimates = Vec::new();
     let mut unclassified = Vec::new();
     let mut max_gap: Option<Metrics<f64>> = None;
@@ -555,6 +577,11 @@ pub fn check(opts: &CheckOptions) -> Result<CheckReport, CheckError> {
         let gap = Metrics { instructions: gap(bound.instructions, cost.instructions), memory: gap(bound.memory, cost.memory) };
         compared += 1;
         per_class.entry(ids[0]).or_default().push(gap);
+        let seen = pcv_max.entry(ids[0]).or_default();
+        for (n, v) in &pcvs {
+            let e = seen.entry(n.clone()).or_insert(0);
+            *e = (*e).max(*v);
+        }
         max_gap = Some(match max_gap {
             None => gap,
             Some(m) => Metrics { instructions: m.instructions.max(gap.instructions), memory: m.memory.max(gap.memory) },
@@ -574,7 +601,13 @@ pub fn check(opts: &CheckOptions) -> Result<CheckReport, CheckError> {
                 };
                 Metrics { instructions: stat(|m| m.instructions), memory: stat(|m| m.memory) }
             });
-            ClassReport { id: c.id, when: c.when.clone(), packets: per_class.get(&c.id).map_or(0, |v| v.len() as u64), gaps }
+            ClassReport {
+                id: c.id,
+                when: c.when.clone(),
+                packets: per_class.get(&c.id).map_or(0, |v| v.len() as u64),
+                gaps,
+                pcv_max: pcv_max.remove(&c.id).unwrap_or_default(),
+            }
         })
         .collect();
     Ok(CheckReport {

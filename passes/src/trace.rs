@@ -84,11 +84,29 @@ pub fn parse_info(text: &str) -> Option<(String, Vec<String>)> {
 }
 
 /// The pass (see the module documentation).
+///
+/// A module's loops may lie in its own IR or in the runtime's (`nfcc_rt.c`, compiled
+/// separately and linked in): the pass runs on each, with the sites of that IR only. The
+/// module's IR defines the counters and their description (`define`); the runtime's
+/// declares the counters, which the linker resolves to the module's definition.
 pub struct TracePcvs {
     /// SHA-256 of the module whose contract the PCVs come from.
     pub module_sha256: String,
-    /// The PCVs, in slot order.
+    /// The PCVs, in slot order, each with its sites in this IR (possibly none).
     pub pcvs: Vec<PcvSites>,
+    /// Define the counters and the description (the module's IR), or only declare the
+    /// counters (the runtime's IR).
+    pub define: bool,
+}
+
+/// Names of the functions `bitcode` (a module's IR) defines: which IR a site belongs to.
+pub fn defined_functions(bitcode: &[u8]) -> Result<std::collections::HashSet<String>, PassError> {
+    let ctx = inkwell::context::Context::create();
+    let buf = inkwell::memory_buffer::MemoryBuffer::create_from_memory_range_copy(bitcode, "ir");
+    let m = ctx
+        .create_module_from_ir(buf)
+        .map_err(|e| PassError::Load { path: "final IR".into(), message: e.to_string() })?;
+    Ok(llvm::functions(m.as_mut_ptr()).into_iter().filter(|f| llvm::is_definition(*f)).map(llvm::name).collect())
 }
 
 impl ModulePass for TracePcvs {
@@ -108,15 +126,17 @@ impl ModulePass for TracePcvs {
             let n = self.pcvs.len() as u32;
             let arr = LLVMArrayType2(i64t, n.max(1) as u64);
             let counts = add_global(m, arr, COUNTS_SYMBOL).ok_or_else(|| err(format!("the module already defines `{COUNTS_SYMBOL}`")))?;
-            LLVMSetInitializer(counts, LLVMConstNull(arr));
-            LLVMSetSection(counts, cstr(crate::globals::DATA_SECTION).as_ptr());
             LLVMSetAlignment(counts, 8);
-            let text = info_text(&self.module_sha256, &self.pcvs);
-            let init = LLVMConstStringInContext2(ctx, text.as_ptr().cast(), text.len(), 0);
-            let info = add_global(m, LLVMTypeOf(init), INFO_SYMBOL).ok_or_else(|| err(format!("the module already defines `{INFO_SYMBOL}`")))?;
-            LLVMSetInitializer(info, init);
-            LLVMSetGlobalConstant(info, 1);
-            LLVMSetSection(info, cstr(crate::globals::RODATA_SECTION).as_ptr());
+            if self.define {
+                LLVMSetInitializer(counts, LLVMConstNull(arr));
+                LLVMSetSection(counts, cstr(crate::globals::DATA_SECTION).as_ptr());
+                let text = info_text(&self.module_sha256, &self.pcvs);
+                let init = LLVMConstStringInContext2(ctx, text.as_ptr().cast(), text.len(), 0);
+                let info = add_global(m, LLVMTypeOf(init), INFO_SYMBOL).ok_or_else(|| err(format!("the module already defines `{INFO_SYMBOL}`")))?;
+                LLVMSetInitializer(info, init);
+                LLVMSetGlobalConstant(info, 1);
+                LLVMSetSection(info, cstr(crate::globals::RODATA_SECTION).as_ptr());
+            }
 
             // The back edges to instrument, per function, found on the CFG as it is now.
             let mut by_function: BTreeMap<String, Vec<(usize, u32)>> = BTreeMap::new();
@@ -132,7 +152,7 @@ impl ModulePass for TracePcvs {
                     let f = llvm::functions(m)
                         .into_iter()
                         .find(|f| llvm::name(*f) == *fname && llvm::is_definition(*f))
-                        .ok_or_else(|| err(format!("PCV loop site in `{fname}`, which the module does not define (only the module's own loops can be traced)")))?;
+                        .ok_or_else(|| err(format!("PCV loop site in `{fname}`, which this IR does not define")))?;
                     let blocks = llvm::blocks(f);
                     let back = back_edges(&blocks);
                     for &(h, slot) in headers {
