@@ -469,6 +469,19 @@ enum Outcome {
 
 /// Checks the contract of `opts.module` against the captures.
 pub fn check(opts: &CheckOptions) -> Result<CheckReport, CheckError> {
+    if opts.inputs.is_empty() {
+        return Err(CheckError::Usage("no input capture given (--pcap FILE)".into()));
+    }
+    if opts.ports == 0 || opts.ports > nfcc_runtime::abi::MAX_PORTS {
+        return Err(CheckError::Usage(format!("--ports {}: must be between 1 and {}", opts.ports, nfcc_runtime::abi::MAX_PORTS)));
+    }
+    if let Some(i) = opts.inputs.iter().find(|i| i.port >= opts.ports) {
+        return Err(CheckError::Usage(format!(
+            "port {} does not exist: the host offers ports 0 to {} (set --ports)",
+            i.port,
+            opts.ports - 1
+        )));
+    }
     let contract_path = opts.contract.clone().unwrap_or_else(|| crate::build::contract_path(&opts.module));
     let read = |p: &Path| std::fs::read(p).map_err(|source| CheckError::Read { path: p.to_path_buf(), source });
     let module_bytes = read(&opts.module)?;
@@ -492,19 +505,6 @@ pub fn check(opts: &CheckOptions) -> Result<CheckReport, CheckError> {
             path: contract_path,
             holes: contract.coverage.holes.iter().map(|h| h.what.clone()).collect(),
         });
-    }
-    if opts.inputs.is_empty() {
-        return Err(CheckError::Usage("no input capture given (--pcap FILE)".into()));
-    }
-    if opts.ports == 0 || opts.ports > nfcc_runtime::abi::MAX_PORTS {
-        return Err(CheckError::Usage(format!("--ports {}: must be between 1 and {}", opts.ports, nfcc_runtime::abi::MAX_PORTS)));
-    }
-    if let Some(i) = opts.inputs.iter().find(|i| i.port >= opts.ports) {
-        return Err(CheckError::Usage(format!(
-            "port {} does not exist: the host offers ports 0 to {} (set --ports)",
-            i.port,
-            opts.ports - 1
-        )));
     }
     let packets = read_inputs(&opts.inputs)?;
     let pcv_names: Vec<String> = contract.pcvs.iter().map(|p| p.name.clone()).collect();

@@ -6,6 +6,7 @@ mod attacks;
 mod bad_input;
 mod bridge;
 mod build;
+mod check;
 mod contract;
 mod firewall;
 mod lb;
