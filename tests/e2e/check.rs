@@ -200,3 +200,22 @@ fn contracts_with_holes_need_allow_holes_and_bad_command_lines_exit_2() {
     fails(&run_in(dir.path(), &["check", "absent.so", "--pcap", &t]), 1, &["absent.so: cannot read"]);
     fails(&run_in(dir.path(), &["check", "o.so", "--pcap", &t, "--contract", "none.json"]), 1, &["none.json: cannot read"]);
 }
+
+#[test]
+fn a_call_stopped_by_a_violation_is_reported_not_compared() {
+    let dir = tempdir();
+    let so = dir.path().join("wpp.so");
+    let src = root().join("nf-examples/attacks/write_past_packet.c");
+    ok(&nfcc().arg("build").arg(&src).arg("-o").arg(&so).arg("--contract-holes").output().unwrap());
+    let trace = traffic(&["--packets", "20", "--seed", "3"]);
+    let out = nfcc().arg("check").arg(&so).arg("--pcap").arg(&trace).args(["--allow-holes", "--json"]).output().unwrap();
+    ok(&out);
+    let r = json(&out);
+    // The attack strikes on its 5th packet; the module is then quarantined.
+    assert_eq!(r["packets"], 20);
+    assert_eq!(r["delivered"], 5);
+    assert_eq!(r["compared"], 4);
+    assert_eq!(r["violations"][0]["packet"], 5, "{r}");
+    assert!(r["violations"][0]["message"].as_str().unwrap().contains("write violation"), "{r}");
+    assert_eq!(r["underestimates"], 0);
+}
