@@ -11,6 +11,7 @@ mod contract;
 mod firewall;
 mod lb;
 mod macswap;
+mod nat;
 mod policer;
 mod router;
 mod support;
