@@ -25,6 +25,8 @@ pub fn generate(
     };
     let module = load(module_bc, "module")?;
     let runtime = load(runtime_bc, "runtime")?;
+    let mut sources = sources;
+    sources.entry("nfcc_rt.c".into()).or_insert_with(|| nfcc_runtime::abi::RUNTIME_C.into());
     let cfg = nfcc_symbex::Config { sources, ..nfcc_symbex::Config::default() };
     let info = nfcc_symbex::ModuleInfo {
         module: opts.output.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),

@@ -235,3 +235,71 @@ void nfcc_log(const char *msg)
 	check_string(msg);
 	nfcc__rt.api->log(nfcc__rt.api->ctx, msg);
 }
+
+/*
+ * The memory functions modules call (directly, or through the calls LLVM emits for copies
+ * of unknown length). nfcc provides them so that a module runs no code nfcc has not
+ * analysed: glibc picks its versions per CPU at load time, which no contract could cost.
+ * The isolation pass has checked both ranges before any call reaches here. Plain loops:
+ * the copies modules make are keys and headers, a few bytes to a few dozen.
+ * `no_builtin` keeps clang from turning these loops back into calls to themselves.
+ */
+__attribute__((no_builtin)) void *memcpy(void *restrict dst, const void *restrict src, size_t n)
+{
+	unsigned char *d = dst;
+	const unsigned char *s = src;
+
+	/* PCV bytes: bytes copied, set or compared by the memory functions */
+#pragma clang loop vectorize(disable) interleave(disable) unroll(disable)
+	for (size_t i = 0; i < n; i++)
+		d[i] = s[i];
+	return dst;
+}
+
+__attribute__((no_builtin)) void *memmove(void *dst, const void *src, size_t n)
+{
+	unsigned char *d = dst;
+	const unsigned char *s = src;
+
+	if (d <= s || d >= s + n) {
+		/* PCV bytes: bytes copied, set or compared by the memory functions */
+#pragma clang loop vectorize(disable) interleave(disable) unroll(disable)
+		for (size_t i = 0; i < n; i++)
+			d[i] = s[i];
+	} else {
+		/* PCV bytes: bytes copied, set or compared by the memory functions */
+#pragma clang loop vectorize(disable) interleave(disable) unroll(disable)
+		for (size_t i = n; i > 0; i--)
+			d[i - 1] = s[i - 1];
+	}
+	return dst;
+}
+
+__attribute__((no_builtin)) void *memset(void *dst, int c, size_t n)
+{
+	unsigned char *d = dst;
+
+	/* PCV bytes: bytes copied, set or compared by the memory functions */
+#pragma clang loop vectorize(disable) interleave(disable) unroll(disable)
+	for (size_t i = 0; i < n; i++)
+		d[i] = (unsigned char)c;
+	return dst;
+}
+
+__attribute__((no_builtin)) int memcmp(const void *a, const void *b, size_t n)
+{
+	const unsigned char *x = a;
+	const unsigned char *y = b;
+
+	/* PCV bytes: bytes copied, set or compared by the memory functions */
+#pragma clang loop vectorize(disable) interleave(disable) unroll(disable)
+	for (size_t i = 0; i < n; i++)
+		if (x[i] != y[i])
+			return x[i] < y[i] ? -1 : 1;
+	return 0;
+}
+
+__attribute__((no_builtin)) int bcmp(const void *a, const void *b, size_t n)
+{
+	return memcmp(a, b, n);
+}

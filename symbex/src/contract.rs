@@ -531,10 +531,11 @@ fn pcv_names(prog: &Program, engine: &Engine<'_>, cfg: &Config) -> BTreeMap<usiz
         let loc = &prog.loops[id].location;
         let (file, line) = loc.rsplit_once(':').unwrap_or((loc.as_str(), "0"));
         let line: usize = line.parse().unwrap_or(0);
-        // A `PCV x: meaning` comment on the loop's line or the three above names it.
+        // A `PCV x: meaning` comment on the loop's line or the eight above names it (a rotated
+        // loop's header is often the first line of its body).
         let named = cfg.sources.get(file).and_then(|text| {
             let lines: Vec<&str> = text.lines().collect();
-            (line.saturating_sub(4)..line).rev().find_map(|k| {
+            (line.saturating_sub(8)..line).rev().find_map(|k| {
                 let l = lines.get(k)?;
                 let at = l.find("PCV ")?;
                 let rest = &l[at + 4..];
@@ -587,7 +588,7 @@ fn path_bounds(p: &PathResult, engine: &Engine<'_>, names: &BTreeMap<usize, (Str
     (bi, bm)
 }
 
-fn describe_return(e: &Option<crate::expr::Expr>) -> String {
+fn describe_return(e: &Option<crate::expr::Expr>, engine: &Engine<'_>) -> String {
     match e.as_ref().and_then(|e| e.as_const().map(|v| (v, e.width()))) {
         Some((v, w)) => {
             let s = crate::expr::eval_bin(crate::expr::BinOp::Add, w, v, 0) as i128;
@@ -598,7 +599,17 @@ fn describe_return(e: &Option<crate::expr::Expr>) -> String {
                 p => format!("port {p}"),
             }
         }
-        None => "port (computed)".into(),
+        None => match e {
+            Some(e) if input_only(e, &engine.vars) => {
+                let r = render(e, &engine.vars, &engine.inputs);
+                if r == "port" {
+                    "input port".into()
+                } else {
+                    format!("port {r}")
+                }
+            }
+            _ => "port (from state)".into(),
+        },
     }
 }
 
@@ -609,18 +620,32 @@ pub fn build(prog: &Program, engine: &mut Engine<'_>, cfg: &Config, info: &Modul
     let mut classes: BTreeMap<Vec<String>, (Class, Vec<crate::expr::Expr>)> = BTreeMap::new();
     let paths = std::mem::take(&mut engine.paths);
     for p in &paths {
-        let mut pairs: Vec<(String, Term)> = p
+        let mut exprs: Vec<(String, Expr)> = p
             .pc
             .iter()
             .filter(|c| input_only(c, &engine.vars) && !engine.axioms.contains(c))
-            .filter_map(|c| Some((render(c, &engine.vars, &inputs), Term::from_expr(c, &engine.vars, &inputs)?)))
+            .map(|c| (render(c, &engine.vars, &inputs), c.clone()))
             .collect();
-        pairs.sort_by(|a, b| a.0.cmp(&b.0));
-        pairs.dedup_by(|a, b| a.0 == b.0);
+        exprs.sort_by(|a, b| a.0.cmp(&b.0));
+        exprs.dedup_by(|a, b| a.0 == b.0);
+        // Drop what the other conditions (and the ABI's limits) imply: `len >= 34` makes
+        // `len >= 14` say nothing.
+        let mut k = 0;
+        while k < exprs.len() {
+            let premises: Vec<Expr> =
+                engine.axioms.iter().cloned().chain(exprs.iter().enumerate().filter(|(j, _)| *j != k).map(|(_, e)| e.1.clone())).collect();
+            if engine.implies(&premises, &exprs[k].1) {
+                exprs.remove(k);
+            } else {
+                k += 1;
+            }
+        }
+        let pairs: Vec<(String, Term)> =
+            exprs.into_iter().filter_map(|(r, c)| Some((r, Term::from_expr(&c, &engine.vars, &inputs)?))).collect();
         let conds: Vec<String> = pairs.iter().map(|p| p.0.clone()).collect();
         let terms: Vec<Term> = pairs.into_iter().map(|p| p.1).collect();
         let (bi, bm) = path_bounds(p, engine, &names);
-        let ret = describe_return(&p.ret);
+        let ret = describe_return(&p.ret, engine);
         let entry = classes.entry(conds.clone()).or_insert_with(|| {
             (
                 Class {

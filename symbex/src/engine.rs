@@ -151,6 +151,10 @@ pub struct State {
     markers: Vec<Marker>,
     alloca_top: u64,
     steps: u64,
+    /// An assignment satisfying `pc` when `model_ok`: the side of a branch it satisfies is
+    /// feasible without asking the solver.
+    model: Rc<crate::solver::Model>,
+    model_ok: bool,
 }
 
 /// Why a path stopped early.
@@ -193,6 +197,8 @@ pub struct Engine<'p> {
     pub inputs: Inputs,
     /// Constraints every path starts with (the ABI's limits), not part of any class.
     pub axioms: Vec<Expr>,
+    /// Nonlinear operations replaced by fresh values.
+    pub abstracted: u64,
 }
 
 /// The variables standing for the input.
@@ -265,6 +271,7 @@ impl<'p> Engine<'p> {
             started: Instant::now(),
             inputs: Inputs { packet: 0, len: 0, port: 0, time: 0 },
             axioms: Vec::new(),
+            abstracted: 0,
         };
         let packet = e.new_var(8, VarKind::Packet);
         let len = e.new_var(32, VarKind::Len);
@@ -287,6 +294,11 @@ impl<'p> Engine<'p> {
     /// Solver statistics: (answered from caches, sent to the solver, unknown).
     pub fn solver_stats(&self) -> (u64, u64, u64) {
         (self.solver.hits, self.solver.misses, self.solver.unknowns)
+    }
+
+    /// Whether `premises` imply `c` (the solver proves `premises && !c` impossible).
+    pub fn implies(&mut self, premises: &[Expr], c: &Expr) -> bool {
+        self.solver.may_hold(premises, &c.not()) == Sat::Unsat
     }
 
     /// A model of `pc` with a preference for short packets, for witnesses.
@@ -404,6 +416,8 @@ impl<'p> Engine<'p> {
             markers: Vec::new(),
             alloca_top: layout::ALLOCA_TOP,
             steps: 0,
+            model: Rc::new(crate::solver::Model::default()),
+            model_ok: true,
         };
         Ok(st)
     }
@@ -601,14 +615,36 @@ impl<'p> Engine<'p> {
         Rc::make_mut(&mut st.frames.last_mut().expect("a frame").values).insert(i, v);
     }
 
+    /// Adds `c` to the path constraint (the caller knows it may hold).
+    fn add(&mut self, st: &mut State, c: Expr) {
+        if c.as_const().is_some() {
+            return;
+        }
+        if st.model_ok && st.model.eval(&c) != 1 {
+            st.model_ok = false;
+        }
+        Rc::make_mut(&mut st.pc).push(c);
+    }
+
+    /// Takes in the values of `m` (a model of some constraints) and checks the result
+    /// satisfies the whole path constraint.
+    fn adopt(&mut self, st: &mut State, m: Option<crate::solver::Model>) {
+        let Some(m) = m else {
+            st.model_ok = false;
+            return;
+        };
+        let merged = Rc::make_mut(&mut st.model);
+        merged.vars.extend(m.vars);
+        merged.bytes.extend(m.bytes);
+        st.model_ok = st.pc.iter().all(|c| st.model.eval(c) == 1);
+    }
+
     /// Adds `c` to the path constraint if it may hold; `Infeasible` otherwise.
     fn assume(&mut self, st: &mut State, c: Expr) -> R<()> {
         match self.solver.may_hold(&st.pc, &c) {
             Sat::Unsat => Err(Stop::Infeasible),
             _ => {
-                if c.as_const().is_none() {
-                    Rc::make_mut(&mut st.pc).push(c);
-                }
+                self.add(st, c);
                 Ok(())
             }
         }
@@ -649,7 +685,31 @@ impl<'p> Engine<'p> {
                     }
                     let la = split_lanes(&a, n, w);
                     let lb = split_lanes(&b, n, w);
-                    let r: Vec<Expr> = la.iter().zip(&lb).map(|(x, y)| Expr::bin(bop, x, y)).collect();
+                    let mut r = Vec::new();
+                    for (x, y) in la.iter().zip(&lb) {
+                        let nonlinear = matches!(bop, BinOp::Mul | BinOp::UDiv | BinOp::SDiv | BinOp::URem | BinOp::SRem)
+                            && x.as_const().is_none()
+                            && y.as_const().is_none();
+                        r.push(if nonlinear {
+                            // Products and quotients of two unknowns make solver queries slow
+                            // (bit-blasted 64-bit multipliers and dividers); a fresh value
+                            // bounded as the operation bounds it is a sound stand-in: it can
+                            // only add paths, never hide one.
+                            self.abstracted += 1;
+                            let v = self.fresh(w, VarKind::State(format!("{bop:?} at {}", location(i)).to_lowercase()));
+                            let bound = match bop {
+                                BinOp::URem => Some(Expr::cmp(CmpOp::Ult, &v, y)),
+                                BinOp::UDiv => Some(Expr::cmp(CmpOp::Ule, &v, x)),
+                                _ => None,
+                            };
+                            if let Some(b) = bound {
+                                self.add(st, b);
+                            }
+                            v
+                        } else {
+                            Expr::bin(bop, x, y)
+                        });
+                    }
                     self.set(st, i, Val::Bv(join_lanes(&r)));
                 }
                 LLVMICmp => {
@@ -720,7 +780,8 @@ impl<'p> Engine<'p> {
                     if lanes(t).is_some_and(|(n, _)| n > 1) {
                         return Err(Stop::unsupported("a vector GEP"));
                     }
-                    let a = self.gep(base, LLVMGetGEPSourceElementType(i), &idx)?;
+                    let a = self.gep(base.clone(), LLVMGetGEPSourceElementType(i), &idx)?;
+                    self.stay_in_heap(st, &base, &a);
                     self.set(st, i, Val::Bv(a));
                 }
                 LLVMLoad => {
@@ -856,18 +917,14 @@ impl<'p> Engine<'p> {
                     let targets: Vec<LLVMBasicBlockRef> = feasible.iter().map(|f| f.1).chain([first_to]).collect();
                     for (cond, to) in feasible {
                         let mut s2 = st.clone();
-                        if cond.as_const().is_none() {
-                            Rc::make_mut(&mut s2.pc).push(cond);
-                        }
+                        self.add(&mut s2, cond);
                         self.mark_symbolic_exits(&mut s2, from, to, &targets);
                         match self.goto(&mut s2, from, to) {
                             Ok(()) => work.push(s2),
                             Err(e) => self.record_stop(e),
                         }
                     }
-                    if first_c.as_const().is_none() {
-                        Rc::make_mut(&mut st.pc).push(first_c);
-                    }
+                    self.add(st, first_c);
                     self.mark_symbolic_exits(st, from, first_to, &targets);
                     self.goto(st, from, first_to)?;
                 }
@@ -921,30 +978,56 @@ impl<'p> Engine<'p> {
         if let Some(v) = c.as_const() {
             return Ok(v == 1);
         }
-        let t = self.solver.may_hold(&st.pc, c);
         let nc = c.not();
-        let f = self.solver.may_hold(&st.pc, &nc);
+        // The path's model decides one side for free; the solver is asked about the other.
+        let (t, f, tm, fm) = if st.model_ok {
+            if st.model.eval(c) == 1 {
+                let (f, fm) = self.solver.may_hold_model(&st.pc, &nc);
+                (Sat::Sat, f, None, fm)
+            } else {
+                let (t, tm) = self.solver.may_hold_model(&st.pc, c);
+                (t, Sat::Sat, tm, None)
+            }
+        } else {
+            let (t, tm) = self.solver.may_hold_model(&st.pc, c);
+            let (f, fm) = self.solver.may_hold_model(&st.pc, &nc);
+            (t, f, tm, fm)
+        };
+        let model_side_true = st.model_ok && st.model.eval(c) == 1;
+        let model_side_false = st.model_ok && !model_side_true;
         // An unknown answer counts as feasible: exploring a side that cannot happen only
         // adds paths, it never hides one, so the bounds stay sound.
         match (t, f) {
             (Sat::Unsat, Sat::Unsat) => Err(Stop::Infeasible),
             (Sat::Unsat, _) => {
                 Rc::make_mut(&mut st.pc).push(nc);
+                if !model_side_false {
+                    self.adopt(st, fm);
+                }
                 Ok(false)
             }
             (_, Sat::Unsat) => {
                 Rc::make_mut(&mut st.pc).push(c.clone());
+                if !model_side_true {
+                    self.adopt(st, tm);
+                }
                 Ok(true)
             }
             _ => {
                 let mut other = st.clone();
                 Rc::make_mut(&mut other.pc).push(nc);
+                if !model_side_false {
+                    self.adopt(&mut other, fm);
+                }
                 self.mark_symbolic_exits(&mut other, from, fb, &[tb, fb]);
                 match self.goto(&mut other, from, fb) {
                     Ok(()) => work.push(other),
                     Err(e) => self.record_stop(e),
                 }
                 Rc::make_mut(&mut st.pc).push(c.clone());
+                if !model_side_true {
+                    self.adopt(st, tm);
+                }
                 self.mark_symbolic_exits(st, from, tb, &[tb, fb]);
                 Ok(true)
             }
@@ -1057,11 +1140,17 @@ impl<'p> Engine<'p> {
                 Some(w) => {
                     let is_ptr = llvm::type_kind(type_of(p)) == LLVMTypeKind::LLVMPointerTypeKind;
                     let old = self.val(st, p)?.bv()?;
-                    if is_ptr && old.as_const().is_some() {
+                    let (c, _) = Self::split(&old);
+                    if is_ptr && (Self::in_packet(c) || self.concrete_region(c)) {
                         // A pointer walking a concrete region stays in it: keep the region,
                         // forget the offset.
                         let off = self.fresh(64, VarKind::Havoc(name.clone()));
-                        Val::Bv(Expr::bin(BinOp::Add, &off, &old))
+                        Val::Bv(Expr::bin(BinOp::Add, &off, &Expr::constant(64, c as u128)))
+                    } else if is_ptr && !old.is(0) {
+                        // A pointer walking the heap stays in the heap (as `stay_in_heap`).
+                        let v = self.fresh(64, VarKind::Havoc(name.clone()));
+                        self.heap_pointer(st, &v)?;
+                        Val::Bv(v)
                     } else {
                         Val::Bv(self.fresh(w, VarKind::Havoc(name.clone())))
                     }
@@ -1137,6 +1226,21 @@ impl<'p> Engine<'p> {
         }
         if matches!(name.as_str(), "nfcc__stop" | "nfcc__violation" | "nfcc__fault" | "siglongjmp" | "abort") {
             return Err(Stop::Violation);
+        }
+        // A copy of unknown or large length is a call to the runtime's function in the
+        // machine code (x86 inlines constant copies up to 128 bytes; below 32 is certain).
+        let mut name = name;
+        for (intrinsic, function) in [("llvm.memcpy.", "memcpy"), ("llvm.memmove.", "memmove"), ("llvm.memset.", "memset")] {
+            if name.starts_with(intrinsic) {
+                let small = args.get(2).and_then(|a| a.bv().ok()).and_then(|n| n.as_const()).is_some_and(|n| n <= 32);
+                if !small {
+                    args.truncate(3);
+                    if function == "memset" {
+                        args[1] = Val::Bv(args[1].bv()?.zext(32));
+                    }
+                    name = function.to_string();
+                }
+            }
         }
         if let Some(f) = self.prog.functions.get(&name).cloned() {
             if st.frames.len() >= 64 {
@@ -1360,6 +1464,18 @@ impl<'p> Engine<'p> {
     fn load(&mut self, st: &mut State, addr: &Expr, size: u64, is_ptr: bool) -> R<Expr> {
         let (c, sym) = Self::split(addr);
         if Self::in_packet(c) {
+            if let Some(sym) = &sym {
+                // At an offset that depends on module state or on a summarised loop (not on
+                // the packet alone): any bytes. Array reads at such indices would drag the
+                // array into every later query about values computed from them, and a class
+                // condition cannot mention them anyway.
+                let mut v = Vec::new();
+                sym.vars(&mut v);
+                let input = |id: &VarId| matches!(self.vars[*id as usize].kind, VarKind::Packet | VarKind::Len | VarKind::Port | VarKind::Time);
+                if !v.iter().all(input) {
+                    return Ok(self.fresh((size * 8) as u32, VarKind::State("packet bytes at a state-dependent offset".into())));
+                }
+            }
             let idx = Expr::bin(BinOp::Sub, addr, &Expr::constant(64, layout::PKT_DATA as u128));
             let bytes: Vec<Expr> = (0..size)
                 .map(|k| st.pkt.select(Expr::bin(BinOp::Add, &idx, &Expr::constant(64, k as u128))))
@@ -1427,11 +1543,25 @@ impl<'p> Engine<'p> {
         }
     }
 
-    /// Pointers in module state point into the module's heap.
+    /// Addresses computed from a heap pointer stay in the heap: a module whose pointer
+    /// arithmetic leaves its heap object is stopped by isolation (or, landing in another of
+    /// its regions, breaks this stated assumption of the contract).
+    fn stay_in_heap(&mut self, st: &mut State, base: &Expr, addr: &Expr) {
+        let (c, sym) = Self::split(base);
+        if sym.is_none() || Self::in_packet(c) || self.concrete_region(c) || addr.as_const().is_some() {
+            return;
+        }
+        let lo = Expr::cmp(CmpOp::Ule, &Expr::constant(64, layout::HEAP_LO as u128), addr);
+        let hi = Expr::cmp(CmpOp::Ult, addr, &Expr::constant(64, layout::HEAP_HI as u128));
+        self.add(st, Expr::and(&lo, &hi));
+    }
+
+    /// Pointers in module state are null or point into the module's heap.
     fn heap_pointer(&mut self, st: &mut State, v: &Expr) -> R<()> {
         let lo = Expr::cmp(CmpOp::Ule, &Expr::constant(64, layout::HEAP_LO as u128), v);
         let hi = Expr::cmp(CmpOp::Ult, v, &Expr::constant(64, layout::HEAP_HI as u128));
-        Rc::make_mut(&mut st.pc).push(Expr::and(&lo, &hi));
+        let null = Expr::cmp(CmpOp::Eq, v, &Expr::constant(64, 0));
+        self.add(st, Expr::bin(BinOp::Or, &null, &Expr::and(&lo, &hi)));
         Ok(())
     }
 

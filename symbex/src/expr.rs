@@ -88,15 +88,33 @@ pub enum Node {
     Concat(Expr, Expr),
 }
 
-#[derive(Debug, PartialEq, Eq, Hash)]
+#[derive(Debug)]
 struct Inner {
     width: u32,
     node: Node,
+    /// Hash of the structure, computed once from the children's (O(1) per node, so hashing
+    /// stays linear on expressions that share subterms).
+    hash: u64,
 }
 
 /// A bit-vector expression; cheap to clone, compared structurally.
-#[derive(Clone, PartialEq, Eq, Hash)]
+#[derive(Clone)]
 pub struct Expr(Rc<Inner>);
+
+impl PartialEq for Expr {
+    fn eq(&self, other: &Expr) -> bool {
+        Rc::ptr_eq(&self.0, &other.0)
+            || (self.0.hash == other.0.hash && self.0.width == other.0.width && self.0.node == other.0.node)
+    }
+}
+
+impl Eq for Expr {}
+
+impl std::hash::Hash for Expr {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(self.0.hash);
+    }
+}
 
 /// A byte array (the packet): a base variable and the stores made on it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -250,8 +268,12 @@ pub fn eval_cmp(op: CmpOp, w: u32, a: u128, b: u128) -> bool {
 
 impl Expr {
     fn make(width: u32, node: Node) -> Expr {
+        use std::hash::{Hash, Hasher};
         debug_assert!((1..=128).contains(&width));
-        Expr(Rc::new(Inner { width, node }))
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        width.hash(&mut h);
+        node.hash(&mut h);
+        Expr(Rc::new(Inner { width, node, hash: h.finish() }))
     }
 
     /// The constant `v` (truncated) of width `w`.
@@ -344,6 +366,19 @@ impl Expr {
                     }
                 }
                 _ => {}
+            }
+        }
+        if op == Or {
+            // (zext(x) << k) | zext(y), y of k bits: x and y side by side (how C builds a
+            // big-endian field from bytes).
+            for (l, r) in [(a, b), (b, a)] {
+                if let (Node::Bin(Shl, hx, k), Node::ZExt(y)) = (l.node(), r.node()) {
+                    if let (Node::ZExt(x), Some(k)) = (hx.node(), k.as_const()) {
+                        if k == y.width() as u128 && x.width() + y.width() <= w {
+                            return Expr::concat(x, y).zext(w);
+                        }
+                    }
+                }
             }
         }
         if a == b {

@@ -46,18 +46,37 @@ pub trait Solver {
 }
 
 /// Z3 (the system's libz3 4.8.12 through the `z3` crate).
+///
+/// One incremental solver (logic QF_ABV) answers every query between a push and a pop:
+/// creating a solver per query costs several milliseconds, more than most queries.
 pub struct Z3 {
-    ctx: z3::Context,
-    timeout: Duration,
+    // Declared before `ctx`: dropped first. It borrows `ctx`, which lives on the heap and
+    // is never moved or dropped while the solver exists.
+    solver: std::mem::ManuallyDrop<z3::Solver<'static>>,
+    ctx: Box<z3::Context>,
     /// Queries sent to Z3.
     pub queries: u64,
+}
+
+impl Drop for Z3 {
+    fn drop(&mut self) {
+        // SAFETY: the solver is dropped exactly once, before the context it borrows.
+        unsafe { std::mem::ManuallyDrop::drop(&mut self.solver) }
+    }
 }
 
 impl Z3 {
     /// A Z3 solver giving up after `timeout` per query.
     pub fn new(timeout: Duration) -> Z3 {
         let cfg = z3::Config::new();
-        Z3 { ctx: z3::Context::new(&cfg), timeout, queries: 0 }
+        let ctx = Box::new(z3::Context::new(&cfg));
+        // SAFETY: the context is boxed (stable address) and outlives the solver (see Drop).
+        let ctx_ref: &'static z3::Context = unsafe { &*(ctx.as_ref() as *const z3::Context) };
+        let solver = z3::Solver::new_for_logic(ctx_ref, "QF_ABV").unwrap_or_else(|| z3::Solver::new(ctx_ref));
+        let mut params = z3::Params::new(ctx_ref);
+        params.set_u32("timeout", timeout.as_millis().clamp(1, u32::MAX as u128) as u32);
+        solver.set_params(&params);
+        Z3 { solver: std::mem::ManuallyDrop::new(solver), ctx, queries: 0 }
     }
 }
 
@@ -191,10 +210,17 @@ impl<'c> Tr<'c> {
 impl Solver for Z3 {
     fn check(&mut self, constraints: &[Expr], want_model: bool) -> (Sat, Option<Model>) {
         self.queries += 1;
-        let solver = z3::Solver::new(&self.ctx);
-        let mut params = z3::Params::new(&self.ctx);
-        params.set_u32("timeout", self.timeout.as_millis().min(u32::MAX as u128) as u32);
-        solver.set_params(&params);
+        let solver: &z3::Solver<'_> = &self.solver;
+        solver.push();
+        let result = self.check_in_scope(constraints, want_model);
+        self.solver.pop(1);
+        result
+    }
+}
+
+impl Z3 {
+    fn check_in_scope(&self, constraints: &[Expr], want_model: bool) -> (Sat, Option<Model>) {
+        let solver: &z3::Solver<'_> = &self.solver;
         let mut tr = Tr {
             ctx: &self.ctx,
             bv: HashMap::new(),
@@ -303,9 +329,8 @@ pub fn collect_selects(e: &Expr, out: &mut Vec<(VarId, Expr)>) {
 /// Independence, answer cache and counterexample cache in front of any [`Solver`].
 pub struct CachedSolver<S: Solver> {
     inner: S,
-    answers: HashMap<Vec<usize>, Sat>,
+    answers: HashMap<Vec<(u64, Expr)>, Sat>,
     models: Vec<Model>,
-    pinned: Vec<Expr>,
     seed: u64,
     /// Queries answered without the solver.
     pub hits: u64,
@@ -318,39 +343,44 @@ pub struct CachedSolver<S: Solver> {
 impl<S: Solver> CachedSolver<S> {
     /// Wraps `inner`.
     pub fn new(inner: S) -> CachedSolver<S> {
-        CachedSolver { inner, answers: HashMap::new(), models: Vec::new(), pinned: Vec::new(), seed: 0x2545_f491_4f6c_dd1d, hits: 0, misses: 0, unknowns: 0 }
+        CachedSolver { inner, answers: HashMap::new(), models: Vec::new(), seed: 0x2545_f491_4f6c_dd1d, hits: 0, misses: 0, unknowns: 0 }
     }
 
     /// Whether `path` and `extra` can hold together. `path` is assumed satisfiable on its own.
     pub fn may_hold(&mut self, path: &[Expr], extra: &Expr) -> Sat {
+        self.may_hold_model(path, extra).0
+    }
+
+    /// As [`CachedSolver::may_hold`], with a model of the constraints involved when one is at
+    /// hand (it assigns the variables of `extra` and of the constraints sharing variables
+    /// with it; nothing else).
+    pub fn may_hold_model(&mut self, path: &[Expr], extra: &Expr) -> (Sat, Option<Model>) {
         if let Some(v) = extra.as_const() {
-            return if v == 1 { Sat::Sat } else { Sat::Unsat };
+            return (if v == 1 { Sat::Sat } else { Sat::Unsat }, None);
         }
         let relevant = independent(path, extra);
         // A known model of related constraints may already satisfy these.
         for m in self.models.iter().rev().take(16) {
             if m.eval(extra) == 1 && relevant.iter().all(|c| m.eval(c) == 1) {
                 self.hits += 1;
-                return Sat::Sat;
+                return (Sat::Sat, Some(m.clone()));
             }
         }
-        let mut key: Vec<usize> = relevant.iter().map(|e| e.id()).collect();
-        key.push(extra.id());
-        key.sort_unstable();
+        // Keyed by structure: the same query built again on another path hits.
+        let mut key: Vec<(u64, Expr)> = relevant.iter().chain([extra]).map(|e| (structural_hash(e), e.clone())).collect();
+        key.sort_by_key(|k| k.0);
+        key.dedup();
         if let Some(a) = self.answers.get(&key) {
             self.hits += 1;
-            return *a;
+            return (*a, None);
         }
         // Random assignments first: a branch on module state usually goes both ways, and
         // finding a witness by evaluation costs microseconds where a solver query on 64-bit
         // multiplications and divisions costs tens of milliseconds.
         if let Some(m) = random_model(&relevant, extra, &mut self.seed) {
             self.hits += 1;
-            self.models.push(m);
-            if self.models.len() > 64 {
-                self.models.remove(0);
-            }
-            return Sat::Sat;
+            self.remember(m.clone());
+            return (Sat::Sat, Some(m));
         }
         self.misses += 1;
         let mut all = relevant;
@@ -359,16 +389,18 @@ impl<S: Solver> CachedSolver<S> {
         if sat == Sat::Unknown {
             self.unknowns += 1;
         }
-        if let Some(m) = model {
-            self.models.push(m);
-            if self.models.len() > 64 {
-                self.models.remove(0);
-            }
+        if let Some(m) = &model {
+            self.remember(m.clone());
         }
-        // Keep the expressions alive while their ids key the cache.
-        self.pinned.extend(all);
         self.answers.insert(key, sat);
-        sat
+        (sat, model)
+    }
+
+    fn remember(&mut self, m: Model) {
+        self.models.push(m);
+        if self.models.len() > 64 {
+            self.models.remove(0);
+        }
     }
 
     /// A model of all of `constraints`.
@@ -507,4 +539,12 @@ fn collect_consts(e: &Expr, out: &mut Vec<u128>) {
             }
         }
     }
+}
+
+/// A hash of an expression's structure.
+fn structural_hash(e: &Expr) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    e.hash(&mut h);
+    h.finish()
 }

@@ -97,6 +97,29 @@ fn router_contract_covers_every_path_in_seconds() {
 }
 
 #[test]
+fn policer_contract_summarises_its_probe_loop_with_a_pcv() {
+    let dir = tempfile::tempdir().unwrap();
+    let so = dir.path().join("policer.so");
+    let out = nfcc().arg("build").arg(root().join("nf-examples/policer/policer.c")).arg("-o").arg(&so).output().unwrap();
+    ok(&out);
+    let c = contract_json(&dir.path().join("policer.contract.json"));
+    assert_eq!(c["coverage"]["complete"], true, "{}", c["coverage"]);
+    assert!(c["generation"]["seconds"].as_f64().unwrap() < 10.0);
+    let pcvs = c["pcvs"].as_array().unwrap();
+    assert_eq!(pcvs.len(), 1, "{pcvs:?}");
+    let name = pcvs[0]["name"].as_str().unwrap();
+    assert!(pcvs[0]["loops"][0].as_str().unwrap().starts_with("policer.c:"), "{pcvs:?}");
+    assert_eq!(pcvs[0]["sites"][0]["function"], "nf_process");
+    // IPv4 frames long enough to police pay per probe; the others do not.
+    let classes = c["classes"].as_array().unwrap();
+    let ipv4 = classes.iter().find(|k| k["when"] == "eth.type == 0x800 && len >= 34").expect("the policed class");
+    assert!(ipv4["instructions"]["terms"][name].as_u64().unwrap() > 0, "{ipv4}");
+    assert!(ipv4["memory"]["terms"][name].as_u64().unwrap() > 0, "{ipv4}");
+    let other = classes.iter().find(|k| k["when"] == "eth.type != 0x800 && len >= 14").expect("non-IPv4 class");
+    assert!(other["instructions"]["terms"].as_object().unwrap().values().all(|v| v == 0), "{other}");
+}
+
+#[test]
 fn contract_show_prints_the_table_and_refuses_what_is_not_a_contract() {
     let dir = tempfile::tempdir().unwrap();
     let so = dir.path().join("m.so");
