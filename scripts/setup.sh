@@ -8,6 +8,7 @@ PKGS=(
   libzstd-dev zlib1g-dev libz3-dev                            # LLVM's link deps, the solver
   libclang-rt-19-dev                                          # AddressSanitizer, the baseline of `nfcc bench`
   valgrind tcpdump                                            # exact counts, pcap inspection in tests
+  libdpdk-dev pkg-config dpdk-dev                             # `nfcc run --dpdk` (DPDK 22.11), dpdk-testpmd
 )
 
 missing=()

@@ -8,12 +8,14 @@ use clap::{Args, Parser, Subcommand};
 use nfcc_passes::{OptLevel, Protection};
 use nfcc_runtime::atomic::write_atomically;
 use nfcc_runtime::config::{self, Setting};
+use nfcc_runtime::dpdk::{self, DpdkConfig};
 use nfcc_runtime::host::{self, Input, Output, RunConfig, RunReport};
 use nfcc_runtime::module::ModuleSpec;
 use nfcc_runtime::traffic::{self, TrafficSpec};
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 /// nfcc: compile C network functions into protected, predictable modules, and run them.
 #[derive(Parser, Debug)]
@@ -126,17 +128,31 @@ struct RunArgs {
     chain: Vec<String>,
     /// Input capture (pcap or pcapng); `PORT=FILE` makes its packets arrive on PORT
     /// (default 0). Repeat to merge several captures by time.
-    #[arg(long = "pcap", required = true, value_name = "[PORT=]FILE")]
+    #[arg(long = "pcap", required_unless_present = "dpdk", conflicts_with = "dpdk", value_name = "[PORT=]FILE")]
     pcap: Vec<String>,
     /// Write forwarded packets to FILE (pcap); `PORT=FILE` keeps only those sent to PORT.
-    #[arg(long = "out", value_name = "[PORT=]FILE")]
+    #[arg(long = "out", conflicts_with = "dpdk", value_name = "[PORT=]FILE")]
     out: Vec<String>,
-    /// Number of ports the host offers modules.
-    #[arg(long, default_value_t = host::DEFAULT_PORTS, value_name = "N")]
-    ports: u16,
+    /// Number of ports the host offers modules (default 2; with --dpdk, the DPDK ports).
+    #[arg(long, value_name = "N")]
+    ports: Option<u16>,
     /// Also load modules built with `--protect none` (trusted code: nothing confines it).
     #[arg(long)]
     allow_unprotected: bool,
+    /// Run on DPDK ports instead of captures: the EAL arguments, in one word, e.g.
+    /// "--no-huge --no-pci --vdev=net_pcap0,rx_pcap=in.pcap,tx_pcap=out.pcap".
+    #[arg(long, value_name = "EAL ARGS", allow_hyphen_values = true)]
+    dpdk: Option<String>,
+    /// With --dpdk: stop after receiving N packets.
+    #[arg(long, value_name = "N", requires = "dpdk")]
+    dpdk_packets: Option<u64>,
+    /// With --dpdk: stop when no port received anything for MS milliseconds (0: never;
+    /// default 100 when every port is net_pcap, net_ring or net_null, never otherwise).
+    #[arg(long, value_name = "MS", requires = "dpdk")]
+    dpdk_idle: Option<u64>,
+    /// With --dpdk: mbufs in the packet pool (default: enough for every ring, at least 8191).
+    #[arg(long, value_name = "N", requires = "dpdk")]
+    dpdk_mbufs: Option<u32>,
 }
 
 #[derive(Args, Debug)]
@@ -392,6 +408,17 @@ fn parse_port_file(text: &str, flag: &str) -> Result<(Option<u16>, PathBuf), Fai
 
 fn cmd_run(a: RunArgs) -> Result<(), Failure> {
     let modules = parse_chain(&a.chain)?;
+    if let Some(eal) = a.dpdk {
+        return cmd_run_dpdk(DpdkConfig {
+            modules,
+            eal,
+            ports: a.ports,
+            allow_unprotected: a.allow_unprotected,
+            max_packets: a.dpdk_packets,
+            idle: a.dpdk_idle.map(Duration::from_millis),
+            mbufs: a.dpdk_mbufs,
+        });
+    }
     let mut inputs = Vec::new();
     for p in &a.pcap {
         let (port, path) = parse_port_file(p, "--pcap")?;
@@ -402,21 +429,66 @@ fn cmd_run(a: RunArgs) -> Result<(), Failure> {
         let (port, path) = parse_port_file(o, "--out")?;
         outputs.push(Output { port, path });
     }
-    let cfg = RunConfig { modules, inputs, outputs, ports: a.ports, allow_unprotected: a.allow_unprotected };
-    let mut on_event = |e: &host::Event| match e {
-        host::Event::Violation { module, packet, violation } => {
-            eprintln!("nfcc: violation: {module}: packet {packet}: {violation}; module quarantined")
-        }
-    };
-    let report = host::run(&cfg, &mut on_event).map_err(|e| match e {
+    let ports = a.ports.unwrap_or(host::DEFAULT_PORTS);
+    let cfg = RunConfig { modules, inputs, outputs, ports, allow_unprotected: a.allow_unprotected };
+    let report = host::run(&cfg, &mut print_event).map_err(|e| match e {
         host::HostError::Usage(m) => Failure::Usage(m),
         e => failed(e),
     })?;
-    print_run(&cfg, &report);
+    print_run(&cfg.outputs, &report);
     Ok(())
 }
 
-fn print_run(cfg: &RunConfig, r: &RunReport) {
+fn print_event(e: &host::Event) {
+    match e {
+        host::Event::Violation { module, packet, violation } => {
+            eprintln!("nfcc: violation: {module}: packet {packet}: {violation}; module quarantined")
+        }
+    }
+}
+
+fn cmd_run_dpdk(cfg: DpdkConfig) -> Result<(), Failure> {
+    let r = dpdk::run(&cfg, &mut print_event).map_err(|e| match e {
+        dpdk::DpdkError::Usage(m) => Failure::Usage(m),
+        dpdk::DpdkError::Args(e) => Failure::Usage(e.to_string()),
+        e => failed(e),
+    })?;
+    print_run(&[], &r.run);
+    for (i, p) in r.ports.iter().enumerate() {
+        let mut line = format!(
+            "port {i} ({}, {}): rx {}, tx {}",
+            p.name,
+            p.driver,
+            p.rx,
+            p.tx
+        );
+        if p.tx_dropped > 0 {
+            line += &format!(", tx dropped {} (queue full)", p.tx_dropped);
+        }
+        if p.unusable > 0 {
+            line += &format!(", {} multi-segment packets dropped", p.unusable);
+        }
+        line += if p.timestamps { "; time: capture timestamps" } else { "; time: host clock" };
+        println!("{line}");
+    }
+    if r.lost_copies > 0 {
+        eprintln!("nfcc: warning: {} flood copies lost: the mbuf pool was empty (--dpdk-mbufs)", r.lost_copies);
+    }
+    let why = match r.stop {
+        dpdk::Stop::Idle(d) => format!("no port received anything for {} ms", d.as_millis()),
+        dpdk::Stop::Packets(n) => format!("{n} packets received (--dpdk-packets)"),
+        dpdk::Stop::Signal(s) => format!("signal {s}"),
+    };
+    println!(
+        "stopped: {why}; {} mbufs; {}; EAL arguments: {}",
+        r.mbufs,
+        if r.merged { "ports merged in timestamp order" } else { "ports served in turn" },
+        r.eal_args
+    );
+    Ok(())
+}
+
+fn print_run(outputs: &[Output], r: &RunReport) {
     let width = r.modules.iter().map(|(n, _)| n.len()).max().unwrap_or(6).max(6);
     println!(
         "{:<width$} {:>7} {:>10} {:>10} {:>10} {:>10} {:>11}",
@@ -444,7 +516,7 @@ fn print_run(cfg: &RunConfig, r: &RunReport) {
         rate / 1e6,
         r.wall_time.as_secs_f64() * 1e3
     );
-    for (o, n) in cfg.outputs.iter().zip(&r.written) {
+    for (o, n) in outputs.iter().zip(&r.written) {
         match o.port {
             Some(p) => println!("wrote {n} packets (port {p}) to {}", o.path.display()),
             None => println!("wrote {n} packets to {}", o.path.display()),

@@ -160,7 +160,7 @@ struct Slot {
 struct Emit {
     slot: usize,
     port: u16,
-    copy: Option<Vec<u8>>,
+    copy: Option<PacketBuf>,
 }
 
 /// Loads the chain, pushes every input packet through it, writes the outputs. `on_event`
@@ -224,22 +224,18 @@ pub fn run(cfg: &RunConfig, on_event: &mut dyn FnMut(&Event)) -> Result<RunRepor
         emits.clear();
         let t0 = Instant::now();
         for (i, slot) in batch.iter_mut().enumerate() {
-            let mut stopped = None;
-            run_chain(&mut modules, 0, &mut slot.buf, slot.port, slot.time_ns, cfg.ports, true, &mut stopped, &mut |port, copy| {
+            let mut step = Step::default();
+            run_chain(&mut modules, 0, InChain::Original(&mut slot.buf), slot.port, slot.time_ns, cfg.ports, &mut step, &mut |port, copy| {
                 emits.push(Emit { slot: i, port, copy })
             });
-            if let Some(m) = stopped {
-                let module: &Module = &modules[m];
-                let violation = module.quarantined().expect("a stopped module is quarantined").clone();
-                on_event(&Event::Violation { module: module.name().to_string(), packet: slot.index, violation });
-            }
+            report_stop(&modules, &step, slot.index, on_event);
         }
         chain_time += t0.elapsed();
 
         for e in &emits {
             let slot = &batch[e.slot];
             let data = match &e.copy {
-                Some(c) => &c[..],
+                Some(c) => c.frame(),
                 None => slot.buf.frame(),
             };
             // A capture cut short by its snaplen stays cut short by the same amount.
@@ -274,7 +270,7 @@ pub fn run(cfg: &RunConfig, on_event: &mut dyn FnMut(&Event)) -> Result<RunRepor
 }
 
 /// Loads every module of the chain, refusing unprotected ones unless allowed.
-fn load_chain(cfg: &RunConfig) -> Result<Vec<Module>, HostError> {
+pub(crate) fn load_chain(cfg: &RunConfig) -> Result<Vec<Module>, HostError> {
     let mut modules = Vec::new();
     for (i, spec) in cfg.modules.iter().enumerate() {
         let m = Module::load(spec, &label(cfg, i), cfg.ports)?;
@@ -312,34 +308,106 @@ fn earliest(inputs: &[InFile]) -> Option<usize> {
         .map(|(_, k)| k)
 }
 
-/// Sends one packet through `modules[at..]`; `emit(port, copy)` receives what leaves the
-/// last module. `original` is false inside flood copies, which are handed over as
-/// `Some(bytes)`; the batch's own buffer is reported as `None`. `stopped` gets the index of
-/// a module that was stopped by a violation on this packet.
+/// A packet buffer the chain can run modules on: a frame with `abi::HEADROOM` bytes
+/// before it that belong to the packet (pcap buffers, DPDK mbufs).
+pub(crate) trait Frame: Sized {
+    /// The first byte of the frame; the `HEADROOM` bytes before it are the packet's too,
+    /// and nothing else lives in `[data - HEADROOM, data + len)`.
+    fn data(&mut self) -> *mut u8;
+    /// Bytes of the frame.
+    fn len(&self) -> u32;
+    /// A separate buffer holding a copy of the frame, for one port of a flood; `None` when
+    /// no buffer can be had (the copy is lost and counted).
+    fn duplicate(&self) -> Option<Self>;
+}
+
+impl Frame for PacketBuf {
+    fn data(&mut self) -> *mut u8 {
+        self.data_ptr()
+    }
+
+    fn len(&self) -> u32 {
+        self.len
+    }
+
+    fn duplicate(&self) -> Option<PacketBuf> {
+        Some(PacketBuf::from_frame(self.frame()))
+    }
+}
+
+/// A packet in the chain: the host's own buffer (which stays the host's) or a flood copy
+/// (which the chain owns and hands over when it leaves).
+pub(crate) enum InChain<'a, F> {
+    /// The buffer the packet arrived in.
+    Original(&'a mut F),
+    /// A copy made for one port of a flood.
+    Copy(F),
+}
+
+impl<F> InChain<'_, F> {
+    fn frame(&mut self) -> &mut F {
+        match self {
+            InChain::Original(f) => f,
+            InChain::Copy(f) => f,
+        }
+    }
+}
+
+/// What happened to one packet in the chain, besides where it went.
+#[derive(Debug, Default)]
+pub(crate) struct Step {
+    /// Index of a module a violation stopped on this packet.
+    pub stopped: Option<usize>,
+    /// Flood copies that could not be made (no buffer).
+    pub lost_copies: u64,
+}
+
+/// Tells `on_event` about the module a violation stopped on input packet `index`.
+pub(crate) fn report_stop(modules: &[Module], step: &Step, index: u64, on_event: &mut dyn FnMut(&Event)) {
+    if let Some(m) = step.stopped {
+        let module: &Module = &modules[m];
+        let violation = module.quarantined().expect("a stopped module is quarantined").clone();
+        on_event(&Event::Violation { module: module.name().to_string(), packet: index, violation });
+    }
+}
+
+/// Sends one packet through `modules[at..]`, the per-packet step every host loop shares;
+/// `emit(port, copy)` receives what leaves the last module: `None` for the original
+/// buffer (it can leave at most once), `Some` for a flood copy. A flood makes one copy per
+/// port but the input one, each going through the rest of the chain on its own.
 #[allow(clippy::too_many_arguments)]
-fn run_chain(
+pub(crate) fn run_chain<F: Frame>(
     modules: &mut [Module],
     at: usize,
-    buf: &mut PacketBuf,
+    mut pkt: InChain<'_, F>,
     port: u16,
     time_ns: u64,
     ports: u16,
-    original: bool,
-    stopped: &mut Option<usize>,
-    emit: &mut dyn FnMut(u16, Option<Vec<u8>>),
+    step: &mut Step,
+    emit: &mut dyn FnMut(u16, Option<F>),
 ) {
     let Some(m) = modules.get_mut(at) else {
-        emit(port, (!original).then(|| buf.frame().to_vec()));
+        match pkt {
+            InChain::Original(_) => emit(port, None),
+            InChain::Copy(c) => emit(port, Some(c)),
+        }
         return;
     };
-    match m.process(buf, port, time_ns) {
+    let f = pkt.frame();
+    let len = f.len();
+    // SAFETY: a `Frame` is one buffer with HEADROOM bytes before `len` bytes of frame, and
+    // nothing else uses it while the module runs.
+    let verdict = unsafe { m.process_raw(f.data(), len, port, time_ns) };
+    match verdict {
         Verdict::Drop => {}
-        Verdict::Violation => *stopped = Some(at),
-        Verdict::Port(p) => run_chain(modules, at + 1, buf, p, time_ns, ports, original, stopped, emit),
+        Verdict::Violation => step.stopped = Some(at),
+        Verdict::Port(p) => run_chain(modules, at + 1, pkt, p, time_ns, ports, step, emit),
         Verdict::Flood => {
             for p in (0..ports).filter(|&p| p != port) {
-                let mut copy = PacketBuf::from_frame(buf.frame());
-                run_chain(modules, at + 1, &mut copy, p, time_ns, ports, false, stopped, emit);
+                match pkt.frame().duplicate() {
+                    Some(copy) => run_chain(modules, at + 1, InChain::Copy(copy), p, time_ns, ports, step, emit),
+                    None => step.lost_copies += 1,
+                }
             }
         }
     }
@@ -354,16 +422,16 @@ pub fn run_pool(cfg: &RunConfig, pool: &[Vec<u8>], packets: u64, gap_ns: u64) ->
     }
     let mut modules = load_chain(cfg)?;
     let mut bufs: Vec<PacketBuf> = pool.iter().map(|f| PacketBuf::from_frame(f)).collect();
-    let mut stopped = None;
+    let mut step = Step::default();
     let t0 = Instant::now();
     let mut time_ns = 1_700_000_000_000_000_000u64;
     for i in 0..packets {
         let k = (i % bufs.len() as u64) as usize;
         time_ns += gap_ns;
-        run_chain(&mut modules, 0, &mut bufs[k], 0, time_ns, cfg.ports, true, &mut stopped, &mut |_, _| {});
+        run_chain(&mut modules, 0, InChain::Original(&mut bufs[k]), 0, time_ns, cfg.ports, &mut step, &mut |_, _| {});
     }
     let elapsed = t0.elapsed();
-    if let Some(m) = stopped {
+    if let Some(m) = step.stopped {
         let v = modules[m].quarantined().cloned().expect("stopped modules are quarantined");
         return Err(HostError::Usage(format!("{} was stopped during the benchmark: {v}", modules[m].name())));
     }

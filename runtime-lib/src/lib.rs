@@ -8,6 +8,7 @@
 pub mod abi;
 pub mod atomic;
 pub mod config;
+pub mod dpdk;
 pub mod ds;
 pub mod fault;
 pub mod heap;

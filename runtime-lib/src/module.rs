@@ -435,16 +435,29 @@ impl Module {
     /// Runs `nf_process` on the packet in `buf` and updates the counters. A quarantined
     /// module is not run: the packet is dropped.
     pub fn process(&mut self, buf: &mut PacketBuf, port: u16, time_ns: u64) -> Verdict {
+        let len = buf.len;
+        // SAFETY: the buffer holds HEADROOM bytes, then exactly `len` bytes of frame.
+        unsafe { self.process_raw(buf.data_ptr(), len, port, time_ns) }
+    }
+
+    /// Runs `nf_process` on the frame at `data[0..len)`, zeroing the `abi::HEADROOM` bytes
+    /// before it first (they belong to the packet's region too), and updates the counters.
+    /// The host's packet buffers of every kind (pcap, DPDK mbufs) come through here.
+    ///
+    /// # Safety
+    /// `data - HEADROOM .. data + len` is writable memory of one buffer that nothing else
+    /// reads or writes during the call, and holds no host state: the module may rewrite it.
+    pub unsafe fn process_raw(&mut self, data: *mut u8, len: u32, port: u16, time_ns: u64) -> Verdict {
         if self.quarantine.is_some() {
             self.stats.quarantined += 1;
             return Verdict::Drop;
         }
         self.stats.received += 1;
-        buf.clear_headroom();
+        // SAFETY: the caller guarantees the headroom is the packet's.
+        unsafe { std::ptr::write_bytes(data.sub(abi::HEADROOM), 0, abi::HEADROOM) };
         // SAFETY: no module code runs; only the host writes the descriptor.
         unsafe {
-            (*self.bounds).pkt =
-                Packet { data: buf.data_ptr(), len: buf.len, port, pad: 0, time_ns };
+            (*self.bounds).pkt = Packet { data, len, port, pad: 0, time_ns };
         }
         let enter = self.enter;
         // SAFETY: the runtime's entry point; faults are contained.
@@ -510,12 +523,9 @@ impl PacketBuf {
         &self.storage[abi::HEADROOM..abi::HEADROOM + self.len as usize]
     }
 
-    fn data_ptr(&mut self) -> *mut u8 {
+    /// The first byte of the frame (`HEADROOM` bytes of the buffer come before it).
+    pub(crate) fn data_ptr(&mut self) -> *mut u8 {
         self.storage[abi::HEADROOM..].as_mut_ptr()
-    }
-
-    fn clear_headroom(&mut self) {
-        self.storage[..abi::HEADROOM].fill(0);
     }
 }
 

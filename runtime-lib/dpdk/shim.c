@@ -1,0 +1,89 @@
+/*
+ * The DPDK fast path the Rust host needs, as real functions: DPDK defines these as
+ * static inline in its headers, so bindgen cannot bind them. Each call handles a whole
+ * burst, so the host crosses into C once per burst, not once per packet.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <rte_errno.h>
+#include <rte_log.h>
+#include <rte_ethdev.h>
+#include <rte_mbuf.h>
+#include <rte_mbuf_dyn.h>
+
+#include "shim.h"
+
+int nfcc_dpdk_errno(void)
+{
+	return rte_errno;
+}
+
+uint16_t nfcc_dpdk_rx(uint16_t port, struct rte_mbuf **mbufs, struct nfcc_dpdk_pkt *pkts, uint16_t n,
+		      int ts_offset, uint64_t ts_flag)
+{
+	uint16_t got = rte_eth_rx_burst(port, 0, mbufs, n);
+
+	for (uint16_t i = 0; i < got; i++) {
+		struct rte_mbuf *m = mbufs[i];
+		struct nfcc_dpdk_pkt *p = &pkts[i];
+
+		p->mbuf = m;
+		p->data = rte_pktmbuf_mtod(m, uint8_t *);
+		p->len = rte_pktmbuf_data_len(m);
+		/* The module's region is this one buffer: headroom before the data, no chain. */
+		p->usable = m->nb_segs == 1 && rte_pktmbuf_headroom(m) >= NFCC_DPDK_HEADROOM;
+		if (ts_offset >= 0 && (m->ol_flags & ts_flag) != 0) {
+			p->time_ns = *RTE_MBUF_DYNFIELD(m, ts_offset, rte_mbuf_timestamp_t *);
+			p->has_time = 1;
+		} else {
+			p->time_ns = 0;
+			p->has_time = 0;
+		}
+	}
+	return got;
+}
+
+uint16_t nfcc_dpdk_tx(uint16_t port, struct rte_mbuf **mbufs, uint16_t n)
+{
+	return rte_eth_tx_burst(port, 0, mbufs, n);
+}
+
+void nfcc_dpdk_free(struct rte_mbuf *m)
+{
+	rte_pktmbuf_free(m);
+}
+
+void nfcc_dpdk_free_bulk(struct rte_mbuf **mbufs, unsigned int n)
+{
+	rte_pktmbuf_free_bulk(mbufs, n);
+}
+
+struct rte_mbuf *nfcc_dpdk_frame(struct rte_mempool *pool, const uint8_t *frame, uint32_t len, uint8_t **data)
+{
+	struct rte_mbuf *m = rte_pktmbuf_alloc(pool);
+
+	if (m == NULL)
+		return NULL;
+	if (len > rte_pktmbuf_tailroom(m) || rte_pktmbuf_headroom(m) < NFCC_DPDK_HEADROOM) {
+		rte_pktmbuf_free(m);
+		return NULL;
+	}
+	*data = (uint8_t *)rte_pktmbuf_append(m, (uint16_t)len);
+	memcpy(*data, frame, len);
+	return m;
+}
+
+unsigned int nfcc_dpdk_pool_avail(const struct rte_mempool *pool)
+{
+	return rte_mempool_avail_count(pool);
+}
+
+uint64_t nfcc_dpdk_rx_offload_timestamp(void)
+{
+	return RTE_ETH_RX_OFFLOAD_TIMESTAMP;
+}
+
+int nfcc_dpdk_log_to_stderr(void)
+{
+	return rte_openlog_stream(stderr);
+}

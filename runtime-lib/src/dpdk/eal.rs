@@ -1,0 +1,120 @@
+//! The EAL command line: what the user wrote after `--dpdk`, and what the host adds.
+//!
+//! Unless the arguments choose how EAL shares memory (`--in-memory`, `--file-prefix`,
+//! `--proc-type`, `--no-shconf`), the host adds `--no-shconf` with `--no-huge` (whose static
+//! memory layout `--in-memory` refuses) and `--in-memory` otherwise, so concurrent runs
+//! never share EAL's files in `/var/run/dpdk`; and, unless they choose lcores (`-l`, `-c`, `--lcores`), one lcore that
+//! floats over every CPU the process may run on (`--lcores=0@(CPUS)`), so runs started in
+//! parallel are not all pinned to CPU 0.
+
+/// Why the EAL arguments are refused before EAL sees them.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ArgsError {
+    /// Nothing after `--dpdk`.
+    #[error("--dpdk needs EAL arguments, e.g. \"--no-huge --no-pci --vdev=net_pcap0,rx_pcap=in.pcap,tx_pcap=out.pcap\"")]
+    Empty,
+    /// A word with a NUL byte cannot be passed to C.
+    #[error("EAL argument {0:?} contains a NUL byte")]
+    Nul(String),
+}
+
+/// The argument vector handed to `rte_eal_init`, program name first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EalArgs {
+    /// Every word, `nfcc` first.
+    pub words: Vec<String>,
+    /// Words the host added (also in `words`), for messages.
+    pub added: Vec<String>,
+}
+
+impl EalArgs {
+    /// Splits `text` at whitespace (no quoting: EAL arguments never need spaces) and adds
+    /// the host's defaults. `cpus` are the CPUs the process may run on.
+    pub fn parse(text: &str, cpus: &[usize]) -> Result<EalArgs, ArgsError> {
+        let given: Vec<String> = text.split_whitespace().map(String::from).collect();
+        if given.is_empty() {
+            return Err(ArgsError::Empty);
+        }
+        if let Some(w) = given.iter().find(|w| w.contains('\0')) {
+            return Err(ArgsError::Nul(w.clone()));
+        }
+        let has = |names: &[&str]| {
+            given.iter().any(|w| names.iter().any(|n| w == n || w.starts_with(&format!("{n}=")) || (n.len() == 2 && w.starts_with(n))))
+        };
+        let mut added = Vec::new();
+        if !has(&["--in-memory", "--file-prefix", "--proc-type", "--no-shconf"]) {
+            // `--no-huge` selects EAL's static (legacy) memory layout, which `--in-memory`
+            // refuses; `--no-shconf` is what it allows to keep EAL's files out of the way.
+            added.push(if has(&["--no-huge"]) { "--no-shconf" } else { "--in-memory" }.to_string());
+        }
+        if !has(&["-l", "-c", "--lcores"]) && !cpus.is_empty() {
+            let list: Vec<String> = cpus.iter().map(|c| c.to_string()).collect();
+            added.push(format!("--lcores=0@({})", list.join(",")));
+        }
+        let mut words = vec!["nfcc".to_string()];
+        words.extend(given);
+        words.extend(added.iter().cloned());
+        Ok(EalArgs { words, added })
+    }
+
+    /// The user's words and the host's, as one line for messages (no program name).
+    pub fn line(&self) -> String {
+        self.words[1..].join(" ")
+    }
+}
+
+/// The CPUs this process may run on (its affinity mask).
+pub fn allowed_cpus() -> Vec<usize> {
+    // SAFETY: a zeroed cpu_set_t is a valid empty set; sched_getaffinity fills it.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    let ok = unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) } == 0;
+    if !ok {
+        return Vec::new();
+    }
+    (0..libc::CPU_SETSIZE as usize).filter(|&c| unsafe { libc::CPU_ISSET(c, &set) }).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_host_adds_private_memory_and_one_floating_lcore() {
+        let a = EalArgs::parse("  --no-huge --no-pci\t--vdev=net_null0 ", &[0, 1]).unwrap();
+        assert_eq!(a.words, ["nfcc", "--no-huge", "--no-pci", "--vdev=net_null0", "--no-shconf", "--lcores=0@(0,1)"]);
+        assert_eq!(a.added, ["--no-shconf", "--lcores=0@(0,1)"]);
+        assert_eq!(a.line(), "--no-huge --no-pci --vdev=net_null0 --no-shconf --lcores=0@(0,1)");
+        let a = EalArgs::parse("-a 0000:01:00.0", &[2]).unwrap();
+        assert_eq!(a.added, ["--in-memory", "--lcores=0@(2)"]);
+    }
+
+    #[test]
+    fn the_users_choices_win() {
+        for (text, added) in [
+            ("--file-prefix=t1 -l 1", vec![]),
+            ("--file-prefix t1 -l1", vec![]),
+            ("--proc-type=primary -c 0x1", vec![]),
+            ("--in-memory --lcores=1@0", vec![]),
+            ("--no-huge --no-shconf -l 0", vec![]),
+            ("--no-huge -l 0", vec!["--no-shconf".to_string()]),
+            ("-l 0", vec!["--in-memory".to_string()]),
+            ("--no-huge --file-prefix=x", vec!["--lcores=0@(3)".to_string()]),
+        ] {
+            let a = EalArgs::parse(text, &[3]).unwrap();
+            assert_eq!(a.added, added, "{text}");
+        }
+        // A longer option that merely starts like a short one is not mistaken for it.
+        assert_eq!(EalArgs::parse("--log-level=8", &[0]).unwrap().added.len(), 2);
+    }
+
+    #[test]
+    fn empty_or_nul_arguments_are_refused() {
+        assert_eq!(EalArgs::parse(" \t", &[0]), Err(ArgsError::Empty));
+        assert!(matches!(EalArgs::parse("--no-huge a\0b", &[0]), Err(ArgsError::Nul(_))));
+    }
+
+    #[test]
+    fn this_process_may_run_somewhere() {
+        assert!(!allowed_cpus().is_empty());
+    }
+}

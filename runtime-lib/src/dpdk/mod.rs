@@ -1,0 +1,731 @@
+//! The data-plane host on DPDK: EAL from the user's arguments, every DPDK port an nfcc port
+//! (DPDK port i = nfcc port i), burst receive, the chain on each mbuf, burst transmit.
+//!
+//! Invariants:
+//! - A module's packet region is exactly one mbuf's buffer: the frame at the mbuf's data
+//!   pointer and the `abi::HEADROOM` bytes before it, inside the mbuf headroom
+//!   (`RTE_PKTMBUF_HEADROOM` is 128), zeroed before every call. Mbufs of several segments,
+//!   or with less headroom, never reach a module (they are dropped and counted).
+//! - Every mbuf has exactly one owner: the receive burst, then the chain, then a transmit
+//!   burst (which hands it to the driver) or a free. A flood copy is a new mbuf.
+//! - Per-packet chain semantics (verdicts, floods, quarantine, violations) are
+//!   `host::run_chain`'s, shared with the pcap host.
+//! - One lcore runs everything: module instances are single-threaded, so more than one
+//!   EAL lcore is refused rather than silently left idle.
+//! - EAL is initialised once per process and cleaned up (ports stopped and closed, which
+//!   flushes net_pcap's output files) on every path out of [`run`] after it succeeded.
+
+pub mod eal;
+mod sys;
+
+use crate::abi;
+use crate::host::{self, Event, Frame, InChain, RunConfig, RunReport, Step};
+use crate::module::{LoadError, Module, ModuleSpec};
+use std::ffi::{c_char, c_int, CStr, CString};
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::time::{Duration, Instant};
+
+/// Packets received (and transmitted) per burst.
+pub const BURST: usize = 32;
+/// Receive and transmit descriptors asked for per port (the driver may adjust them).
+pub const RING_SIZE: u16 = 1024;
+/// Mbufs per-lcore cached by the pool.
+pub const POOL_CACHE: u32 = 256;
+/// Bytes of packet data per mbuf (DPDK's default: 2048 + the 128-byte headroom).
+pub const MBUF_BUF_SIZE: u16 = 2048 + sys::RTE_PKTMBUF_HEADROOM as u16;
+/// How long every port may stay silent before a run on virtual devices ends.
+pub const DEFAULT_IDLE: Duration = Duration::from_millis(100);
+/// Drivers whose input runs dry: a run on them alone ends when they go idle.
+pub const VIRTUAL_DRIVERS: &[&str] = &["net_pcap", "net_ring", "net_null"];
+/// Nanoseconds per unit of net_pcap's RX timestamp (microseconds).
+const PCAP_TS_NS: u64 = 1000;
+/// Transmit attempts on a full queue before the rest of a burst is dropped.
+const TX_RETRIES: u32 = 64;
+
+const _: () = assert!(sys::NFCC_DPDK_HEADROOM as usize == abi::HEADROOM);
+const _: () = assert!(sys::RTE_PKTMBUF_HEADROOM as usize >= abi::HEADROOM);
+
+/// Everything a DPDK run needs.
+#[derive(Debug, Clone)]
+pub struct DpdkConfig {
+    /// The chain, in order.
+    pub modules: Vec<ModuleSpec>,
+    /// What followed `--dpdk`: EAL arguments, split at whitespace.
+    pub eal: String,
+    /// Ports offered to modules; must equal the DPDK ports when given.
+    pub ports: Option<u16>,
+    /// Load modules built with `--protect none`.
+    pub allow_unprotected: bool,
+    /// Stop after this many packets were received.
+    pub max_packets: Option<u64>,
+    /// Stop when no port received anything for this long (`Some(ZERO)`: never); `None`
+    /// picks [`DEFAULT_IDLE`] when every port is a virtual device, never otherwise.
+    pub idle: Option<Duration>,
+    /// Mbufs in the pool (default: [`default_mbufs`]).
+    pub mbufs: Option<u32>,
+}
+
+/// One DPDK port in a run.
+#[derive(Debug, Clone, Default)]
+pub struct PortReport {
+    /// Its DPDK device name (`net_pcap0`).
+    pub name: String,
+    /// Its driver (`net_pcap`).
+    pub driver: String,
+    /// Whether its packets carry the driver's RX timestamp (their `time_ns`).
+    pub timestamps: bool,
+    /// Packets received.
+    pub rx: u64,
+    /// Received packets no module may be given (several segments, too little headroom).
+    pub unusable: u64,
+    /// Packets handed to the driver for transmission.
+    pub tx: u64,
+    /// Packets dropped because the transmit queue stayed full.
+    pub tx_dropped: u64,
+}
+
+/// Why a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// No port received anything for this long.
+    Idle(Duration),
+    /// The packet limit was reached.
+    Packets(u64),
+    /// SIGINT or SIGTERM (the signal number).
+    Signal(i32),
+}
+
+/// What happened in a DPDK run.
+#[derive(Debug, Clone)]
+pub struct DpdkReport {
+    /// Per-module counters, packets in and out, chain time, as for a pcap run.
+    pub run: RunReport,
+    /// Per port, in port order.
+    pub ports: Vec<PortReport>,
+    /// Why it ended.
+    pub stop: Stop,
+    /// The EAL arguments used (the host's additions included).
+    pub eal_args: String,
+    /// Mbufs in the pool.
+    pub mbufs: u32,
+    /// Whether packets of several ports were handed to the chain in timestamp order.
+    pub merged: bool,
+    /// Flood copies that could not be made because the pool was empty.
+    pub lost_copies: u64,
+}
+
+/// Why a DPDK run failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DpdkError {
+    /// The command line asked for something impossible.
+    #[error("{0}")]
+    Usage(String),
+    /// The EAL arguments were refused before EAL saw them.
+    #[error(transparent)]
+    Args(#[from] eal::ArgsError),
+    /// `rte_eal_init` failed.
+    #[error("DPDK EAL initialisation failed: {reason} (EAL arguments: {args})")]
+    Eal {
+        /// The EAL arguments used.
+        args: String,
+        /// `rte_strerror(rte_errno)`.
+        reason: String,
+    },
+    /// EAL offers no ports.
+    #[error("DPDK found no ports (EAL arguments: {args}): add virtual devices (--vdev=net_pcap0,rx_pcap=IN,tx_pcap=OUT, --vdev=net_ring0, --vdev=net_null0) or bind a NIC to a DPDK driver")]
+    NoPorts {
+        /// The EAL arguments used.
+        args: String,
+    },
+    /// More than one lcore.
+    #[error("DPDK EAL has {lcores} lcores; nfcc runs the chain on one (module instances are single-threaded, and workers with RSS are not implemented yet): give EAL one lcore, e.g. -l 0")]
+    Lcores {
+        /// `rte_lcore_count()`.
+        lcores: u32,
+    },
+    /// The mbuf pool could not be created.
+    #[error("cannot create the mbuf pool ({mbufs} mbufs of {buf_size} bytes, about {mib} MiB): {reason}; give EAL more memory (-m MB) or use fewer mbufs (--dpdk-mbufs N)")]
+    Mempool {
+        /// Mbufs asked for.
+        mbufs: u32,
+        /// Data bytes per mbuf.
+        buf_size: u16,
+        /// Rough size of the pool.
+        mib: u64,
+        /// `rte_strerror(rte_errno)`.
+        reason: String,
+    },
+    /// A port could not be set up.
+    #[error("DPDK port {port} ({name}): {call} failed: {reason}")]
+    Port {
+        /// Port id.
+        port: u16,
+        /// Device name.
+        name: String,
+        /// The DPDK call that failed.
+        call: &'static str,
+        /// Its error.
+        reason: String,
+    },
+    /// A module could not be loaded.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+}
+
+impl From<host::HostError> for DpdkError {
+    fn from(e: host::HostError) -> DpdkError {
+        match e {
+            host::HostError::Usage(m) => DpdkError::Usage(m),
+            host::HostError::Load(l) => DpdkError::Load(l),
+            other => DpdkError::Usage(other.to_string()),
+        }
+    }
+}
+
+/// Mbufs for `ports` ports when the user does not say: every receive and transmit ring
+/// full, a burst in flight per port, and the pool's per-lcore cache, as 2^k - 1 (the
+/// size DPDK's ring-backed pools use best), at least 8191.
+pub fn default_mbufs(ports: u16) -> u32 {
+    let need = ports as u32 * (2 * RING_SIZE as u32 + 2 * BURST as u32) + 2 * POOL_CACHE;
+    let mut n = 8191u32;
+    while n < need {
+        n = n * 2 + 1;
+    }
+    n
+}
+
+/// The idle limit for a run on `drivers` when the user gave none.
+pub fn default_idle(drivers: &[String]) -> Option<Duration> {
+    drivers.iter().all(|d| VIRTUAL_DRIVERS.contains(&d.as_str())).then_some(DEFAULT_IDLE)
+}
+
+fn rte_error(code: c_int) -> String {
+    // SAFETY: rte_strerror returns a static or thread-local NUL-terminated string.
+    let s = unsafe { CStr::from_ptr(sys::rte_strerror(code)) }.to_string_lossy().into_owned();
+    format!("{s} (error {code})")
+}
+
+fn last_rte_error() -> String {
+    // SAFETY: reads this thread's rte_errno.
+    rte_error(unsafe { sys::nfcc_dpdk_errno() })
+}
+
+/// EAL, once initialised: stops and closes the ports that were started and cleans up.
+struct Eal {
+    started: Vec<u16>,
+    pool: *mut sys::rte_mempool,
+}
+
+impl Drop for Eal {
+    fn drop(&mut self) {
+        // SAFETY: EAL is initialised; every mbuf has been freed or handed to a driver.
+        unsafe {
+            for &p in &self.started {
+                sys::rte_eth_dev_stop(p);
+            }
+            for p in 0..sys::rte_eth_dev_count_avail() {
+                sys::rte_eth_dev_close(p);
+            }
+            if !self.pool.is_null() {
+                sys::rte_mempool_free(self.pool);
+            }
+            sys::rte_eal_cleanup();
+        }
+    }
+}
+
+/// An mbuf the host owns; freed when dropped.
+struct Mbuf {
+    m: *mut sys::rte_mbuf,
+    data: *mut u8,
+    len: u32,
+    pool: *mut sys::rte_mempool,
+}
+
+impl Mbuf {
+    /// Hands the mbuf over (to a transmit burst).
+    fn into_raw(self) -> *mut sys::rte_mbuf {
+        let m = self.m;
+        std::mem::forget(self);
+        m
+    }
+}
+
+impl Frame for Mbuf {
+    fn data(&mut self) -> *mut u8 {
+        self.data
+    }
+
+    fn len(&self) -> u32 {
+        self.len
+    }
+
+    fn duplicate(&self) -> Option<Mbuf> {
+        let mut data = std::ptr::null_mut();
+        // SAFETY: the frame is `len` readable bytes; the shim copies them into a new mbuf
+        // with the default headroom.
+        let m = unsafe { sys::nfcc_dpdk_frame(self.pool, self.data, self.len, &mut data) };
+        (!m.is_null()).then_some(Mbuf { m, data, len: self.len, pool: self.pool })
+    }
+}
+
+impl Drop for Mbuf {
+    fn drop(&mut self) {
+        // SAFETY: the host owns this mbuf.
+        unsafe { sys::nfcc_dpdk_free(self.m) };
+    }
+}
+
+static SIGNAL: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn on_signal(sig: c_int) {
+    SIGNAL.store(sig, Ordering::Relaxed);
+}
+
+/// SIGINT and SIGTERM end the run (with its report) while installed.
+struct SignalGuard {
+    old: Vec<(c_int, libc::sighandler_t)>,
+}
+
+impl SignalGuard {
+    fn install() -> SignalGuard {
+        SIGNAL.store(0, Ordering::Relaxed);
+        let old = [libc::SIGINT, libc::SIGTERM]
+            .into_iter()
+            // SAFETY: the handler only stores to an atomic.
+            .map(|s| (s, unsafe { libc::signal(s, on_signal as extern "C" fn(c_int) as libc::sighandler_t) }))
+            .collect();
+        SignalGuard { old }
+    }
+}
+
+impl Drop for SignalGuard {
+    fn drop(&mut self) {
+        for &(s, h) in &self.old {
+            // SAFETY: restoring the previous disposition.
+            unsafe { libc::signal(s, h) };
+        }
+    }
+}
+
+/// One received packet waiting for the chain.
+#[derive(Clone, Copy)]
+struct Staged {
+    pkt: sys::nfcc_dpdk_pkt,
+    time_ns: u64,
+}
+
+/// Picks the port whose oldest staged packet goes to the chain next: the earliest
+/// timestamp (ties: the lower port). `heads[p]` is port `p`'s oldest staged packet's time,
+/// `None` when it has nothing staged (the caller refills a port before it would matter).
+fn merge_pick(heads: &[Option<u64>]) -> Option<usize> {
+    heads.iter().enumerate().filter_map(|(p, t)| t.map(|t| (t, p))).min().map(|(_, p)| p)
+}
+
+fn now_ns() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
+}
+
+/// Initialises EAL from `cfg.eal`, sets up every port, loads the chain and runs it until
+/// the run ends (see [`Stop`]). `on_event` hears of violations as they happen.
+pub fn run(cfg: &DpdkConfig, on_event: &mut dyn FnMut(&Event)) -> Result<DpdkReport, DpdkError> {
+    let start = Instant::now();
+    if cfg.modules.is_empty() {
+        return Err(DpdkError::Usage("no module given".into()));
+    }
+    if cfg.mbufs == Some(0) {
+        return Err(DpdkError::Usage("--dpdk-mbufs must be at least 1".into()));
+    }
+    let args = eal::EalArgs::parse(&cfg.eal, &eal::allowed_cpus())?;
+    let line = args.line();
+    let cargs: Vec<CString> = args.words.iter().map(|w| CString::new(w.as_str()).expect("checked for NUL")).collect();
+    let mut argv: Vec<*mut c_char> = cargs.iter().map(|c| c.as_ptr() as *mut c_char).collect();
+    // SAFETY: before EAL; DPDK's log then goes to stderr, not into nfcc's report.
+    unsafe { sys::nfcc_dpdk_log_to_stderr() };
+    // SAFETY: argv holds argc valid C strings that outlive EAL (EAL may keep pointers).
+    let rc = unsafe { sys::rte_eal_init(argv.len() as c_int, argv.as_mut_ptr()) };
+    if rc < 0 {
+        return Err(DpdkError::Eal { args: line, reason: last_rte_error() });
+    }
+    let mut eal = Eal { started: Vec::new(), pool: std::ptr::null_mut() };
+
+    // SAFETY: EAL is initialised.
+    let lcores = unsafe { sys::rte_lcore_count() };
+    if lcores > 1 {
+        return Err(DpdkError::Lcores { lcores });
+    }
+    // SAFETY: EAL is initialised.
+    let n = unsafe { sys::rte_eth_dev_count_avail() };
+    if n == 0 {
+        return Err(DpdkError::NoPorts { args: line });
+    }
+    if n > abi::MAX_PORTS {
+        return Err(DpdkError::Usage(format!("DPDK offers {n} ports; modules can be given at most {}", abi::MAX_PORTS)));
+    }
+    if let Some(p) = cfg.ports {
+        if p != n {
+            return Err(DpdkError::Usage(format!(
+                "--ports {p}, but DPDK offers {n} ports: with --dpdk every DPDK port is an nfcc port (drop --ports or change the devices)"
+            )));
+        }
+    }
+
+    let mbufs = cfg.mbufs.unwrap_or_else(|| default_mbufs(n));
+    let pool_name = CString::new("nfcc_mbufs").unwrap();
+    // SAFETY: EAL is initialised; the name is a C string.
+    eal.pool = unsafe { sys::rte_pktmbuf_pool_create(pool_name.as_ptr(), mbufs, POOL_CACHE.min(mbufs / 2), 0, MBUF_BUF_SIZE, sys::rte_socket_id() as c_int) };
+    if eal.pool.is_null() {
+        let reason = last_rte_error();
+        let mib = (mbufs as u64 * (MBUF_BUF_SIZE as u64 + 192)).div_ceil(1 << 20);
+        return Err(DpdkError::Mempool { mbufs, buf_size: MBUF_BUF_SIZE, mib, reason });
+    }
+
+    let mut ports: Vec<PortReport> = Vec::new();
+    // SAFETY: the offload bit, a constant.
+    let ts_offload = unsafe { sys::nfcc_dpdk_rx_offload_timestamp() };
+    for port in 0..n {
+        let mut name_buf = [0 as c_char; 64];
+        // SAFETY: the buffer is 64 bytes (RTE_ETH_NAME_MAX_LEN).
+        let name = if unsafe { sys::rte_eth_dev_get_name_by_port(port, name_buf.as_mut_ptr()) } == 0 {
+            unsafe { CStr::from_ptr(name_buf.as_ptr()) }.to_string_lossy().into_owned()
+        } else {
+            format!("port{port}")
+        };
+        let fail = |call: &'static str, code: c_int| DpdkError::Port { port, name: name.clone(), call, reason: rte_error(-code) };
+        let mut info = sys::rte_eth_dev_info::default();
+        // SAFETY: info is a properly sized rte_eth_dev_info.
+        let rc = unsafe { sys::rte_eth_dev_info_get(port, &mut info) };
+        if rc != 0 {
+            return Err(fail("rte_eth_dev_info_get", rc));
+        }
+        let driver = if info.driver_name.is_null() {
+            String::new()
+        } else {
+            unsafe { CStr::from_ptr(info.driver_name) }.to_string_lossy().into_owned()
+        };
+        // net_pcap (22.11) stamps every packet it reads with its capture time, in
+        // microseconds since the epoch (libpcap reads nanosecond files at microsecond
+        // precision), whether or not the offload is asked for, and does not advertise it;
+        // ask for it where it is advertised. Other drivers' timestamps count in the NIC's
+        // own clock, not ns since the epoch: their packets get the host clock.
+        let timestamps = driver == "net_pcap";
+        let mut conf = sys::rte_eth_conf::default();
+        if timestamps && info.rx_offload_capa & ts_offload != 0 {
+            conf.rxmode.offloads |= ts_offload;
+        }
+        // SAFETY: one RX and one TX queue with a zeroed (default) configuration.
+        let rc = unsafe { sys::rte_eth_dev_configure(port, 1, 1, &conf) };
+        if rc != 0 {
+            return Err(fail("rte_eth_dev_configure", rc));
+        }
+        let (mut rxd, mut txd) = (RING_SIZE, RING_SIZE);
+        // SAFETY: the port is configured.
+        let rc = unsafe { sys::rte_eth_dev_adjust_nb_rx_tx_desc(port, &mut rxd, &mut txd) };
+        if rc != 0 {
+            return Err(fail("rte_eth_dev_adjust_nb_rx_tx_desc", rc));
+        }
+        // SAFETY: the port is configured; a negative socket means "any".
+        let socket = unsafe { sys::rte_eth_dev_socket_id(port) }.max(0) as u32;
+        // SAFETY: default queue configurations (NULL), our pool.
+        let rc = unsafe { sys::rte_eth_rx_queue_setup(port, 0, rxd, socket, std::ptr::null(), eal.pool) };
+        if rc != 0 {
+            return Err(fail("rte_eth_rx_queue_setup", rc));
+        }
+        let rc = unsafe { sys::rte_eth_tx_queue_setup(port, 0, txd, socket, std::ptr::null()) };
+        if rc != 0 {
+            return Err(fail("rte_eth_tx_queue_setup", rc));
+        }
+        let rc = unsafe { sys::rte_eth_dev_start(port) };
+        if rc != 0 {
+            return Err(fail("rte_eth_dev_start", rc));
+        }
+        eal.started.push(port);
+        // Real NICs must see every frame, whatever its destination; virtual devices may
+        // not support it, which is harmless.
+        // SAFETY: the port is started.
+        unsafe { sys::rte_eth_promiscuous_enable(port) };
+        ports.push(PortReport { name, driver, timestamps, ..PortReport::default() });
+    }
+
+    let (mut ts_offset, mut ts_flag) = (-1, 0u64);
+    if ports.iter().any(|p| p.timestamps) {
+        let field = CString::new(&sys::RTE_MBUF_DYNFIELD_TIMESTAMP_NAME[..sys::RTE_MBUF_DYNFIELD_TIMESTAMP_NAME.len() - 1]).unwrap();
+        let flag = CString::new(&sys::RTE_MBUF_DYNFLAG_RX_TIMESTAMP_NAME[..sys::RTE_MBUF_DYNFLAG_RX_TIMESTAMP_NAME.len() - 1]).unwrap();
+        // SAFETY: lookups by name; the driver registered both when the offload was enabled.
+        let (off, bit) = unsafe {
+            (sys::rte_mbuf_dynfield_lookup(field.as_ptr(), std::ptr::null_mut()), sys::rte_mbuf_dynflag_lookup(flag.as_ptr(), std::ptr::null_mut()))
+        };
+        if off >= 0 && bit >= 0 {
+            (ts_offset, ts_flag) = (off, 1u64 << bit);
+        } else {
+            for p in &mut ports {
+                p.timestamps = false;
+            }
+        }
+    }
+    // Captures replayed on several ports reach the chain in capture-time order, as in a
+    // pcap run; ports without capture times are served in turn.
+    let merged = ports.iter().all(|p| p.timestamps);
+
+    let chain_cfg = RunConfig {
+        modules: cfg.modules.clone(),
+        inputs: Vec::new(),
+        outputs: Vec::new(),
+        ports: n,
+        allow_unprotected: cfg.allow_unprotected,
+    };
+    let mut modules = host::load_chain(&chain_cfg)?;
+
+    let drivers: Vec<String> = ports.iter().map(|p| p.driver.clone()).collect();
+    let idle = match cfg.idle {
+        Some(d) if d.is_zero() => None,
+        Some(d) => Some(d),
+        None => default_idle(&drivers),
+    };
+
+    let mut lp = Loop {
+        modules: &mut modules,
+        ports: &mut ports,
+        pool: eal.pool,
+        n,
+        ts_offset,
+        ts_flag,
+        packets_in: 0,
+        packets_out: 0,
+        chain_time: Duration::ZERO,
+        lost_copies: 0,
+        tx: (0..n).map(|_| Vec::with_capacity(BURST * 2)).collect(),
+    };
+    let _signals = SignalGuard::install();
+    let stop = lp.serve(merged, cfg.max_packets, idle, on_event);
+    let (packets_in, packets_out, chain_time, lost_copies) = (lp.packets_in, lp.packets_out, lp.chain_time, lp.lost_copies);
+    drop(lp);
+
+    let run = RunReport {
+        modules: modules.iter().map(|m| (m.name().to_string(), m.stats())).collect(),
+        quarantined: modules.iter().map(|m| m.quarantined().cloned()).collect(),
+        protection: modules.iter().map(|m| m.protection()).collect(),
+        packets_in,
+        packets_out,
+        written: Vec::new(),
+        chain_time,
+        wall_time: Duration::ZERO,
+    };
+    drop(modules);
+    drop(eal);
+    let mut run = run;
+    run.wall_time = start.elapsed();
+    Ok(DpdkReport { run, ports, stop, eal_args: line, mbufs, merged, lost_copies })
+}
+
+/// The state of the receive-chain-transmit loop.
+struct Loop<'a> {
+    modules: &'a mut [Module],
+    ports: &'a mut [PortReport],
+    pool: *mut sys::rte_mempool,
+    n: u16,
+    ts_offset: c_int,
+    ts_flag: u64,
+    packets_in: u64,
+    packets_out: u64,
+    chain_time: Duration,
+    lost_copies: u64,
+    /// Per output port, mbufs waiting for the next transmit burst.
+    tx: Vec<Vec<*mut sys::rte_mbuf>>,
+}
+
+impl Loop<'_> {
+    /// Receives up to `want` packets from `port` onto `staged`; returns how many.
+    fn receive(&mut self, port: u16, want: usize, staged: &mut std::collections::VecDeque<Staged>) -> usize {
+        let mut mbufs = [std::ptr::null_mut(); BURST];
+        let mut pkts = [sys::nfcc_dpdk_pkt { mbuf: std::ptr::null_mut(), data: std::ptr::null_mut(), time_ns: 0, len: 0, usable: 0, has_time: 0 }; BURST];
+        // SAFETY: both arrays hold BURST entries; the port is started.
+        let got = unsafe { sys::nfcc_dpdk_rx(port, mbufs.as_mut_ptr(), pkts.as_mut_ptr(), want.min(BURST) as u16, self.ts_offset, self.ts_flag) } as usize;
+        if got == 0 {
+            return 0;
+        }
+        let stats = &mut self.ports[port as usize];
+        if !stats.timestamps {
+            for p in &mut pkts[..got] {
+                p.has_time = 0;
+            }
+        }
+        let clock = if pkts[..got].iter().any(|p| p.has_time == 0) { now_ns() } else { 0 };
+        stats.rx += got as u64;
+        for p in &pkts[..got] {
+            if p.usable == 0 {
+                stats.unusable += 1;
+                // SAFETY: the host owns what it received.
+                unsafe { sys::nfcc_dpdk_free(p.mbuf) };
+                continue;
+            }
+            let time_ns = if p.has_time != 0 { p.time_ns.saturating_mul(PCAP_TS_NS) } else { clock };
+            staged.push_back(Staged { pkt: *p, time_ns });
+        }
+        got
+    }
+
+    /// Runs one received packet through the chain and queues what leaves it.
+    fn process(&mut self, port: u16, s: Staged, on_event: &mut dyn FnMut(&Event)) {
+        self.packets_in += 1;
+        let mut mb = Mbuf { m: s.pkt.mbuf, data: s.pkt.data, len: s.pkt.len, pool: self.pool };
+        let mut step = Step::default();
+        let mut original_to = None;
+        let tx = &mut self.tx;
+        let mut out = 0u64;
+        host::run_chain(self.modules, 0, InChain::Original(&mut mb), port, s.time_ns, self.n, &mut step, &mut |p, copy| {
+            out += 1;
+            match copy {
+                None => original_to = Some(p),
+                Some(c) => tx[p as usize].push(c.into_raw()),
+            }
+        });
+        self.packets_out += out;
+        self.lost_copies += step.lost_copies;
+        match original_to {
+            Some(p) => self.tx[p as usize].push(mb.into_raw()),
+            None => drop(mb),
+        }
+        host::report_stop(self.modules, &step, self.packets_in, on_event);
+    }
+
+    /// Transmits everything queued, retrying a full queue a little, then dropping.
+    fn flush(&mut self) {
+        for port in 0..self.n {
+            let q = &mut self.tx[port as usize];
+            if q.is_empty() {
+                continue;
+            }
+            let mut sent = 0usize;
+            let mut tries = 0;
+            while sent < q.len() && tries < TX_RETRIES {
+                let k = (q.len() - sent).min(u16::MAX as usize) as u16;
+                // SAFETY: q[sent..] are mbufs the host owns; the driver takes the ones it sends.
+                sent += unsafe { sys::nfcc_dpdk_tx(port, q.as_mut_ptr().add(sent), k) } as usize;
+                tries += 1;
+            }
+            let stats = &mut self.ports[port as usize];
+            stats.tx += sent as u64;
+            if sent < q.len() {
+                stats.tx_dropped += (q.len() - sent) as u64;
+                // SAFETY: the rest are still the host's.
+                unsafe { sys::nfcc_dpdk_free_bulk(q.as_mut_ptr().add(sent), (q.len() - sent) as u32) };
+            }
+            q.clear();
+        }
+    }
+
+    /// Receives, processes and transmits until the run ends.
+    fn serve(&mut self, merged: bool, max_packets: Option<u64>, idle: Option<Duration>, on_event: &mut dyn FnMut(&Event)) -> Stop {
+        let n = self.n as usize;
+        let mut staged: Vec<std::collections::VecDeque<Staged>> = (0..n).map(|_| std::collections::VecDeque::with_capacity(2 * BURST)).collect();
+        let mut received = 0u64;
+        let mut last_rx = Instant::now();
+        let mut rr = 0usize;
+        loop {
+            let sig = SIGNAL.load(Ordering::Relaxed);
+            if sig != 0 {
+                self.drop_staged(&mut staged);
+                return Stop::Signal(sig);
+            }
+            let mut limit_left = max_packets.map(|m| m - received);
+            if limit_left == Some(0) && staged.iter().all(|s| s.is_empty()) {
+                return Stop::Packets(received);
+            }
+
+            // Refill every port with nothing staged; a port that delivers nothing now is
+            // not waited for in this round.
+            let mut got_any = false;
+            for p in 0..n {
+                if !staged[p].is_empty() || limit_left == Some(0) {
+                    continue;
+                }
+                let want = limit_left.map_or(BURST, |l| l.min(BURST as u64) as usize);
+                let got = self.receive(p as u16, want, &mut staged[p]);
+                received += got as u64;
+                if let Some(l) = limit_left.as_mut() {
+                    *l -= got as u64;
+                }
+                got_any |= got > 0;
+            }
+            if !got_any && staged.iter().all(|s| s.is_empty()) {
+                if let Some(limit) = idle {
+                    if last_rx.elapsed() >= limit {
+                        return Stop::Idle(limit);
+                    }
+                }
+                // A short sleep once a port has been quiet for a while keeps an idle run
+                // from spinning a CPU; busy ports never sleep.
+                if last_rx.elapsed() > Duration::from_millis(1) {
+                    std::thread::sleep(Duration::from_micros(20));
+                }
+                continue;
+            }
+            if got_any {
+                last_rx = Instant::now();
+            }
+
+            let t0 = Instant::now();
+            if merged {
+                // Hand packets over in timestamp order while every port has one staged
+                // or was just found empty; a port running out is refilled first.
+                for _ in 0..2 * BURST {
+                    let heads: Vec<Option<u64>> = staged.iter().map(|s| s.front().map(|x| x.time_ns)).collect();
+                    let Some(p) = merge_pick(&heads) else { break };
+                    let s = staged[p].pop_front().expect("picked port has a packet");
+                    self.process(p as u16, s, on_event);
+                    if staged[p].is_empty() {
+                        break;
+                    }
+                }
+            } else {
+                for k in 0..n {
+                    let p = (rr + k) % n;
+                    while let Some(s) = staged[p].pop_front() {
+                        self.process(p as u16, s, on_event);
+                    }
+                }
+                rr = (rr + 1) % n;
+            }
+            self.chain_time += t0.elapsed();
+            self.flush();
+        }
+    }
+
+    fn drop_staged(&mut self, staged: &mut [std::collections::VecDeque<Staged>]) {
+        for q in staged {
+            for s in q.drain(..) {
+                // SAFETY: staged mbufs are the host's.
+                unsafe { sys::nfcc_dpdk_free(s.pkt.mbuf) };
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merging_takes_the_earliest_head() {
+        assert_eq!(merge_pick(&[Some(5), Some(3), None]), Some(1));
+        assert_eq!(merge_pick(&[Some(3), Some(3)]), Some(0), "ties go to the lower port");
+        assert_eq!(merge_pick(&[None, None]), None);
+    }
+
+    #[test]
+    fn the_pool_covers_every_ring_and_burst() {
+        assert_eq!(default_mbufs(1), 8191);
+        assert_eq!(default_mbufs(2), 8191);
+        let n = default_mbufs(8);
+        assert!(n >= 8 * (2 * RING_SIZE as u32 + 2 * BURST as u32) + 2 * POOL_CACHE, "{n}");
+        assert_eq!((n + 1).count_ones(), 1, "{n} is not 2^k - 1");
+    }
+
+    #[test]
+    fn only_virtual_devices_end_by_going_idle() {
+        let d = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(default_idle(&d(&["net_pcap", "net_ring"])), Some(DEFAULT_IDLE));
+        assert_eq!(default_idle(&d(&["net_pcap", "net_ixgbe"])), None);
+    }
+}
