@@ -477,6 +477,8 @@ fn cmd_run_dpdk(cfg: DpdkConfig) -> Result<(), Failure> {
     let why = match r.stop {
         dpdk::Stop::Idle(d) => format!("no port received anything for {} ms", d.as_millis()),
         dpdk::Stop::Packets(n) => format!("{n} packets received (--dpdk-packets)"),
+        dpdk::Stop::Signal(libc::SIGINT) => "SIGINT".to_string(),
+        dpdk::Stop::Signal(libc::SIGTERM) => "SIGTERM".to_string(),
         dpdk::Stop::Signal(s) => format!("signal {s}"),
     };
     println!(

@@ -8,6 +8,7 @@ mod bridge;
 mod build;
 mod check;
 mod contract;
+mod dpdk;
 mod firewall;
 mod lb;
 mod macswap;

@@ -57,6 +57,21 @@ impl EalArgs {
         Ok(EalArgs { words, added })
     }
 
+    /// How many network virtual devices (`--vdev=net_...`) the arguments ask for.
+    pub fn net_vdevs(&self) -> usize {
+        let mut n = 0;
+        let mut words = self.words.iter();
+        while let Some(w) = words.next() {
+            let dev = match w.strip_prefix("--vdev") {
+                Some("") => words.next().map(String::as_str),
+                Some(rest) => rest.strip_prefix('='),
+                None => None,
+            };
+            n += dev.is_some_and(|d| d.starts_with("net_")) as usize;
+        }
+        n
+    }
+
     /// The user's words and the host's, as one line for messages (no program name).
     pub fn line(&self) -> String {
         self.words[1..].join(" ")
@@ -105,6 +120,12 @@ mod tests {
         }
         // A longer option that merely starts like a short one is not mistaken for it.
         assert_eq!(EalArgs::parse("--log-level=8", &[0]).unwrap().added.len(), 2);
+    }
+
+    #[test]
+    fn network_vdevs_are_counted_in_both_spellings() {
+        let a = EalArgs::parse("--vdev=net_pcap0,rx_pcap=a --vdev net_ring0 --vdev=crypto_null0 --vdevx=net_null0", &[0]).unwrap();
+        assert_eq!(a.net_vdevs(), 2);
     }
 
     #[test]

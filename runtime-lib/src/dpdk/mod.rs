@@ -137,6 +137,16 @@ pub enum DpdkError {
         /// The EAL arguments used.
         args: String,
     },
+    /// Fewer ports than the network virtual devices asked for.
+    #[error("DPDK created {found} ports for {asked} network virtual devices: a device failed to start (EAL's messages above say which; a missing rx_pcap file, a bad device argument) (EAL arguments: {args})")]
+    Probe {
+        /// Network `--vdev`s in the arguments.
+        asked: usize,
+        /// Ports EAL offers.
+        found: u16,
+        /// The EAL arguments used.
+        args: String,
+    },
     /// More than one lcore.
     #[error("DPDK EAL has {lcores} lcores; nfcc runs the chain on one (module instances are single-threaded, and workers with RSS are not implemented yet): give EAL one lcore, e.g. -l 0")]
     Lcores {
@@ -356,6 +366,9 @@ pub fn run(cfg: &DpdkConfig, on_event: &mut dyn FnMut(&Event)) -> Result<DpdkRep
     }
     // SAFETY: EAL is initialised.
     let n = unsafe { sys::rte_eth_dev_count_avail() };
+    if (n as usize) < args.net_vdevs() {
+        return Err(DpdkError::Probe { asked: args.net_vdevs(), found: n, args: line });
+    }
     if n == 0 {
         return Err(DpdkError::NoPorts { args: line });
     }
@@ -365,7 +378,8 @@ pub fn run(cfg: &DpdkConfig, on_event: &mut dyn FnMut(&Event)) -> Result<DpdkRep
     if let Some(p) = cfg.ports {
         if p != n {
             return Err(DpdkError::Usage(format!(
-                "--ports {p}, but DPDK offers {n} ports: with --dpdk every DPDK port is an nfcc port (drop --ports or change the devices)"
+                "--ports {p}, but DPDK offers {n} port{}: with --dpdk every DPDK port is an nfcc port (drop --ports or change the devices)",
+                if n == 1 { "" } else { "s" }
             )));
         }
     }
@@ -636,12 +650,12 @@ impl Loop<'_> {
             // Refill every port with nothing staged; a port that delivers nothing now is
             // not waited for in this round.
             let mut got_any = false;
-            for p in 0..n {
-                if !staged[p].is_empty() || limit_left == Some(0) {
+            for (p, queue) in staged.iter_mut().enumerate() {
+                if !queue.is_empty() || limit_left == Some(0) {
                     continue;
                 }
                 let want = limit_left.map_or(BURST, |l| l.min(BURST as u64) as usize);
-                let got = self.receive(p as u16, want, &mut staged[p]);
+                let got = self.receive(p as u16, want, queue);
                 received += got as u64;
                 if let Some(l) = limit_left.as_mut() {
                     *l -= got as u64;
