@@ -11,6 +11,7 @@
 
 use crate::build::{self, BuildOptions, ASAN_RUNTIME};
 use nfcc_passes::{OptLevel, Pipeline, Protection};
+use nfcc_runtime::traffic::{self, TrafficSpec};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -101,7 +102,8 @@ pub fn example_sources(root: &Path) -> Vec<PathBuf> {
     v
 }
 
-fn median(v: &mut [f64]) -> f64 {
+/// The median of `v` (sorted in place); 0 when empty.
+pub fn median(v: &mut [f64]) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     let n = v.len();
     if n == 0 {
@@ -173,6 +175,46 @@ fn callgrind(exe: &Path, module: &Path, dir: &Path, packets: u64) -> Option<f64>
     Some(total / packets as f64)
 }
 
+/// Builds `src` at -O2 in each of `modes` (`none`, `wonly`, `rw`, `asan`) into `dir`;
+/// returns the NF's name and the modules, in `modes` order.
+pub fn build_variants(src: &Path, modes: &[&'static str], dir: &Path, progress: &mut dyn FnMut(&str)) -> Result<(String, Vec<PathBuf>), BenchError> {
+    let nf = src.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let mut variants = Vec::new();
+    for &mode in modes {
+        progress(&format!("building {nf} ({mode})"));
+        let output = dir.join(format!("{nf}-{mode}.so"));
+        let protect = Protection::parse(mode).unwrap_or(Protection::None);
+        let o = BuildOptions {
+            sources: vec![src.to_path_buf()],
+            output: output.clone(),
+            opt: OptLevel::O2,
+            protect,
+            sanitize_address: mode == "asan",
+            ..BuildOptions::default()
+        };
+        let pipeline = if mode == "asan" { build::asan_pipeline(o.opt) } else { Pipeline::for_build(o.opt, protect) };
+        build::build(&o, &pipeline).map_err(|source| BenchError::Build { nf: nf.clone(), mode, source })?;
+        variants.push(output);
+    }
+    Ok((nf, variants))
+}
+
+/// The benchmark's packets: 1024 generated frames (256 flows), each cut or padded to 64
+/// bytes.
+pub fn packet_pool() -> Vec<Vec<u8>> {
+    let spec = TrafficSpec { packets: POOL as u64, flows: 256, ..TrafficSpec::default() };
+    traffic::Generator::new(&spec)
+        .map(|p| {
+            let mut d = p.data;
+            d.resize(64, 0);
+            d
+        })
+        .collect()
+}
+
+/// Distinct packets in the benchmark's pool.
+pub const POOL: usize = 1024;
+
 /// Builds every variant, measures, and returns the results (`exe` is the nfcc binary).
 pub fn run(opts: &BenchOptions, exe: &Path, progress: &mut dyn FnMut(&str)) -> Result<Vec<NfResult>, BenchError> {
     if opts.sources.is_empty() {
@@ -181,26 +223,7 @@ pub fn run(opts: &BenchOptions, exe: &Path, progress: &mut dyn FnMut(&str)) -> R
     let dir = tempfile::Builder::new().prefix("nfcc-bench-").tempdir().map_err(BenchError::Temp)?;
     let mut modules: Vec<(String, Vec<PathBuf>)> = Vec::new();
     for src in &opts.sources {
-        let nf = src.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-        let mut variants = Vec::new();
-        for mode in MODES {
-            progress(&format!("building {nf} ({mode})"));
-            let output = dir.path().join(format!("{nf}-{mode}.so"));
-            let protect = Protection::parse(mode).unwrap_or(Protection::None);
-            let o = BuildOptions {
-                sources: vec![src.clone()],
-                output: output.clone(),
-                opt: OptLevel::O2,
-                protect,
-                sanitize_address: mode == "asan",
-                ..BuildOptions::default()
-            };
-            let pipeline =
-                if mode == "asan" { build::asan_pipeline(o.opt) } else { Pipeline::for_build(o.opt, protect) };
-            build::build(&o, &pipeline).map_err(|source| BenchError::Build { nf: nf.clone(), mode, source })?;
-            variants.push(output);
-        }
-        modules.push((nf, variants));
+        modules.push(build_variants(src, &MODES, dir.path(), progress)?);
     }
 
     let mut pps = vec![vec![Vec::new(); MODES.len()]; modules.len()];

@@ -2,6 +2,7 @@
 //! The only place in nfcc that writes messages for users and chooses exit codes.
 
 use crate::bench;
+use crate::bench_dpdk;
 use crate::check;
 use crate::build::{self, BuildOptions, ContractMode};
 use clap::{Args, Parser, Subcommand};
@@ -44,6 +45,9 @@ enum Command {
     /// One timed run of `nfcc bench` (internal).
     #[command(hide = true)]
     BenchWorker(BenchWorkerArgs),
+    /// One timed run of `nfcc bench --dpdk` (internal).
+    #[command(hide = true)]
+    BenchDpdkWorker(BenchDpdkWorkerArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -76,6 +80,27 @@ struct BenchArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
+    /// Measure through DPDK ports instead (net_ring and net_null, one lcore), beside
+    /// dpdk-testpmd on the same devices.
+    #[arg(long)]
+    dpdk: bool,
+    /// With --dpdk: seconds per timed run.
+    #[arg(long, default_value_t = 1.0, requires = "dpdk")]
+    seconds: f64,
+    /// With --dpdk: the dpdk-testpmd binary.
+    #[arg(long, default_value = "dpdk-testpmd", requires = "dpdk")]
+    testpmd: PathBuf,
+}
+
+#[derive(Args, Debug)]
+struct BenchDpdkWorkerArgs {
+    module: PathBuf,
+    #[arg(long, allow_hyphen_values = true)]
+    dpdk: String,
+    #[arg(long)]
+    seconds: f64,
+    #[arg(long)]
+    inject: usize,
 }
 
 #[derive(Args, Debug)]
@@ -227,6 +252,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         Command::Traffic(a) => cmd_traffic(a),
         Command::Bench(a) => cmd_bench(a),
         Command::BenchWorker(a) => cmd_bench_worker(a),
+        Command::BenchDpdkWorker(a) => cmd_bench_dpdk_worker(a),
         Command::Contract(c) => cmd_contract(c),
         Command::Check(a) => cmd_check(a),
     };
@@ -480,6 +506,7 @@ fn cmd_run_dpdk(cfg: DpdkConfig) -> Result<(), Failure> {
         dpdk::Stop::Signal(libc::SIGINT) => "SIGINT".to_string(),
         dpdk::Stop::Signal(libc::SIGTERM) => "SIGTERM".to_string(),
         dpdk::Stop::Signal(s) => format!("signal {s}"),
+        dpdk::Stop::Time => "time is up".to_string(),
     };
     println!(
         "stopped: {why}; {} mbufs; {}; EAL arguments: {}",
@@ -560,6 +587,25 @@ fn cmd_bench(a: BenchArgs) -> Result<(), Failure> {
     if a.reps == 0 || a.packets == 0 {
         return Err(Failure::Usage("--reps and --packets must be at least 1".into()));
     }
+    if a.dpdk {
+        if !(a.seconds > 0.0 && a.seconds <= 600.0) {
+            return Err(Failure::Usage("--seconds must be above 0 and at most 600".into()));
+        }
+        let opts = bench_dpdk::DpdkBenchOptions { sources, reps: a.reps, seconds: a.seconds, testpmd: a.testpmd };
+        let exe = std::env::current_exe().map_err(failed)?;
+        let mut progress = |m: &str| eprintln!("nfcc bench: {m}");
+        let results = bench_dpdk::run(&opts, &exe, &mut progress).map_err(failed)?;
+        if a.json {
+            print!("{}", bench_dpdk::to_json(&results, &opts));
+        } else {
+            print!("{}", bench_dpdk::to_table(&results));
+            println!(
+                "64-byte packets, two ports per device, one lcore, {} s per run, {} interleaved repetitions; ratios = medians of per-repetition ratios",
+                opts.seconds, opts.reps
+            );
+        }
+        return Ok(());
+    }
     let opts = bench::BenchOptions { sources, packets: a.packets, reps: a.reps, callgrind_packets: a.callgrind_packets };
     let exe = std::env::current_exe().map_err(failed)?;
     let mut progress = |m: &str| eprintln!("nfcc bench: {m}");
@@ -575,24 +621,31 @@ fn cmd_bench(a: BenchArgs) -> Result<(), Failure> {
         };
         println!(
             "64-byte packets from a pool of {}, {} packets per run, {} interleaved repetitions; ratio = median of per-repetition ratios{counts}",
-            BENCH_POOL, opts.packets, opts.reps
+            bench::POOL, opts.packets, opts.reps
         );
     }
     Ok(())
 }
 
-/// Distinct packets in the benchmark's pool.
-const BENCH_POOL: usize = 1024;
+
+fn cmd_bench_dpdk_worker(a: BenchDpdkWorkerArgs) -> Result<(), Failure> {
+    let cfg = DpdkConfig {
+        modules: vec![ModuleSpec { path: a.module, settings: Vec::new() }],
+        eal: a.dpdk,
+        ports: None,
+        allow_unprotected: true,
+        max_packets: None,
+        idle: None,
+        mbufs: None,
+    };
+    let r = dpdk::bench(&cfg, &bench::packet_pool(), a.inject, Duration::from_secs_f64(a.seconds)).map_err(failed)?;
+    let tx_dropped: u64 = r.ports.iter().map(|p| p.tx_dropped).sum();
+    println!("packets={} ns={} refilled={} tx_dropped={tx_dropped}", r.packets, r.elapsed.as_nanos(), r.refilled);
+    Ok(())
+}
 
 fn cmd_bench_worker(a: BenchWorkerArgs) -> Result<(), Failure> {
-    let spec = TrafficSpec { packets: BENCH_POOL as u64, flows: 256, ..TrafficSpec::default() };
-    let pool: Vec<Vec<u8>> = traffic::Generator::new(&spec)
-        .map(|p| {
-            let mut d = p.data;
-            d.resize(64, 0);
-            d
-        })
-        .collect();
+    let pool = bench::packet_pool();
     let cfg = RunConfig {
         modules: vec![ModuleSpec { path: a.module, settings: Vec::new() }],
         inputs: Vec::new(),

@@ -3,6 +3,7 @@
 #![deny(missing_docs)]
 
 pub mod bench;
+pub mod bench_dpdk;
 pub mod build;
 pub mod check;
 pub mod cli;

@@ -342,3 +342,30 @@ fn module_errors_come_after_eal_and_still_clean_up() {
     let out = run_bounded(dir.path(), &strings(&["run", so.to_str().unwrap(), "bogus=1", "--dpdk", "--no-huge --no-pci --vdev=net_null0"]));
     fails(&out, 1, &["macswap.so: unknown setting `bogus`"]);
 }
+
+#[test]
+fn bench_dpdk_measures_every_mode_beside_testpmd() {
+    let dir = tempdir();
+    let src = root().join("nf-examples/macswap/macswap.c");
+    let args = strings(&["bench", "--dpdk", src.to_str().unwrap(), "--reps", "1", "--seconds", "0.2", "--json"]);
+    let stdout = ok(&run_bounded(dir.path(), &args));
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}:\n{stdout}"));
+    let rows = v["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 2 * 3, "two devices, three modes:\n{stdout}");
+    for (i, r) in rows.iter().enumerate() {
+        assert_eq!(r["device"], ["ring", "null"][i / 3]);
+        assert_eq!(r["mode"], ["none", "wonly", "rw"][i % 3]);
+        assert_eq!(r["nf"], "macswap");
+        assert!(r["median_pps"].as_f64().unwrap() > 10_000.0, "{r}");
+        assert!(r["ratio_to_testpmd_io"].as_f64().unwrap() > 0.0, "{r}");
+    }
+    let base = v["testpmd"].as_array().unwrap();
+    assert_eq!(base.len(), 4, "{stdout}");
+    assert!(base.iter().all(|b| b["median_pps"].as_f64().unwrap() > 10_000.0), "{stdout}");
+    let ratios = v["macswap_none_to_testpmd"].as_array().unwrap();
+    assert_eq!(ratios.len(), 2, "{stdout}");
+    // The ratio is ours over testpmd's, both measured in this run.
+    let none_ring = rows[0]["median_pps"].as_f64().unwrap();
+    let io_ring = base[0]["median_pps"].as_f64().unwrap();
+    assert!((ratios[0]["io"].as_f64().unwrap() - none_ring / io_ring).abs() < 1e-3 * (none_ring / io_ring).max(1e-3), "{stdout}");
+}

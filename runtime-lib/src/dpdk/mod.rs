@@ -93,6 +93,8 @@ pub enum Stop {
     Packets(u64),
     /// SIGINT or SIGTERM (the signal number).
     Signal(i32),
+    /// A benchmark's time was up.
+    Time,
 }
 
 /// What happened in a DPDK run.
@@ -336,10 +338,124 @@ fn now_ns() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
 }
 
+/// EAL with its ports started and the chain loaded.
+struct Session {
+    modules: Vec<Module>,
+    ports: Vec<PortReport>,
+    n: u16,
+    ts_offset: c_int,
+    ts_flag: u64,
+    merged: bool,
+    idle: Option<Duration>,
+    mbufs: u32,
+    line: String,
+    /// Last: dropped after the modules, and after every mbuf went back.
+    eal: Eal,
+}
+
+impl Session {
+    fn looper(&mut self) -> Loop<'_> {
+        Loop {
+            modules: &mut self.modules,
+            ports: &mut self.ports,
+            pool: self.eal.pool,
+            n: self.n,
+            ts_offset: self.ts_offset,
+            ts_flag: self.ts_flag,
+            packets_in: 0,
+            packets_out: 0,
+            chain_time: Duration::ZERO,
+            lost_copies: 0,
+            tx: (0..self.n).map(|_| Vec::with_capacity(BURST * 2)).collect(),
+            refill: None,
+        }
+    }
+}
+
 /// Initialises EAL from `cfg.eal`, sets up every port, loads the chain and runs it until
 /// the run ends (see [`Stop`]). `on_event` hears of violations as they happen.
 pub fn run(cfg: &DpdkConfig, on_event: &mut dyn FnMut(&Event)) -> Result<DpdkReport, DpdkError> {
     let start = Instant::now();
+    let mut s = open(cfg)?;
+    let (merged, idle) = (s.merged, s.idle);
+    let mut lp = s.looper();
+    let _signals = SignalGuard::install();
+    let stop = lp.serve(merged, cfg.max_packets, idle, None, on_event);
+    let (packets_in, packets_out, chain_time, lost_copies) = (lp.packets_in, lp.packets_out, lp.chain_time, lp.lost_copies);
+    drop(lp);
+    let run = RunReport {
+        modules: s.modules.iter().map(|m| (m.name().to_string(), m.stats())).collect(),
+        quarantined: s.modules.iter().map(|m| m.quarantined().cloned()).collect(),
+        protection: s.modules.iter().map(|m| m.protection()).collect(),
+        packets_in,
+        packets_out,
+        written: Vec::new(),
+        chain_time,
+        wall_time: Duration::ZERO,
+    };
+    let Session { modules, ports, line, mbufs, merged, eal, .. } = s;
+    drop(modules);
+    drop(eal);
+    let mut run = run;
+    // Measured once EAL is cleaned up and net_pcap's files are flushed.
+    run.wall_time = start.elapsed();
+    Ok(DpdkReport { run, ports, stop, eal_args: line, mbufs, merged, lost_copies })
+}
+
+/// One timed run of `nfcc bench --dpdk`.
+#[derive(Debug, Clone)]
+pub struct BenchRun {
+    /// Packets received and run through the chain.
+    pub packets: u64,
+    /// Time from the first receive burst to the end.
+    pub elapsed: Duration,
+    /// Per port, as in a run.
+    pub ports: Vec<PortReport>,
+    /// Packets injected to replace those the chain dropped (`inject` runs only).
+    pub refilled: u64,
+}
+
+/// Runs the chain on `cfg`'s devices for `duration`. With `inject > 0`, first transmits
+/// `inject` packets from `frames` on every port (loopback devices such as net_ring then
+/// carry them round), and replaces every packet the chain drops with the next of
+/// `frames` on its input port, so the population stays constant.
+pub fn bench(cfg: &DpdkConfig, frames: &[Vec<u8>], inject: usize, duration: Duration) -> Result<BenchRun, DpdkError> {
+    if inject > 0 && frames.is_empty() {
+        return Err(DpdkError::Usage("no frames to inject".into()));
+    }
+    let mut s = open(cfg)?;
+    let merged = s.merged;
+    let mut lp = s.looper();
+    if inject > 0 {
+        lp.refill = Some(Refill { frames: frames.to_vec(), next: 0, injected: 0 });
+        for port in 0..lp.n {
+            for _ in 0..inject {
+                let m = lp.next_frame().ok_or_else(|| DpdkError::Usage("the mbuf pool is too small to inject".into()))?;
+                lp.tx[port as usize].push(m.into_raw());
+            }
+        }
+        lp.flush();
+        // Count only what the chain does from now on.
+        lp.refill.as_mut().expect("set above").injected = 0;
+        for p in lp.ports.iter_mut() {
+            p.tx = 0;
+        }
+    }
+    let _signals = SignalGuard::install();
+    let t0 = Instant::now();
+    lp.serve(merged, cfg.max_packets, None, Some(t0 + duration), &mut |_| {});
+    let elapsed = t0.elapsed();
+    let (packets, refilled) = (lp.packets_in, lp.refill.as_ref().map_or(0, |r| r.injected));
+    drop(lp);
+    if let Some(m) = s.modules.iter().find(|m| m.quarantined().is_some()) {
+        let v = m.quarantined().cloned().expect("found quarantined");
+        return Err(DpdkError::Usage(format!("{} was stopped during the benchmark: {v}", m.name())));
+    }
+    Ok(BenchRun { packets, elapsed, ports: s.ports.clone(), refilled })
+}
+
+/// Initialises EAL, sets up every port and loads the chain.
+fn open(cfg: &DpdkConfig) -> Result<Session, DpdkError> {
     if cfg.modules.is_empty() {
         return Err(DpdkError::Usage("no module given".into()));
     }
@@ -488,7 +604,7 @@ pub fn run(cfg: &DpdkConfig, on_event: &mut dyn FnMut(&Event)) -> Result<DpdkRep
         ports: n,
         allow_unprotected: cfg.allow_unprotected,
     };
-    let mut modules = host::load_chain(&chain_cfg)?;
+    let modules = host::load_chain(&chain_cfg)?;
 
     let drivers: Vec<String> = ports.iter().map(|p| p.driver.clone()).collect();
     let idle = match cfg.idle {
@@ -496,40 +612,14 @@ pub fn run(cfg: &DpdkConfig, on_event: &mut dyn FnMut(&Event)) -> Result<DpdkRep
         Some(d) => Some(d),
         None => default_idle(&drivers),
     };
+    Ok(Session { modules, ports, n, ts_offset, ts_flag, merged, idle, mbufs, line, eal })
+}
 
-    let mut lp = Loop {
-        modules: &mut modules,
-        ports: &mut ports,
-        pool: eal.pool,
-        n,
-        ts_offset,
-        ts_flag,
-        packets_in: 0,
-        packets_out: 0,
-        chain_time: Duration::ZERO,
-        lost_copies: 0,
-        tx: (0..n).map(|_| Vec::with_capacity(BURST * 2)).collect(),
-    };
-    let _signals = SignalGuard::install();
-    let stop = lp.serve(merged, cfg.max_packets, idle, on_event);
-    let (packets_in, packets_out, chain_time, lost_copies) = (lp.packets_in, lp.packets_out, lp.chain_time, lp.lost_copies);
-    drop(lp);
-
-    let run = RunReport {
-        modules: modules.iter().map(|m| (m.name().to_string(), m.stats())).collect(),
-        quarantined: modules.iter().map(|m| m.quarantined().cloned()).collect(),
-        protection: modules.iter().map(|m| m.protection()).collect(),
-        packets_in,
-        packets_out,
-        written: Vec::new(),
-        chain_time,
-        wall_time: Duration::ZERO,
-    };
-    drop(modules);
-    drop(eal);
-    let mut run = run;
-    run.wall_time = start.elapsed();
-    Ok(DpdkReport { run, ports, stop, eal_args: line, mbufs, merged, lost_copies })
+/// Frames that replace dropped packets in a benchmark.
+struct Refill {
+    frames: Vec<Vec<u8>>,
+    next: usize,
+    injected: u64,
 }
 
 /// The state of the receive-chain-transmit loop.
@@ -546,9 +636,26 @@ struct Loop<'a> {
     lost_copies: u64,
     /// Per output port, mbufs waiting for the next transmit burst.
     tx: Vec<Vec<*mut sys::rte_mbuf>>,
+    /// Benchmarks only: what replaces dropped packets.
+    refill: Option<Refill>,
 }
 
 impl Loop<'_> {
+    /// A new mbuf holding the next refill frame.
+    fn next_frame(&mut self) -> Option<Mbuf> {
+        let r = self.refill.as_mut()?;
+        let f = &r.frames[r.next % r.frames.len()];
+        r.next += 1;
+        let mut data = std::ptr::null_mut();
+        // SAFETY: `f` is readable; the shim copies it into a new mbuf.
+        let m = unsafe { sys::nfcc_dpdk_frame(self.pool, f.as_ptr(), f.len() as u32, &mut data) };
+        if m.is_null() {
+            return None;
+        }
+        r.injected += 1;
+        Some(Mbuf { m, data, len: f.len() as u32, pool: self.pool })
+    }
+
     /// Receives up to `want` packets from `port` onto `staged`; returns how many.
     fn receive(&mut self, port: u16, want: usize, staged: &mut std::collections::VecDeque<Staged>) -> usize {
         let mut mbufs = [std::ptr::null_mut(); BURST];
@@ -600,6 +707,11 @@ impl Loop<'_> {
             Some(p) => self.tx[p as usize].push(mb.into_raw()),
             None => drop(mb),
         }
+        if out == 0 && self.refill.is_some() {
+            if let Some(m) = self.next_frame() {
+                self.tx[port as usize].push(m.into_raw());
+            }
+        }
         host::report_stop(self.modules, &step, self.packets_in, on_event);
     }
 
@@ -630,7 +742,7 @@ impl Loop<'_> {
     }
 
     /// Receives, processes and transmits until the run ends.
-    fn serve(&mut self, merged: bool, max_packets: Option<u64>, idle: Option<Duration>, on_event: &mut dyn FnMut(&Event)) -> Stop {
+    fn serve(&mut self, merged: bool, max_packets: Option<u64>, idle: Option<Duration>, deadline: Option<Instant>, on_event: &mut dyn FnMut(&Event)) -> Stop {
         let n = self.n as usize;
         let mut staged: Vec<std::collections::VecDeque<Staged>> = (0..n).map(|_| std::collections::VecDeque::with_capacity(2 * BURST)).collect();
         let mut received = 0u64;
@@ -641,6 +753,10 @@ impl Loop<'_> {
             if sig != 0 {
                 self.drop_staged(&mut staged);
                 return Stop::Signal(sig);
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                self.drop_staged(&mut staged);
+                return Stop::Time;
             }
             let mut limit_left = max_packets.map(|m| m - received);
             if limit_left == Some(0) && staged.iter().all(|s| s.is_empty()) {
