@@ -497,6 +497,10 @@ fn cmd_run_dpdk(cfg: DpdkConfig) -> Result<(), Failure> {
         line += if p.timestamps { "; time: capture timestamps" } else { "; time: host clock" };
         println!("{line}");
     }
+    if r.per_lcore.len() > 1 {
+        let each: Vec<String> = r.per_lcore.iter().map(|(id, n)| format!("lcore {id}: {n}")).collect();
+        println!("{} lcores, each with its own module instances; packets per lcore: {}", r.per_lcore.len(), each.join(", "));
+    }
     if r.lost_copies > 0 {
         eprintln!("nfcc: warning: {} flood copies lost: the mbuf pool was empty (--dpdk-mbufs)", r.lost_copies);
     }

@@ -18,10 +18,10 @@ int nfcc_dpdk_errno(void)
 	return rte_errno;
 }
 
-uint16_t nfcc_dpdk_rx(uint16_t port, struct rte_mbuf **mbufs, struct nfcc_dpdk_pkt *pkts, uint16_t n,
-		      int ts_offset, uint64_t ts_flag)
+uint16_t nfcc_dpdk_rx(uint16_t port, uint16_t queue, struct rte_mbuf **mbufs, struct nfcc_dpdk_pkt *pkts,
+		      uint16_t n, int ts_offset, uint64_t ts_flag)
 {
-	uint16_t got = rte_eth_rx_burst(port, 0, mbufs, n);
+	uint16_t got = rte_eth_rx_burst(port, queue, mbufs, n);
 
 	for (uint16_t i = 0; i < got; i++) {
 		struct rte_mbuf *m = mbufs[i];
@@ -43,9 +43,9 @@ uint16_t nfcc_dpdk_rx(uint16_t port, struct rte_mbuf **mbufs, struct nfcc_dpdk_p
 	return got;
 }
 
-uint16_t nfcc_dpdk_tx(uint16_t port, struct rte_mbuf **mbufs, uint16_t n)
+uint16_t nfcc_dpdk_tx(uint16_t port, uint16_t queue, struct rte_mbuf **mbufs, uint16_t n)
 {
-	return rte_eth_tx_burst(port, 0, mbufs, n);
+	return rte_eth_tx_burst(port, queue, mbufs, n);
 }
 
 void nfcc_dpdk_free(struct rte_mbuf *m)
@@ -86,4 +86,9 @@ uint64_t nfcc_dpdk_rx_offload_timestamp(void)
 int nfcc_dpdk_log_to_stderr(void)
 {
 	return rte_openlog_stream(stderr);
+}
+
+uint64_t nfcc_dpdk_rss_hf(void)
+{
+	return RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP;
 }

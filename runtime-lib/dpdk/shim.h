@@ -21,11 +21,11 @@ struct nfcc_dpdk_pkt {
 };
 
 int nfcc_dpdk_errno(void);
-/* rte_eth_rx_burst on queue 0, describing each packet into pkts. */
-uint16_t nfcc_dpdk_rx(uint16_t port, struct rte_mbuf **mbufs, struct nfcc_dpdk_pkt *pkts, uint16_t n,
-		      int ts_offset, uint64_t ts_flag);
-/* rte_eth_tx_burst on queue 0. */
-uint16_t nfcc_dpdk_tx(uint16_t port, struct rte_mbuf **mbufs, uint16_t n);
+/* rte_eth_rx_burst, describing each packet into pkts. */
+uint16_t nfcc_dpdk_rx(uint16_t port, uint16_t queue, struct rte_mbuf **mbufs, struct nfcc_dpdk_pkt *pkts,
+		      uint16_t n, int ts_offset, uint64_t ts_flag);
+/* rte_eth_tx_burst. */
+uint16_t nfcc_dpdk_tx(uint16_t port, uint16_t queue, struct rte_mbuf **mbufs, uint16_t n);
 void nfcc_dpdk_free(struct rte_mbuf *m);
 void nfcc_dpdk_free_bulk(struct rte_mbuf **mbufs, unsigned int n);
 /* A new one-segment mbuf holding a copy of frame; NULL when the pool is empty. */
@@ -33,6 +33,8 @@ struct rte_mbuf *nfcc_dpdk_frame(struct rte_mempool *pool, const uint8_t *frame,
 unsigned int nfcc_dpdk_pool_avail(const struct rte_mempool *pool);
 /* RTE_ETH_RX_OFFLOAD_TIMESTAMP (a function-like macro bindgen cannot read). */
 uint64_t nfcc_dpdk_rx_offload_timestamp(void);
+/* The RSS hash types asked for with several lcores: IP, TCP, UDP. */
+uint64_t nfcc_dpdk_rss_hf(void);
 /* Sends DPDK's log to stderr: on Linux the EAL writes it to stdout, where nfcc's report goes. */
 int nfcc_dpdk_log_to_stderr(void);
 

@@ -271,9 +271,14 @@ pub fn run(cfg: &RunConfig, on_event: &mut dyn FnMut(&Event)) -> Result<RunRepor
 
 /// Loads every module of the chain, refusing unprotected ones unless allowed.
 pub(crate) fn load_chain(cfg: &RunConfig) -> Result<Vec<Module>, HostError> {
+    load_chain_labelled(cfg, "")
+}
+
+/// [`load_chain`], with `suffix` after every module's label (one chain per lcore).
+pub(crate) fn load_chain_labelled(cfg: &RunConfig, suffix: &str) -> Result<Vec<Module>, HostError> {
     let mut modules = Vec::new();
     for (i, spec) in cfg.modules.iter().enumerate() {
-        let m = Module::load(spec, &label(cfg, i), cfg.ports)?;
+        let m = Module::load(spec, &format!("{}{suffix}", label(cfg, i)), cfg.ports)?;
         if m.protection() == Protection::None && !cfg.allow_unprotected {
             return Err(HostError::Usage(format!(
                 "{}: built with --protect none, so nothing confines it; pass --allow-unprotected to run it anyway",

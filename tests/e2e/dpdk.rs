@@ -327,7 +327,12 @@ fn eal_errors_name_what_failed() {
     dpdk_fails("--no-huge --no-pci --vdev=net_pcap0,rx_pcap=missing.pcap,tx_pcap=o.pcap", &[], 1, &["DPDK created 0 ports for 1 network virtual devices", "missing.pcap"]);
     dpdk_fails("--no-huge --no-pci -m 16 --vdev=net_null0", &[], 1, &["cannot create the mbuf pool (8191 mbufs", "-m MB"]);
     dpdk_fails("--no-huge --no-pci --vdev=net_null0", &["--dpdk-mbufs", "200000"], 1, &["cannot create the mbuf pool (200000 mbufs"]);
-    dpdk_fails("--no-huge --no-pci --lcores=0@0,1@0 --vdev=net_null0", &[], 1, &["DPDK EAL has 2 lcores", "-l 0"]);
+    dpdk_fails("--no-huge --no-pci --lcores=0@0,1@0 --vdev=net_pcap0,rx_pcap=missing-too.pcap", &[], 1, &["DPDK created 0 ports"]);
+    // net_pcap has one queue per rx_pcap: it cannot serve two lcores.
+    let dir = tempdir();
+    write_pcap(&dir.path().join("in.pcap"), &[(0, udp_frame([10, 0, 0, 1], [10, 0, 0, 2], 60))]);
+    let eal = format!("--no-huge --no-pci --lcores=0@0,1@0 --vdev=net_pcap0,rx_pcap={}", dir.path().join("in.pcap").display());
+    dpdk_fails(&eal, &[], 1, &["DPDK port 0 (net_pcap0) has at most 1 receive/transmit queues, but each of the 2 lcores needs its own"]);
     dpdk_fails("--no-huge --no-pci --vdev=net_null0", &["--ports", "2"], 2, &["--ports 2, but DPDK offers 1 port:"]);
     dpdk_fails(" ", &[], 2, &["--dpdk needs EAL arguments"]);
     dpdk_fails("--no-huge", &["--pcap", "x.pcap"], 2, &["--pcap", "--dpdk"]);
@@ -368,4 +373,38 @@ fn bench_dpdk_measures_every_mode_beside_testpmd() {
     let none_ring = rows[0]["median_pps"].as_f64().unwrap();
     let io_ring = base[0]["median_pps"].as_f64().unwrap();
     assert!((ratios[0]["io"].as_f64().unwrap() - none_ring / io_ring).abs() < 1e-3 * (none_ring / io_ring).max(1e-3), "{stdout}");
+}
+
+#[test]
+fn several_lcores_each_run_their_own_instances() {
+    // Two lcores (both on CPU 0, so the test needs one CPU), two net_null ports with a
+    // queue per lcore: every packet is handled once, by one lcore's instances, and a
+    // violation on either lcore quarantines only that lcore's instance.
+    let dir = tempdir();
+    let mut mods = Vec::new();
+    for name in ["canary", "write_past_packet"] {
+        let out = dir.path().join(format!("{name}.so"));
+        ok(&nfcc().args(["build", "--no-contract"]).arg(root().join(format!("nf-examples/attacks/{name}.c"))).arg("-o").arg(&out).output().unwrap());
+        mods.push(out.display().to_string());
+    }
+    let eal = "--no-huge --no-pci --lcores=0@0,1@0 --vdev=net_null0 --vdev=net_null1";
+    let out = run_bounded(dir.path(), &strings(&["run", mods[0].as_str(), mods[1].as_str(), "--dpdk", eal, "--dpdk-packets", "200000"]));
+    let stdout = ok(&out);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stdout.contains("200000 packets in"), "{stdout}");
+    let line = stdout.lines().find(|l| l.starts_with("2 lcores, each with its own module instances")).unwrap_or_else(|| panic!("{stdout}"));
+    let counts: Vec<u64> = line.split("lcore ").skip(1).map(|x| x.split(": ").nth(1).unwrap().trim().trim_end_matches(',').parse().unwrap()).collect();
+    assert_eq!(counts.len(), 2, "{line}");
+    assert_eq!(counts.iter().sum::<u64>(), 200000, "{line}");
+    assert!(counts.iter().all(|&c| c > 5), "an lcore saw too few packets to attack: {line}");
+    // Each lcore's attacker instance is stopped on its own fifth packet.
+    assert!(stderr.contains("nfcc: violation: write_past_packet: packet 5: write violation"), "{stderr}");
+    assert!(stderr.contains("nfcc: violation: write_past_packet@lcore1: packet 5: write violation"), "{stderr}");
+    let canary: Vec<&str> = stdout.lines().find(|l| l.starts_with("canary")).unwrap().split_whitespace().collect();
+    assert_eq!(canary[1..5], ["rw", "200000", "200000", "0"], "canary saw corruption:\n{stdout}");
+    let attacker: Vec<&str> = stdout.lines().find(|l| l.starts_with("write_past_packet")).unwrap().split_whitespace().collect();
+    // Per chain position, summed over lcores: 2 x 5 packets reached it, two violations.
+    assert_eq!(attacker[2], "10", "{stdout}");
+    assert_eq!(attacker[5], "2", "{stdout}");
+    assert_eq!(attacker[6], "yes", "{stdout}");
 }

@@ -10,8 +10,11 @@
 //!   burst (which hands it to the driver) or a free. A flood copy is a new mbuf.
 //! - Per-packet chain semantics (verdicts, floods, quarantine, violations) are
 //!   `host::run_chain`'s, shared with the pcap host.
-//! - One lcore runs everything: module instances are single-threaded, so more than one
-//!   EAL lcore is refused rather than silently left idle.
+//! - Each EAL lcore has its own instance of every module (instances are single-threaded)
+//!   and serves its own receive and transmit queue of every port (queue k: the k-th lcore,
+//!   the main one first); with several lcores the NIC spreads flows by RSS where it can.
+//!   Module state is per lcore: a flow whose packets land on two lcores is seen by two
+//!   instances. Counters are summed by chain position for the report.
 //! - EAL is initialised once per process and cleaned up (ports stopped and closed, which
 //!   flushes net_pcap's output files) on every path out of [`run`] after it succeeded.
 
@@ -20,9 +23,10 @@ mod sys;
 
 use crate::abi;
 use crate::host::{self, Event, Frame, InChain, RunConfig, RunReport, Step};
-use crate::module::{LoadError, Module, ModuleSpec};
+use crate::module::{LoadError, Module, ModuleSpec, ModuleStats, Protection, Violation};
 use std::ffi::{c_char, c_int, CStr, CString};
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicU8, Ordering};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// Packets received (and transmitted) per burst.
@@ -114,6 +118,8 @@ pub struct DpdkReport {
     pub merged: bool,
     /// Flood copies that could not be made because the pool was empty.
     pub lost_copies: u64,
+    /// Per lcore (the main one first): its id and the packets its chain handled.
+    pub per_lcore: Vec<(u32, u64)>,
 }
 
 /// Why a DPDK run failed.
@@ -149,11 +155,25 @@ pub enum DpdkError {
         /// The EAL arguments used.
         args: String,
     },
-    /// More than one lcore.
-    #[error("DPDK EAL has {lcores} lcores; nfcc runs the chain on one (module instances are single-threaded, and workers with RSS are not implemented yet): give EAL one lcore, e.g. -l 0")]
-    Lcores {
+    /// A port has fewer queues than there are lcores.
+    #[error("DPDK port {port} ({name}) has at most {max} receive/transmit queues, but each of the {lcores} lcores needs its own: give EAL fewer lcores (-l 0 for one)")]
+    Queues {
+        /// Port id.
+        port: u16,
+        /// Device name.
+        name: String,
+        /// The smaller of its receive and transmit queue limits.
+        max: u16,
         /// `rte_lcore_count()`.
         lcores: u32,
+    },
+    /// An lcore could not be started.
+    #[error("cannot start the chain on lcore {lcore}: {reason}")]
+    Launch {
+        /// The lcore.
+        lcore: u32,
+        /// `rte_eal_remote_launch`'s error.
+        reason: String,
     },
     /// The mbuf pool could not be created.
     #[error("cannot create the mbuf pool ({mbufs} mbufs of {buf_size} bytes, about {mib} MiB): {reason}; give EAL more memory (-m MB) or use fewer mbufs (--dpdk-mbufs N)")]
@@ -338,9 +358,12 @@ fn now_ns() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
 }
 
-/// EAL with its ports started and the chain loaded.
+/// EAL with its ports started and a chain loaded per lcore.
 struct Session {
-    modules: Vec<Module>,
+    /// Per lcore (the main one first), its own module instances.
+    chains: Vec<Vec<Module>>,
+    /// The lcores, the main one first; lcore k serves queue k of every port.
+    lcore_ids: Vec<u32>,
     ports: Vec<PortReport>,
     n: u16,
     ts_offset: c_int,
@@ -353,13 +376,99 @@ struct Session {
     eal: Eal,
 }
 
+/// How a run ends, shared by every lcore's loop.
+struct Shared {
+    /// 0 while running, else why it stopped (the first lcore to see a reason sets it).
+    stop: AtomicU8,
+    stop_detail: AtomicI32,
+    /// Packets received so far, against `limit`.
+    received: AtomicU64,
+    limit: Option<u64>,
+    /// When any lcore last received something, in ns since `start`.
+    last_rx: AtomicU64,
+    start: Instant,
+    idle: Option<Duration>,
+    deadline: Option<Instant>,
+    /// Violations seen on lcores other than the main one, told by the main one.
+    events: Mutex<Vec<Event>>,
+    has_events: AtomicBool,
+}
+
+const STOP_IDLE: u8 = 1;
+const STOP_SIGNAL: u8 = 2;
+const STOP_TIME: u8 = 3;
+
+impl Shared {
+    fn new(limit: Option<u64>, idle: Option<Duration>, deadline: Option<Instant>) -> Shared {
+        Shared {
+            stop: AtomicU8::new(0),
+            stop_detail: AtomicI32::new(0),
+            received: AtomicU64::new(0),
+            limit,
+            last_rx: AtomicU64::new(0),
+            start: Instant::now(),
+            idle,
+            deadline,
+            events: Mutex::new(Vec::new()),
+            has_events: AtomicBool::new(false),
+        }
+    }
+
+    fn set_stop(&self, why: u8, detail: i32) {
+        if self.stop.compare_exchange(0, why, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+            self.stop_detail.store(detail, Ordering::Release);
+        }
+    }
+
+    fn stopped(&self) -> Option<Stop> {
+        let detail = self.stop_detail.load(Ordering::Acquire);
+        match self.stop.load(Ordering::Acquire) {
+            0 => None,
+            STOP_IDLE => Some(Stop::Idle(self.idle.unwrap_or_default())),
+            STOP_SIGNAL => Some(Stop::Signal(detail)),
+            _ => Some(Stop::Time),
+        }
+    }
+
+    /// Takes up to `want` packets of the limit's budget; returns how many.
+    fn reserve(&self, want: u64) -> u64 {
+        let Some(limit) = self.limit else { return want };
+        let mut got = 0;
+        let _ = self.received.fetch_update(Ordering::AcqRel, Ordering::Acquire, |r| {
+            got = want.min(limit.saturating_sub(r));
+            Some(r + got)
+        });
+        got
+    }
+
+    /// Gives back budget taken but not received.
+    fn unreserve(&self, n: u64) {
+        if self.limit.is_some() && n > 0 {
+            self.received.fetch_sub(n, Ordering::AcqRel);
+        }
+    }
+}
+
+/// What one lcore's loop ended with.
+struct LoopResult {
+    modules: Vec<Module>,
+    ports: Vec<PortReport>,
+    packets_in: u64,
+    packets_out: u64,
+    chain_time: Duration,
+    lost_copies: u64,
+    refilled: u64,
+}
+
 impl Session {
-    fn looper(&mut self) -> Loop<'_> {
+    fn looper(&self, k: usize, modules: Vec<Module>, shared: &Shared) -> Loop<'_> {
         Loop {
-            modules: &mut self.modules,
-            ports: &mut self.ports,
+            modules,
+            ports: self.ports.clone(),
             pool: self.eal.pool,
             n: self.n,
+            queue: k as u16,
+            merged: false,
             ts_offset: self.ts_offset,
             ts_flag: self.ts_flag,
             packets_in: 0,
@@ -368,38 +477,138 @@ impl Session {
             lost_copies: 0,
             tx: (0..self.n).map(|_| Vec::with_capacity(BURST * 2)).collect(),
             refill: None,
+            shared: std::ptr::from_ref(shared),
+            _session: std::marker::PhantomData,
         }
+    }
+
+    /// Runs every lcore's loop (worker lcores launched by EAL, the main one here) until
+    /// the run ends; `prepare` sets each loop up first.
+    fn serve_all(
+        &mut self,
+        shared: &Shared,
+        prepare: &mut dyn FnMut(&mut Loop<'_>) -> Result<(), DpdkError>,
+        on_event: &mut dyn FnMut(&Event),
+    ) -> Result<Vec<LoopResult>, DpdkError> {
+        let chains = std::mem::take(&mut self.chains);
+        let mut loops: Vec<Box<Loop<'_>>> = Vec::new();
+        for (k, modules) in chains.into_iter().enumerate() {
+            let mut lp = Box::new(self.looper(k, modules, shared));
+            prepare(&mut lp)?;
+            loops.push(lp);
+        }
+        let merged = self.merged;
+        let mut launched = Vec::new();
+        let mut failure = None;
+        for (k, lp) in loops.iter_mut().enumerate().skip(1) {
+            let id = self.lcore_ids[k];
+            lp.merged = merged;
+            let arg: *mut Loop<'_> = &mut **lp;
+            // SAFETY: the loop lives in its box until rte_eal_wait_lcore below returns;
+            // nothing else touches it meanwhile.
+            let rc = unsafe { sys::rte_eal_remote_launch(Some(worker_main), arg.cast(), id) };
+            if rc != 0 {
+                failure = Some(DpdkError::Launch { lcore: id, reason: rte_error(-rc) });
+                shared.set_stop(STOP_SIGNAL, 0);
+                break;
+            }
+            launched.push(id);
+        }
+        if failure.is_none() {
+            let main = &mut loops[0];
+            main.merged = merged;
+            main.serve(on_event);
+        }
+        for id in launched {
+            // SAFETY: waits for the loop launched on that lcore to return.
+            unsafe { sys::rte_eal_wait_lcore(id) };
+        }
+        for e in shared.events.lock().expect("no lcore panicked holding it").drain(..) {
+            on_event(&e);
+        }
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        Ok(loops.into_iter().map(|lp| (*lp).finish()).collect())
     }
 }
 
-/// Initialises EAL from `cfg.eal`, sets up every port, loads the chain and runs it until
-/// the run ends (see [`Stop`]). `on_event` hears of violations as they happen.
+/// The entry point of a worker lcore: serves its queues until the run ends.
+unsafe extern "C" fn worker_main(arg: *mut std::ffi::c_void) -> c_int {
+    // SAFETY: `serve_all` passed a loop it keeps alive and untouched until we return.
+    let lp = unsafe { &mut *(arg as *mut Loop<'_>) };
+    let shared = lp.shared;
+    lp.serve(&mut |e| {
+        // SAFETY: the shared state outlives every loop.
+        let shared = unsafe { &*shared };
+        shared.events.lock().expect("no lcore panicked holding it").push(e.clone());
+        shared.has_events.store(true, Ordering::Release);
+    });
+    0
+}
+
+/// Sums what every lcore's loop counted; module counters by chain position.
+type ChainSums = (Vec<(String, ModuleStats)>, Vec<Option<Violation>>, Vec<Protection>);
+
+fn merge_results(results: &[LoopResult], ports: &mut [PortReport]) -> ChainSums {
+    let first = &results[0].modules;
+    let mut stats: Vec<(String, ModuleStats)> = first.iter().map(|m| (m.name().to_string(), Default::default())).collect();
+    let mut quarantined = vec![None; first.len()];
+    for r in results {
+        for (i, m) in r.modules.iter().enumerate() {
+            let (a, b) = (&mut stats[i].1, m.stats());
+            a.received += b.received;
+            a.forwarded += b.forwarded;
+            a.dropped += b.dropped;
+            a.bad_verdict += b.bad_verdict;
+            a.violations += b.violations;
+            a.quarantined += b.quarantined;
+            if quarantined[i].is_none() {
+                quarantined[i] = m.quarantined().cloned();
+            }
+        }
+        for (p, q) in ports.iter_mut().zip(&r.ports) {
+            p.rx += q.rx;
+            p.tx += q.tx;
+            p.tx_dropped += q.tx_dropped;
+            p.unusable += q.unusable;
+        }
+    }
+    (stats, quarantined, first.iter().map(|m| m.protection()).collect())
+}
+
+/// Initialises EAL from `cfg.eal`, sets up every port, loads a chain per lcore and runs
+/// them until the run ends (see [`Stop`]). `on_event` hears of violations as they happen
+/// (those on worker lcores through the main one's loop).
 pub fn run(cfg: &DpdkConfig, on_event: &mut dyn FnMut(&Event)) -> Result<DpdkReport, DpdkError> {
     let start = Instant::now();
     let mut s = open(cfg)?;
-    let (merged, idle) = (s.merged, s.idle);
-    let mut lp = s.looper();
+    let shared = Shared::new(cfg.max_packets, s.idle, None);
     let _signals = SignalGuard::install();
-    let stop = lp.serve(merged, cfg.max_packets, idle, None, on_event);
-    let (packets_in, packets_out, chain_time, lost_copies) = (lp.packets_in, lp.packets_out, lp.chain_time, lp.lost_copies);
-    drop(lp);
+    let results = s.serve_all(&shared, &mut |_| Ok(()), on_event)?;
+    // Every lcore returned without a reason to stop: the packet limit was spent.
+    let stop = shared.stopped().unwrap_or(Stop::Packets(shared.received.load(Ordering::Acquire)));
+    let mut ports = s.ports.clone();
+    let (modules, quarantined, protection) = merge_results(&results, &mut ports);
     let run = RunReport {
-        modules: s.modules.iter().map(|m| (m.name().to_string(), m.stats())).collect(),
-        quarantined: s.modules.iter().map(|m| m.quarantined().cloned()).collect(),
-        protection: s.modules.iter().map(|m| m.protection()).collect(),
-        packets_in,
-        packets_out,
+        modules,
+        quarantined,
+        protection,
+        packets_in: results.iter().map(|r| r.packets_in).sum(),
+        packets_out: results.iter().map(|r| r.packets_out).sum(),
         written: Vec::new(),
-        chain_time,
+        chain_time: results.iter().map(|r| r.chain_time).max().unwrap_or_default(),
         wall_time: Duration::ZERO,
     };
-    let Session { modules, ports, line, mbufs, merged, eal, .. } = s;
-    drop(modules);
+    let per_lcore: Vec<(u32, u64)> = s.lcore_ids.iter().copied().zip(results.iter().map(|r| r.packets_in)).collect();
+    let lost_copies = results.iter().map(|r| r.lost_copies).sum();
+    drop(results);
+    let Session { ports: _, line, mbufs, merged, eal, .. } = s;
     drop(eal);
     let mut run = run;
     // Measured once EAL is cleaned up and net_pcap's files are flushed.
     run.wall_time = start.elapsed();
-    Ok(DpdkReport { run, ports, stop, eal_args: line, mbufs, merged, lost_copies })
+    Ok(DpdkReport { run, ports, stop, eal_args: line, mbufs, merged, lost_copies, per_lcore })
 }
 
 /// One timed run of `nfcc bench --dpdk`.
@@ -424,9 +633,10 @@ pub fn bench(cfg: &DpdkConfig, frames: &[Vec<u8>], inject: usize, duration: Dura
         return Err(DpdkError::Usage("no frames to inject".into()));
     }
     let mut s = open(cfg)?;
-    let merged = s.merged;
-    let mut lp = s.looper();
-    if inject > 0 {
+    let mut prepare = |lp: &mut Loop<'_>| -> Result<(), DpdkError> {
+        if inject == 0 {
+            return Ok(());
+        }
         lp.refill = Some(Refill { frames: frames.to_vec(), next: 0, injected: 0 });
         for port in 0..lp.n {
             for _ in 0..inject {
@@ -440,18 +650,24 @@ pub fn bench(cfg: &DpdkConfig, frames: &[Vec<u8>], inject: usize, duration: Dura
         for p in lp.ports.iter_mut() {
             p.tx = 0;
         }
-    }
+        Ok(())
+    };
     let _signals = SignalGuard::install();
     let t0 = Instant::now();
-    lp.serve(merged, cfg.max_packets, None, Some(t0 + duration), &mut |_| {});
+    let shared = Shared::new(cfg.max_packets, None, Some(t0 + duration));
+    let results = s.serve_all(&shared, &mut prepare, &mut |_| {})?;
     let elapsed = t0.elapsed();
-    let (packets, refilled) = (lp.packets_in, lp.refill.as_ref().map_or(0, |r| r.injected));
-    drop(lp);
-    if let Some(m) = s.modules.iter().find(|m| m.quarantined().is_some()) {
-        let v = m.quarantined().cloned().expect("found quarantined");
-        return Err(DpdkError::Usage(format!("{} was stopped during the benchmark: {v}", m.name())));
+    let mut ports = s.ports.clone();
+    let (modules, quarantined, _) = merge_results(&results, &mut ports);
+    if let Some((i, v)) = quarantined.iter().enumerate().find_map(|(i, q)| q.clone().map(|v| (i, v))) {
+        return Err(DpdkError::Usage(format!("{} was stopped during the benchmark: {v}", modules[i].0)));
     }
-    Ok(BenchRun { packets, elapsed, ports: s.ports.clone(), refilled })
+    Ok(BenchRun {
+        packets: results.iter().map(|r| r.packets_in).sum(),
+        elapsed,
+        ports,
+        refilled: results.iter().map(|r| r.refilled).sum(),
+    })
 }
 
 /// Initialises EAL, sets up every port and loads the chain.
@@ -477,9 +693,18 @@ fn open(cfg: &DpdkConfig) -> Result<Session, DpdkError> {
 
     // SAFETY: EAL is initialised.
     let lcores = unsafe { sys::rte_lcore_count() };
-    if lcores > 1 {
-        return Err(DpdkError::Lcores { lcores });
+    // The main lcore first, then every worker lcore.
+    let mut lcore_ids = vec![unsafe { sys::rte_get_main_lcore() }];
+    let mut next = lcore_ids[0];
+    while lcore_ids.len() < lcores as usize {
+        // SAFETY: EAL is initialised; skips the main lcore, no wrap-around.
+        next = unsafe { sys::rte_get_next_lcore(next, 1, 0) };
+        if next as usize >= sys::RTE_MAX_LCORE as usize {
+            break;
+        }
+        lcore_ids.push(next);
     }
+    let w = lcore_ids.len() as u16;
     // SAFETY: EAL is initialised.
     let n = unsafe { sys::rte_eth_dev_count_avail() };
     if (n as usize) < args.net_vdevs() {
@@ -543,8 +768,21 @@ fn open(cfg: &DpdkConfig) -> Result<Session, DpdkError> {
         if timestamps && info.rx_offload_capa & ts_offload != 0 {
             conf.rxmode.offloads |= ts_offload;
         }
-        // SAFETY: one RX and one TX queue with a zeroed (default) configuration.
-        let rc = unsafe { sys::rte_eth_dev_configure(port, 1, 1, &conf) };
+        let max = info.max_rx_queues.min(info.max_tx_queues);
+        if max < w {
+            return Err(DpdkError::Queues { port, name: name.clone(), max, lcores });
+        }
+        // Several lcores: the NIC spreads flows over their queues by RSS where it can
+        // (virtual devices cannot: each of their queues is its own stream).
+        // SAFETY: a constant.
+        let rss_hf = unsafe { sys::nfcc_dpdk_rss_hf() } & info.flow_type_rss_offloads;
+        if w > 1 && rss_hf != 0 {
+            conf.rxmode.mq_mode = sys::rte_eth_rx_mq_mode_RTE_ETH_MQ_RX_RSS;
+            conf.rx_adv_conf.rss_conf.rss_hf = rss_hf;
+        }
+        // SAFETY: one RX and one TX queue per lcore; the rest of the configuration is
+        // DPDK's default (zeroed).
+        let rc = unsafe { sys::rte_eth_dev_configure(port, w, w, &conf) };
         if rc != 0 {
             return Err(fail("rte_eth_dev_configure", rc));
         }
@@ -556,14 +794,16 @@ fn open(cfg: &DpdkConfig) -> Result<Session, DpdkError> {
         }
         // SAFETY: the port is configured; a negative socket means "any".
         let socket = unsafe { sys::rte_eth_dev_socket_id(port) }.max(0) as u32;
-        // SAFETY: default queue configurations (NULL), our pool.
-        let rc = unsafe { sys::rte_eth_rx_queue_setup(port, 0, rxd, socket, std::ptr::null(), eal.pool) };
-        if rc != 0 {
-            return Err(fail("rte_eth_rx_queue_setup", rc));
-        }
-        let rc = unsafe { sys::rte_eth_tx_queue_setup(port, 0, txd, socket, std::ptr::null()) };
-        if rc != 0 {
-            return Err(fail("rte_eth_tx_queue_setup", rc));
+        for q in 0..w {
+            // SAFETY: default queue configurations (NULL), our pool.
+            let rc = unsafe { sys::rte_eth_rx_queue_setup(port, q, rxd, socket, std::ptr::null(), eal.pool) };
+            if rc != 0 {
+                return Err(fail("rte_eth_rx_queue_setup", rc));
+            }
+            let rc = unsafe { sys::rte_eth_tx_queue_setup(port, q, txd, socket, std::ptr::null()) };
+            if rc != 0 {
+                return Err(fail("rte_eth_tx_queue_setup", rc));
+            }
         }
         let rc = unsafe { sys::rte_eth_dev_start(port) };
         if rc != 0 {
@@ -595,7 +835,7 @@ fn open(cfg: &DpdkConfig) -> Result<Session, DpdkError> {
     }
     // Captures replayed on several ports reach the chain in capture-time order, as in a
     // pcap run; ports without capture times are served in turn.
-    let merged = ports.iter().all(|p| p.timestamps);
+    let merged = w == 1 && ports.iter().all(|p| p.timestamps);
 
     let chain_cfg = RunConfig {
         modules: cfg.modules.clone(),
@@ -604,7 +844,13 @@ fn open(cfg: &DpdkConfig) -> Result<Session, DpdkError> {
         ports: n,
         allow_unprotected: cfg.allow_unprotected,
     };
-    let modules = host::load_chain(&chain_cfg)?;
+    // One chain per lcore: module instances are single-threaded. Instances on the other
+    // lcores are labelled with their lcore.
+    let mut chains = Vec::new();
+    for (k, &id) in lcore_ids.iter().enumerate() {
+        let suffix = if k == 0 { String::new() } else { format!("@lcore{id}") };
+        chains.push(host::load_chain_labelled(&chain_cfg, &suffix)?);
+    }
 
     let drivers: Vec<String> = ports.iter().map(|p| p.driver.clone()).collect();
     let idle = match cfg.idle {
@@ -612,7 +858,7 @@ fn open(cfg: &DpdkConfig) -> Result<Session, DpdkError> {
         Some(d) => Some(d),
         None => default_idle(&drivers),
     };
-    Ok(Session { modules, ports, n, ts_offset, ts_flag, merged, idle, mbufs, line, eal })
+    Ok(Session { chains, lcore_ids, ports, n, ts_offset, ts_flag, merged, idle, mbufs, line, eal })
 }
 
 /// Frames that replace dropped packets in a benchmark.
@@ -622,12 +868,14 @@ struct Refill {
     injected: u64,
 }
 
-/// The state of the receive-chain-transmit loop.
+/// The state of one lcore's receive-chain-transmit loop (queue `queue` of every port).
 struct Loop<'a> {
-    modules: &'a mut [Module],
-    ports: &'a mut [PortReport],
+    modules: Vec<Module>,
+    ports: Vec<PortReport>,
     pool: *mut sys::rte_mempool,
     n: u16,
+    queue: u16,
+    merged: bool,
     ts_offset: c_int,
     ts_flag: u64,
     packets_in: u64,
@@ -638,9 +886,18 @@ struct Loop<'a> {
     tx: Vec<Vec<*mut sys::rte_mbuf>>,
     /// Benchmarks only: what replaces dropped packets.
     refill: Option<Refill>,
+    /// How the run ends; outlives the loop.
+    shared: *const Shared,
+    _session: std::marker::PhantomData<&'a Session>,
 }
 
 impl Loop<'_> {
+    fn finish(self) -> LoopResult {
+        let refilled = self.refill.as_ref().map_or(0, |r| r.injected);
+        let Loop { modules, ports, packets_in, packets_out, chain_time, lost_copies, .. } = self;
+        LoopResult { modules, ports, packets_in, packets_out, chain_time, lost_copies, refilled }
+    }
+
     /// A new mbuf holding the next refill frame.
     fn next_frame(&mut self) -> Option<Mbuf> {
         let r = self.refill.as_mut()?;
@@ -661,7 +918,7 @@ impl Loop<'_> {
         let mut mbufs = [std::ptr::null_mut(); BURST];
         let mut pkts = [sys::nfcc_dpdk_pkt { mbuf: std::ptr::null_mut(), data: std::ptr::null_mut(), time_ns: 0, len: 0, usable: 0, has_time: 0 }; BURST];
         // SAFETY: both arrays hold BURST entries; the port is started.
-        let got = unsafe { sys::nfcc_dpdk_rx(port, mbufs.as_mut_ptr(), pkts.as_mut_ptr(), want.min(BURST) as u16, self.ts_offset, self.ts_flag) } as usize;
+        let got = unsafe { sys::nfcc_dpdk_rx(port, self.queue, mbufs.as_mut_ptr(), pkts.as_mut_ptr(), want.min(BURST) as u16, self.ts_offset, self.ts_flag) } as usize;
         if got == 0 {
             return 0;
         }
@@ -694,7 +951,7 @@ impl Loop<'_> {
         let mut original_to = None;
         let tx = &mut self.tx;
         let mut out = 0u64;
-        host::run_chain(self.modules, 0, InChain::Original(&mut mb), port, s.time_ns, self.n, &mut step, &mut |p, copy| {
+        host::run_chain(&mut self.modules, 0, InChain::Original(&mut mb), port, s.time_ns, self.n, &mut step, &mut |p, copy| {
             out += 1;
             match copy {
                 None => original_to = Some(p),
@@ -712,7 +969,7 @@ impl Loop<'_> {
                 self.tx[port as usize].push(m.into_raw());
             }
         }
-        host::report_stop(self.modules, &step, self.packets_in, on_event);
+        host::report_stop(&self.modules, &step, self.packets_in, on_event);
     }
 
     /// Transmits everything queued, retrying a full queue a little, then dropping.
@@ -727,7 +984,7 @@ impl Loop<'_> {
             while sent < q.len() && tries < TX_RETRIES {
                 let k = (q.len() - sent).min(u16::MAX as usize) as u16;
                 // SAFETY: q[sent..] are mbufs the host owns; the driver takes the ones it sends.
-                sent += unsafe { sys::nfcc_dpdk_tx(port, q.as_mut_ptr().add(sent), k) } as usize;
+                sent += unsafe { sys::nfcc_dpdk_tx(port, self.queue, q.as_mut_ptr().add(sent), k) } as usize;
                 tries += 1;
             }
             let stats = &mut self.ports[port as usize];
@@ -741,62 +998,79 @@ impl Loop<'_> {
         }
     }
 
-    /// Receives, processes and transmits until the run ends.
-    fn serve(&mut self, merged: bool, max_packets: Option<u64>, idle: Option<Duration>, deadline: Option<Instant>, on_event: &mut dyn FnMut(&Event)) -> Stop {
+    /// Receives, processes and transmits until the run ends (for every lcore: the first
+    /// to see a reason to stop tells the others).
+    fn serve(&mut self, on_event: &mut dyn FnMut(&Event)) {
+        // SAFETY: the shared state outlives every loop.
+        let shared = unsafe { &*self.shared };
         let n = self.n as usize;
         let mut staged: Vec<std::collections::VecDeque<Staged>> = (0..n).map(|_| std::collections::VecDeque::with_capacity(2 * BURST)).collect();
-        let mut received = 0u64;
-        let mut last_rx = Instant::now();
         let mut rr = 0usize;
+        let mut quiet_since: Option<Instant> = None;
         loop {
             let sig = SIGNAL.load(Ordering::Relaxed);
             if sig != 0 {
-                self.drop_staged(&mut staged);
-                return Stop::Signal(sig);
+                shared.set_stop(STOP_SIGNAL, sig);
             }
-            if deadline.is_some_and(|d| Instant::now() >= d) {
-                self.drop_staged(&mut staged);
-                return Stop::Time;
+            if shared.deadline.is_some_and(|d| Instant::now() >= d) {
+                shared.set_stop(STOP_TIME, 0);
             }
-            let mut limit_left = max_packets.map(|m| m - received);
-            if limit_left == Some(0) && staged.iter().all(|s| s.is_empty()) {
-                return Stop::Packets(received);
+            if shared.stopped().is_some() {
+                self.drop_staged(&mut staged);
+                return;
+            }
+            if self.queue == 0 && shared.has_events.swap(false, Ordering::AcqRel) {
+                let mut events = shared.events.lock().expect("no lcore panicked holding it");
+                for e in events.drain(..) {
+                    on_event(&e);
+                }
             }
 
             // Refill every port with nothing staged; a port that delivers nothing now is
             // not waited for in this round.
             let mut got_any = false;
+            let mut budget_left = true;
             for (p, queue) in staged.iter_mut().enumerate() {
-                if !queue.is_empty() || limit_left == Some(0) {
+                if !queue.is_empty() {
                     continue;
                 }
-                let want = limit_left.map_or(BURST, |l| l.min(BURST as u64) as usize);
-                let got = self.receive(p as u16, want, queue);
-                received += got as u64;
-                if let Some(l) = limit_left.as_mut() {
-                    *l -= got as u64;
+                let want = shared.reserve(BURST as u64);
+                if want == 0 {
+                    budget_left = false;
+                    break;
                 }
+                let got = self.receive(p as u16, want as usize, queue);
+                shared.unreserve(want - got as u64);
                 got_any |= got > 0;
             }
-            if !got_any && staged.iter().all(|s| s.is_empty()) {
-                if let Some(limit) = idle {
-                    if last_rx.elapsed() >= limit {
-                        return Stop::Idle(limit);
+            let empty = staged.iter().all(|s| s.is_empty());
+            if !budget_left && empty {
+                // The packet limit is spent and this lcore has handled its share; the
+                // others finish theirs.
+                return;
+            }
+            if got_any {
+                quiet_since = None;
+                shared.last_rx.store(shared.start.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            }
+            if !got_any && empty {
+                let quiet = *quiet_since.get_or_insert_with(Instant::now);
+                if let Some(limit) = shared.idle {
+                    let last = Duration::from_nanos(shared.last_rx.load(Ordering::Relaxed));
+                    if shared.start.elapsed().saturating_sub(last) >= limit && quiet.elapsed() >= limit {
+                        shared.set_stop(STOP_IDLE, 0);
                     }
                 }
-                // A short sleep once a port has been quiet for a while keeps an idle run
-                // from spinning a CPU; busy ports never sleep.
-                if last_rx.elapsed() > Duration::from_millis(1) {
+                // A short sleep once the ports have been quiet for a while keeps an idle
+                // run from spinning a CPU; busy ports never sleep.
+                if quiet.elapsed() > Duration::from_millis(1) {
                     std::thread::sleep(Duration::from_micros(20));
                 }
                 continue;
             }
-            if got_any {
-                last_rx = Instant::now();
-            }
 
             let t0 = Instant::now();
-            if merged {
+            if self.merged {
                 // Hand packets over in timestamp order while every port has one staged
                 // or was just found empty; a port running out is refilled first.
                 for _ in 0..2 * BURST {
