@@ -27,7 +27,14 @@ pub fn generate(
     let runtime = load(runtime_bc, "runtime")?;
     let mut sources = sources;
     sources.entry("nfcc_rt.c".into()).or_insert_with(|| nfcc_runtime::abi::RUNTIME_C.into());
-    let cfg = nfcc_symbex::Config { sources, ..nfcc_symbex::Config::default() };
+    // The data-structure library and the runtime's memory functions are analysed once per
+    // calling context and charged by outcome where they are called.
+    let cfg = nfcc_symbex::Config {
+        sources,
+        summarise_files: vec!["/ds/".into()],
+        summarise_functions: ["memcpy", "memmove", "memset", "memcmp", "bcmp"].map(String::from).to_vec(),
+        ..nfcc_symbex::Config::default()
+    };
     let info = nfcc_symbex::ModuleInfo {
         module: opts.output.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
         protection: opts.protect.name().into(),

@@ -172,6 +172,25 @@ pub fn debug_location(inst: Value) -> Option<(String, u32)> {
     }
 }
 
+/// The source file a function was compiled from (its debug-info subprogram's file), if
+/// it carries debug info.
+pub fn function_file(f: Value) -> Option<String> {
+    // SAFETY: debug-info queries on the function's own metadata.
+    unsafe {
+        let sp = LLVMGetSubprogram(f);
+        if sp.is_null() {
+            return None;
+        }
+        let file = LLVMDIScopeGetFile(sp);
+        if file.is_null() {
+            return None;
+        }
+        let mut len = 0;
+        let p = LLVMDIFileGetFilename(file, &mut len);
+        Some(String::from_utf8_lossy(std::slice::from_raw_parts(p.cast(), len as usize)).into_owned())
+    }
+}
+
 /// The instruction printed as IR text, trimmed.
 pub fn print(v: Value) -> String {
     // SAFETY: LLVM returns an owned C string we dispose of.

@@ -70,6 +70,15 @@ extern struct nfcc_ds_trace nfcc_ds_trace;
 #endif
 
 /*
+ * Every function below is a real call, never inlined into the NF: the contract
+ * engine analyses each operation once per calling context and charges the NF by
+ * outcome (hit, miss, full, ...), which keeps contracts small and quick to derive.
+ */
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((noinline)), apply_to = function)
+#endif
+
+/*
  * Hashing (hash.c).
  */
 
@@ -342,6 +351,10 @@ uint64_t nfcc_tbucket_tokens(struct nfcc_tbucket *tb, uint32_t index, uint64_t n
 
 /* Refill bucket index up to now; if it holds >= bytes, take them out and return 1; else 0. */
 int nfcc_tbucket_consume(struct nfcc_tbucket *tb, uint32_t index, uint64_t bytes, uint64_t now);
+
+#if defined(__clang__)
+#pragma clang attribute pop
+#endif
 
 #ifdef __cplusplus
 }

@@ -79,6 +79,8 @@ pub struct LoopStat {
     pub inner: BTreeSet<usize>,
     /// Whether the loop was summarised anywhere.
     pub summarised: bool,
+    /// Regions (`WROTE_*`) an iteration of it wrote, on any path.
+    pub wrote: u8,
 }
 
 /// A complete path through the entry point.
@@ -129,6 +131,8 @@ struct Marker {
     loop_id: usize,
     depth: usize,
     start: Cost,
+    /// Regions the iteration wrote so far.
+    wrote: u8,
 }
 
 #[derive(Clone)]
@@ -155,6 +159,85 @@ pub struct State {
     /// feasible without asking the solver.
     model: Rc<crate::solver::Model>,
     model_ok: bool,
+    /// Regions the path wrote (`WROTE_*`), for call summaries.
+    wrote: u8,
+}
+
+/// Regions written: the concrete ones (by address, `region_bit`), the heap and the packet.
+const WROTE_CONCRETE: u8 = 0b111;
+const WROTE_HEAP: u8 = 1 << 3;
+const WROTE_PACKET: u8 = 1 << 4;
+
+/// The region bit of a concrete address (as `same_region` divides them).
+fn region_bit(x: u64) -> u8 {
+    if x >= layout::MEM_LO {
+        1 << 2
+    } else if x >= layout::GLOBALS {
+        1 << 1
+    } else {
+        1
+    }
+}
+
+/// How a call's argument is abstracted in its summary (the key of the summary cache).
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+enum ArgKey {
+    /// A constant: passed as is.
+    Const(u32, u128),
+    /// A pointer at an unknown offset into the concrete region at this address.
+    Region(u64),
+    /// Any value (a pointer: into the heap, or null).
+    Sym(u32, bool),
+}
+
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+struct SummaryKey {
+    func: String,
+    args: Vec<ArgKey>,
+    alloca_top: u64,
+    bounds: Vec<(u64, Expr)>,
+}
+
+/// One path of a summarised call, at its return.
+struct SummaryPath {
+    ret: Option<Expr>,
+    cost: Cost,
+    bytes: Rc<HashMap<u64, Expr>>,
+    wrote: u8,
+}
+
+/// What a summarised call returns on a group of its paths.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Returned {
+    /// This constant.
+    Const(Expr),
+    /// Its argument of this index, unchanged.
+    Arg(usize),
+    /// Anything (or nothing, for `void`): a fresh value.
+    Fresh,
+}
+
+/// What a summarised call does, for one group of its paths (those returning the same
+/// constant, or the same argument, or anything else).
+#[derive(Debug)]
+struct Outcome {
+    ret: Returned,
+    /// Covers every path of the group: the largest constants, and each loop any path
+    /// summarised (with the fewest back edges any path paid concretely).
+    cost: Cost,
+    /// Concrete bytes a path may have written: the value if every path wrote that constant.
+    writes: Vec<(u64, Option<Expr>)>,
+    /// Regions a path may have written (`WROTE_*`): what the caller must forget.
+    wrote: u8,
+}
+
+struct Summary {
+    func: String,
+    outcomes: Vec<Outcome>,
+    /// All paths as one outcome, for calls whose result is not used.
+    merged: Option<Outcome>,
+    ret_width: Option<u32>,
+    ret_ptr: bool,
 }
 
 /// Why a path stopped early.
@@ -168,6 +251,9 @@ pub enum Stop {
     Iteration,
     /// The engine cannot go on: a hole.
     Hole(HoleKind, String),
+    /// The path reached a join point of the entry point: it waits there to be merged with
+    /// the other paths that reach it (its owner keeps it).
+    Parked,
 }
 
 impl Stop {
@@ -199,6 +285,18 @@ pub struct Engine<'p> {
     pub axioms: Vec<Expr>,
     /// Nonlinear operations replaced by fresh values.
     pub abstracted: u64,
+    /// Call summaries by calling context (`None`: the call is executed in place).
+    summaries: HashMap<SummaryKey, Option<Rc<Summary>>>,
+    /// Paths of the summaries being computed (innermost last).
+    collecting: Vec<Vec<SummaryPath>>,
+    /// Functions whose summaries are being computed.
+    summarising: Vec<String>,
+    /// Calls charged from a summary instead of being executed.
+    pub summarised_calls: u64,
+    /// Paths waiting at join points of the entry point.
+    parked: Vec<State>,
+    /// Paths merged into others at join points.
+    pub merged_paths: u64,
 }
 
 /// The variables standing for the input.
@@ -272,6 +370,12 @@ impl<'p> Engine<'p> {
             inputs: Inputs { packet: 0, len: 0, port: 0, time: 0 },
             axioms: Vec::new(),
             abstracted: 0,
+            summaries: HashMap::new(),
+            collecting: Vec::new(),
+            summarising: Vec::new(),
+            summarised_calls: 0,
+            parked: Vec::new(),
+            merged_paths: 0,
         };
         let packet = e.new_var(8, VarKind::Packet);
         let len = e.new_var(32, VarKind::Len);
@@ -339,9 +443,21 @@ impl<'p> Engine<'p> {
             return Ok(());
         }
         let mut work = vec![st];
-        while let Some(mut st) = work.pop() {
+        loop {
+            let mut st = match work.pop() {
+                Some(st) => st,
+                None => match self.unpark() {
+                    Some(mut states) => {
+                        let st = states.pop().expect("a state");
+                        work.extend(states);
+                        st
+                    }
+                    None => break,
+                },
+            };
             if self.started.elapsed() > self.cfg.time_limit {
-                self.hole(HoleKind::Timeout, format!("{} paths left unexplored after {:?}", work.len() + 1, self.cfg.time_limit));
+                let left = work.len() + 1 + self.parked.len();
+                self.hole(HoleKind::Timeout, format!("{left} paths left unexplored after {:?}", self.cfg.time_limit));
                 break;
             }
             if self.paths.len() >= self.cfg.max_paths {
@@ -353,6 +469,7 @@ impl<'p> Engine<'p> {
                 Err(Stop::Violation) => self.violation_paths += 1,
                 Err(Stop::Infeasible) | Err(Stop::Iteration) => {}
                 Err(Stop::Hole(kind, what)) => self.hole(kind, what),
+                Err(Stop::Parked) => self.parked.push(st),
             }
         }
         Ok(())
@@ -418,6 +535,7 @@ impl<'p> Engine<'p> {
             steps: 0,
             model: Rc::new(crate::solver::Model::default()),
             model_ok: true,
+            wrote: 0,
         };
         Ok(st)
     }
@@ -921,6 +1039,7 @@ impl<'p> Engine<'p> {
                         self.mark_symbolic_exits(&mut s2, from, to, &targets);
                         match self.goto(&mut s2, from, to) {
                             Ok(()) => work.push(s2),
+                            Err(Stop::Parked) => self.parked.push(s2),
                             Err(e) => self.record_stop(e),
                         }
                     }
@@ -947,6 +1066,7 @@ impl<'p> Engine<'p> {
             Stop::Violation => self.violation_paths += 1,
             Stop::Hole(k, w) => self.hole(k, w),
             Stop::Infeasible | Stop::Iteration => {}
+            Stop::Parked => unreachable!("a parked path is kept by its owner"),
         }
     }
 
@@ -1022,6 +1142,7 @@ impl<'p> Engine<'p> {
                 self.mark_symbolic_exits(&mut other, from, fb, &[tb, fb]);
                 match self.goto(&mut other, from, fb) {
                     Ok(()) => work.push(other),
+                    Err(Stop::Parked) => self.parked.push(other),
                     Err(e) => self.record_stop(e),
                 }
                 Rc::make_mut(&mut st.pc).push(c.clone());
@@ -1075,6 +1196,7 @@ impl<'p> Engine<'p> {
                     for (inner, _) in &st.cost.terms[m.start.terms.len()..] {
                         stat.inner.insert(*inner);
                     }
+                    stat.wrote |= m.wrote;
                     return Err(Stop::Iteration);
                 }
                 let fr = st.frames.last_mut().expect("frame");
@@ -1091,6 +1213,9 @@ impl<'p> Engine<'p> {
         self.enter(st, from, to)?;
         if let Some((l, k)) = summarise {
             self.start_summary(st, l, k, to)?;
+        }
+        if self.join_point(st, to) {
+            return Err(Stop::Parked);
         }
         Ok(())
     }
@@ -1167,7 +1292,7 @@ impl<'p> Engine<'p> {
         }
         st.cost.terms.push((l, k));
         let depth = st.frames.len();
-        st.markers.push(Marker { loop_id: l, depth, start: st.cost.clone() });
+        st.markers.push(Marker { loop_id: l, depth, start: st.cost.clone(), wrote: 0 });
         Ok(())
     }
 
@@ -1184,6 +1309,15 @@ impl<'p> Engine<'p> {
                     Some(Val::Bv(e)) => Some(e),
                     _ => None,
                 };
+                if let Some(paths) = self.collecting.last_mut() {
+                    paths.push(SummaryPath {
+                        ret,
+                        cost: st.cost.clone(),
+                        bytes: st.bytes.clone(),
+                        wrote: st.wrote,
+                    });
+                    return Ok(true);
+                }
                 self.paths.push(PathResult { pc: (*st.pc).clone(), cost: st.cost.clone(), ret });
                 Ok(true)
             }
@@ -1197,7 +1331,6 @@ impl<'p> Engine<'p> {
     }
 
     fn call(&mut self, st: &mut State, i: Value, work: &mut Vec<State>) -> R<bool> {
-        let _ = work;
         if is_debug_call(i) {
             return Ok(false);
         }
@@ -1243,6 +1376,11 @@ impl<'p> Engine<'p> {
             }
         }
         if let Some(f) = self.prog.functions.get(&name).cloned() {
+            if self.summarisable(&f) {
+                if let Some(s) = self.summary(st, &f, &args, i)? {
+                    return self.charge_summary(st, i, &s, &args, work);
+                }
+            }
             if st.frames.len() >= 64 {
                 return Err(Stop::Hole(HoleKind::Unbounded, format!("calls nested deeper than 64 at {}", location(i))));
             }
@@ -1273,6 +1411,421 @@ impl<'p> Engine<'p> {
             return Ok(false);
         }
         Err(Stop::Hole(HoleKind::UnmodelledCall, format!("a call to `{name}` at {}", location(i))))
+    }
+
+    /// One cost that bounds each of `costs`: per summarised loop, the fewest back edges any
+    /// of them paid concretely (a path that did not summarise it paid none), and the largest
+    /// constant once the others' extra concrete back edges are credited at the loop's
+    /// iteration cost known so far (never above its final one, so never too much credit).
+    fn merge_costs(&self, costs: &[&Cost]) -> Cost {
+        let mut loops: BTreeSet<usize> = BTreeSet::new();
+        for c in costs {
+            loops.extend(c.terms.iter().map(|(l, _)| *l));
+        }
+        let paid = |c: &Cost, l: usize| c.terms.iter().filter(|(m, _)| *m == l).map(|(_, k)| k).sum::<u64>();
+        let mut out = Cost::default();
+        for &l in &loops {
+            out.terms.push((l, costs.iter().map(|c| paid(c, l)).min().unwrap_or(0)));
+        }
+        for c in costs {
+            let (mut i, mut m) = (c.instructions, c.memory);
+            for &(l, least) in &out.terms {
+                let extra = paid(c, l) - least;
+                i = i.saturating_sub(self.loops[l].instructions * extra);
+                m = m.saturating_sub(self.loops[l].memory * extra);
+            }
+            out.instructions = out.instructions.max(i);
+            out.memory = out.memory.max(m);
+        }
+        out
+    }
+
+    /// Whether `st`, having just entered `b`, waits there to be merged: a block of the entry
+    /// point (outside any loop, no loop being summarised) that more than one edge reaches.
+    fn join_point(&self, st: &State, b: LLVMBasicBlockRef) -> bool {
+        self.collecting.is_empty()
+            && st.frames.len() == 1
+            && st.markers.is_empty()
+            && self.prog.loops_of(b).is_empty()
+            && st.frames[0].func.order.get(&b).is_some_and(|(_, preds)| *preds > 1)
+    }
+
+    /// The paths waiting at the earliest join point (in reverse postorder: no running or
+    /// waiting path can reach it any more), merged where they can be.
+    fn unpark(&mut self) -> Option<Vec<State>> {
+        let rank = |st: &State| st.frames[0].func.order.get(&st.frames[0].block).map_or(usize::MAX, |(r, _)| *r);
+        let first = self.parked.iter().map(rank).min()?;
+        let (here, rest): (Vec<State>, Vec<State>) = std::mem::take(&mut self.parked).into_iter().partition(|s| rank(s) == first);
+        self.parked = rest;
+        let mut out: Vec<State> = Vec::new();
+        'next: for st in here {
+            for m in out.iter_mut() {
+                if let Some(merged) = self.merge(m, &st) {
+                    *m = merged;
+                    self.merged_paths += 1;
+                    continue 'next;
+                }
+            }
+            out.push(st);
+        }
+        Some(out)
+    }
+
+    /// One path covering both `a` and `b` (at the same point), if they differ only in what
+    /// they know of module state: the same packet, the same conditions on the input (the
+    /// conditions they do not share mention no input, so classes stay as they are), values
+    /// of the same regions. What they disagree on becomes unknown; the cost bounds both.
+    fn merge(&mut self, a: &State, b: &State) -> Option<State> {
+        let (fa, fb) = (&a.frames[0], &b.frames[0]);
+        if fa.block != fb.block || fa.idx != fb.idx || a.alloca_top != b.alloca_top || a.pkt != b.pkt {
+            return None;
+        }
+        if !fa.loops.is_empty() || !fb.loops.is_empty() || !a.markers.is_empty() || !b.markers.is_empty() {
+            return None;
+        }
+        let common = a.pc.iter().zip(b.pc.iter()).take_while(|(x, y)| x == y).count();
+        let input = |id: &VarId| matches!(self.vars[*id as usize].kind, VarKind::Packet | VarKind::Len | VarKind::Port | VarKind::Time);
+        for c in a.pc[common..].iter().chain(b.pc[common..].iter()) {
+            let mut v = Vec::new();
+            c.vars(&mut v);
+            if v.iter().any(input) {
+                return None;
+            }
+        }
+        let bounds = layout::BOUNDS..layout::BOUNDS + 0x1000;
+        for (addr, v) in a.bytes.iter().filter(|(x, _)| bounds.contains(*x)) {
+            if b.bytes.get(addr) != Some(v) {
+                return None;
+            }
+        }
+        // Values: equal, or of one region (a fresh offset into it), or both of none.
+        let mut values = HashMap::new();
+        for (k, va) in fa.values.iter() {
+            let Some(vb) = fb.values.get(k) else { continue };
+            let v = match (va, vb) {
+                (Val::Bv(x), Val::Bv(y)) if x == y => va.clone(),
+                (Val::Bv(x), Val::Bv(_)) if llvm::type_kind(type_of(*k)) != LLVMTypeKind::LLVMPointerTypeKind => {
+                    Val::Bv(self.fresh(x.width(), VarKind::Havoc("a value where paths merged".into())))
+                }
+                (Val::Bv(x), Val::Bv(y)) => {
+                    let ((cx, sx), (cy, sy)) = (Self::split(x), Self::split(y));
+                    let region = |c: u64, s: &Option<Expr>, e: &Expr| e.as_const().is_some() || (s.is_some() && (Self::in_packet(c) || self.concrete_region(c)));
+                    match (region(cx, &sx, x), region(cy, &sy, y)) {
+                        (false, false) => Val::Bv(self.fresh(x.width(), VarKind::Havoc("a value where paths merged".into()))),
+                        _ if x.width() == 64 && sx.is_some() && sy.is_some() && cx == cy && cx != 0 => {
+                            let off = self.fresh(64, VarKind::Havoc("an offset where paths merged".into()));
+                            Val::Bv(Expr::bin(BinOp::Add, &off, &Expr::constant(64, cx as u128)))
+                        }
+                        _ => return None,
+                    }
+                }
+                _ => return None,
+            };
+            values.insert(*k, v);
+        }
+        let bytes: HashMap<u64, Expr> = a.bytes.iter().filter(|(k, v)| b.bytes.get(*k) == Some(*v)).map(|(k, v)| (*k, v.clone())).collect();
+        let same_log = Rc::ptr_eq(&a.symlog, &b.symlog)
+            || (a.symlog.len() == b.symlog.len()
+                && a.symlog.iter().zip(b.symlog.iter()).all(|(x, y)| x.addr == y.addr && x.size == y.size && x.value == y.value && x.write == y.write));
+        let cost = self.merge_costs(&[&a.cost, &b.cost]);
+        let mut frame = fa.clone();
+        frame.values = Rc::new(values);
+        Some(State {
+            frames: vec![frame],
+            pc: Rc::new(a.pc[..common].to_vec()),
+            cost,
+            bytes: Rc::new(bytes),
+            symlog: if same_log { a.symlog.clone() } else { Rc::new(Vec::new()) },
+            pkt: a.pkt.clone(),
+            markers: Vec::new(),
+            alloca_top: a.alloca_top,
+            steps: a.steps.max(b.steps),
+            model: Rc::new(crate::solver::Model::default()),
+            model_ok: false,
+            wrote: a.wrote | b.wrote,
+        })
+    }
+
+    /// Records that the path (and the iteration of every loop it is summarising) wrote
+    /// `regions`.
+    fn note_write(st: &mut State, regions: u8) {
+        st.wrote |= regions;
+        for m in st.markers.iter_mut() {
+            m.wrote |= regions;
+        }
+    }
+
+    /// Regions the loops a cost summarises (and the loops inside them) may have written.
+    fn loops_wrote(&self, cost: &Cost) -> u8 {
+        let mut seen = BTreeSet::new();
+        let mut work: Vec<usize> = cost.terms.iter().map(|(l, _)| *l).collect();
+        let mut w = 0;
+        while let Some(l) = work.pop() {
+            if seen.insert(l) {
+                w |= self.loops[l].wrote;
+                work.extend(self.loops[l].inner.iter().copied());
+            }
+        }
+        w
+    }
+
+    /// Whether calls to `f` are charged from a summary (the configuration names it).
+    fn summarisable(&self, f: &Function) -> bool {
+        !self.summarising.contains(&f.name)
+            && (self.cfg.summarise_functions.contains(&f.name)
+                || f.file.as_ref().is_some_and(|p| self.cfg.summarise_files.iter().any(|frag| p.contains(frag.as_str()))))
+    }
+
+    /// The summary of calling `f` with `args` from `st` (computed once per calling
+    /// context), or `None` when the call must be executed in place: an aggregate argument
+    /// or result, or a result pointing into a concrete region (it would lose the region).
+    ///
+    /// The callee is explored on its own, from what the caller's arguments say in general
+    /// (constants stay constants; other pointers keep only their region; anything else is
+    /// a fresh value), with the bounds block of the caller and nothing else known: every
+    /// other read is a fresh value, so its paths cover the call from any caller state.
+    /// The caller then takes each outcome as a path of its own, with none of the callee's
+    /// conditions: more paths than the call may really take, never fewer.
+    fn summary(&mut self, st: &State, f: &Rc<Function>, args: &[Val], call: Value) -> R<Option<Rc<Summary>>> {
+        let ret_t = type_of(call);
+        let (ret_width, ret_ptr) = match llvm::type_kind(ret_t) {
+            LLVMTypeKind::LLVMVoidTypeKind => (None, false),
+            k => match bits(ret_t) {
+                Some(w) => (Some(w), k == LLVMTypeKind::LLVMPointerTypeKind),
+                None => return Ok(None),
+            },
+        };
+        let mut keys = Vec::new();
+        for (k, a) in args.iter().enumerate() {
+            let Val::Bv(e) = a else { return Ok(None) };
+            // SAFETY: parameter of a defined function.
+            let is_ptr = llvm::type_kind(type_of(unsafe { LLVMGetParam(f.value, k as u32) })) == LLVMTypeKind::LLVMPointerTypeKind;
+            keys.push(match (e.as_const(), Self::split(e)) {
+                (Some(c), _) => ArgKey::Const(e.width(), c),
+                (None, (c, Some(_))) if e.width() == 64 && (Self::in_packet(c) || self.concrete_region(c)) => ArgKey::Region(c),
+                _ => ArgKey::Sym(e.width(), is_ptr),
+            });
+        }
+        let bounds_range = layout::BOUNDS..layout::BOUNDS + 0x1000;
+        let mut bounds: Vec<(u64, Expr)> = st.bytes.iter().filter(|(a, _)| bounds_range.contains(*a)).map(|(a, e)| (*a, e.clone())).collect();
+        bounds.sort_by_key(|(a, _)| *a);
+        let key = SummaryKey { func: f.name.clone(), args: keys, alloca_top: st.alloca_top, bounds };
+        if let Some(s) = self.summaries.get(&key) {
+            return Ok(s.clone());
+        }
+        let s = self.compute_summary(f, &key, ret_width, ret_ptr)?.map(Rc::new);
+        self.summaries.insert(key, s.clone());
+        Ok(s)
+    }
+
+    fn compute_summary(&mut self, f: &Rc<Function>, key: &SummaryKey, ret_width: Option<u32>, ret_ptr: bool) -> R<Option<Summary>> {
+        let initial: HashMap<u64, Expr> = key.bounds.iter().cloned().collect();
+        let pkt = Arr::base(self.new_var(8, VarKind::Havoc(format!("the packet when `{}` is called", f.name))));
+        // SAFETY: the entry block of a defined function.
+        let entry = unsafe { LLVMGetEntryBasicBlock(f.value) };
+        let mut sst = State {
+            frames: vec![Frame {
+                func: f.clone(),
+                block: entry,
+                idx: 0,
+                values: Rc::new(HashMap::new()),
+                call: None,
+                loops: Rc::new(HashMap::new()),
+                alloca_mark: key.alloca_top,
+            }],
+            pc: Rc::new(self.axioms.clone()),
+            cost: Cost::default(),
+            bytes: Rc::new(initial.clone()),
+            symlog: Rc::new(Vec::new()),
+            pkt: pkt.clone(),
+            markers: Vec::new(),
+            alloca_top: key.alloca_top,
+            steps: 0,
+            model: Rc::new(crate::solver::Model::default()),
+            model_ok: false,
+            wrote: 0,
+        };
+        for (k, a) in key.args.iter().enumerate() {
+            let v = match a {
+                ArgKey::Const(w, c) => Expr::constant(*w, *c),
+                ArgKey::Region(c) => {
+                    let off = self.fresh(64, VarKind::State(format!("argument {} of `{}` (offset)", k + 1, f.name)));
+                    Expr::bin(BinOp::Add, &off, &Expr::constant(64, *c as u128))
+                }
+                ArgKey::Sym(w, is_ptr) => {
+                    let v = self.fresh(*w, VarKind::State(format!("argument {} of `{}`", k + 1, f.name)));
+                    if *is_ptr && *w == 64 {
+                        self.heap_pointer(&mut sst, &v)?;
+                    }
+                    v
+                }
+            };
+            // SAFETY: parameter of a defined function.
+            let p = unsafe { LLVMGetParam(f.value, k as u32) };
+            Rc::make_mut(&mut sst.frames[0].values).insert(p, Val::Bv(v));
+        }
+        let arg_values = sst.frames[0].values.clone();
+        sst.model_ok = sst.pc.iter().all(|c| sst.model.eval(c) == 1);
+        self.charge(&mut sst, entry)?;
+
+        self.collecting.push(Vec::new());
+        self.summarising.push(f.name.clone());
+        let mut work = vec![sst];
+        let mut out_of_time = false;
+        while let Some(mut s) = work.pop() {
+            if self.started.elapsed() > self.cfg.time_limit {
+                out_of_time = true;
+                break;
+            }
+            match self.step_path(&mut s, &mut work) {
+                Ok(()) => {}
+                Err(e) => self.record_stop(e),
+            }
+        }
+        self.summarising.pop();
+        let paths = self.collecting.pop().expect("the summary's collector");
+        if out_of_time {
+            return Err(Stop::Hole(
+                HoleKind::Timeout,
+                format!("{} paths of `{}` left unexplored after {:?}", work.len() + 1, f.name, self.cfg.time_limit),
+            ));
+        }
+        let args: Vec<Expr> = (0..key.args.len())
+            .map(|k| {
+                // SAFETY: parameter of a defined function.
+                let p = unsafe { LLVMGetParam(f.value, k as u32) };
+                match arg_values.get(&p) {
+                    Some(Val::Bv(e)) => e.clone(),
+                    _ => unreachable!("every argument is a bit-vector"),
+                }
+            })
+            .collect();
+        let mut groups: Vec<(Returned, Vec<&SummaryPath>)> = Vec::new();
+        for p in &paths {
+            let k = match &p.ret {
+                Some(r) if r.as_const().is_some() => Returned::Const(r.clone()),
+                Some(r) if args.contains(r) => Returned::Arg(args.iter().position(|a| a == r).expect("found")),
+                Some(r) => {
+                    // A result pointing into a concrete region would become a heap pointer:
+                    // keep the call in place instead.
+                    let (c, sym) = Self::split(r);
+                    if ret_ptr && sym.is_some() && (Self::in_packet(c) || self.concrete_region(c)) {
+                        return Ok(None);
+                    }
+                    Returned::Fresh
+                }
+                None => Returned::Fresh,
+            };
+            match groups.iter_mut().find(|(g, _)| *g == k) {
+                Some((_, v)) => v.push(p),
+                None => groups.push((k, vec![p])),
+            }
+        }
+        let all: Vec<&SummaryPath> = paths.iter().collect();
+        let merged = (!all.is_empty()).then(|| self.outcome(Returned::Fresh, &all, &initial));
+        let outcomes = groups.into_iter().map(|(ret, ps)| self.outcome(ret, &ps, &initial)).collect();
+        Ok(Some(Summary { func: f.name.clone(), outcomes, merged, ret_width, ret_ptr }))
+    }
+
+    /// One outcome covering the paths `ps`.
+    fn outcome(&self, ret: Returned, ps: &[&SummaryPath], initial: &HashMap<u64, Expr>) -> Outcome {
+        let costs: Vec<&Cost> = ps.iter().map(|p| &p.cost).collect();
+        let cost = self.merge_costs(&costs);
+        // Bytes that differ from the callee's start on some path.
+        let mut written: BTreeSet<u64> = BTreeSet::new();
+        for p in ps {
+            written.extend(p.bytes.iter().filter(|(a, v)| initial.get(a) != Some(v)).map(|(a, _)| *a));
+            written.extend(initial.keys().filter(|a| !p.bytes.contains_key(a)));
+        }
+        let writes = written
+            .into_iter()
+            .map(|a| {
+                let first = ps[0].bytes.get(&a).filter(|v| v.as_const().is_some());
+                let same = first.is_some() && ps.iter().all(|p| p.bytes.get(&a) == first);
+                (a, if same { first.cloned() } else { None })
+            })
+            .collect();
+        Outcome {
+            ret,
+            cost,
+            writes,
+            wrote: ps.iter().fold(0, |w, p| w | p.wrote | self.loops_wrote(&p.cost)),
+        }
+    }
+
+    /// Continues `st` past the summarised `call` with each outcome of `s` (the first on
+    /// `st`, the others on copies pushed on `work`).
+    fn charge_summary(&mut self, st: &mut State, call: Value, s: &Summary, args: &[Val], work: &mut Vec<State>) -> R<bool> {
+        if s.outcomes.is_empty() {
+            // Every path of the callee ended in a violation (counted when it was summarised).
+            return Err(Stop::Violation);
+        }
+        self.summarised_calls += 1;
+        // SAFETY: use list of an instruction.
+        if s.outcomes.len() > 1 && unsafe { LLVMGetFirstUse(call) }.is_null() {
+            // Nothing looks at the result: one path through the call covers them all.
+            let o = s.merged.as_ref().expect("paths");
+            self.take_outcome(st, call, s, args, o)?;
+            return Ok(false);
+        }
+        // A loop whose trip count depends on a call's outcome is summarised, as a loop
+        // whose exit branch depends on a symbolic value is.
+        let block = st.frames.last().expect("a frame").block;
+        for &l in self.prog.loops_of(block) {
+            let fr = st.frames.last_mut().expect("a frame");
+            Rc::make_mut(&mut fr.loops).entry(l).or_default().symbolic = true;
+        }
+        for o in &s.outcomes[1..] {
+            let mut other = st.clone();
+            self.take_outcome(&mut other, call, s, args, o)?;
+            work.push(other);
+        }
+        self.take_outcome(st, call, s, args, &s.outcomes[0])?;
+        Ok(false)
+    }
+
+    fn take_outcome(&mut self, st: &mut State, call: Value, s: &Summary, args: &[Val], o: &Outcome) -> R<()> {
+        st.cost.instructions += o.cost.instructions;
+        st.cost.memory += o.cost.memory;
+        st.cost.terms.extend(o.cost.terms.iter().copied());
+        let what = format!("written by `{}` at {}", s.func, location(call));
+        // What the callee may have written is unknown (but the bounds block, which module
+        // code writes only through the isolation pass's own stores, checked by the verifier).
+        if o.wrote & WROTE_CONCRETE != 0 {
+            let bounds = layout::BOUNDS..layout::BOUNDS + 0x1000;
+            Rc::make_mut(&mut st.bytes).retain(|a, _| bounds.contains(a) || o.wrote & region_bit(*a) == 0);
+        }
+        if o.wrote & WROTE_HEAP != 0 {
+            Rc::make_mut(&mut st.symlog).clear();
+        }
+        let mut wrote = o.wrote;
+        for (a, v) in &o.writes {
+            wrote |= region_bit(*a);
+            let v = match v {
+                Some(v) => v.clone(),
+                None => self.fresh(8, VarKind::Havoc(what.clone())),
+            };
+            Rc::make_mut(&mut st.bytes).insert(*a, v);
+        }
+        if o.wrote & WROTE_PACKET != 0 {
+            st.pkt = Arr::base(self.new_var(8, VarKind::Havoc(what)));
+        }
+        Self::note_write(st, wrote);
+        if let Some(w) = s.ret_width {
+            let v = match &o.ret {
+                Returned::Const(c) => c.clone(),
+                Returned::Arg(k) => args[*k].bv()?,
+                Returned::Fresh => {
+                    let v = self.fresh(w, VarKind::State(format!("the result of `{}` at {}", s.func, location(call))));
+                    if s.ret_ptr {
+                        self.heap_pointer(st, &v)?;
+                    }
+                    v
+                }
+            };
+            self.set(st, call, Val::Bv(v));
+        }
+        Ok(())
     }
 
     fn intrinsic(&mut self, st: &mut State, i: Value, name: &str, args: &[Val]) -> R<Option<Val>> {
@@ -1654,10 +2207,12 @@ impl<'p> Engine<'p> {
                 let i = Expr::bin(BinOp::Add, &idx, &Expr::constant(64, k as u128));
                 st.pkt = st.pkt.store(i, v.extract((k * 8) as u32, 8));
             }
+            Self::note_write(st, WROTE_PACKET);
             return Ok(());
         }
         match sym {
             None if self.concrete_region(c) => {
+                Self::note_write(st, region_bit(c));
                 let bytes = Rc::make_mut(&mut st.bytes);
                 for k in 0..size {
                     bytes.insert(c + k, v.extract((k * 8) as u32, 8));
@@ -1669,9 +2224,11 @@ impl<'p> Engine<'p> {
                 // which module code cannot write at a symbolic offset once verified).
                 let bounds = layout::BOUNDS..layout::BOUNDS + 0x1000;
                 Rc::make_mut(&mut st.bytes).retain(|a, _| bounds.contains(a) || !same_region(*a, c));
+                Self::note_write(st, region_bit(c));
                 Ok(())
             }
             _ => {
+                Self::note_write(st, WROTE_HEAP);
                 Rc::make_mut(&mut st.symlog).push(SymAccess { addr: addr.clone(), size, value: v.clone(), write: true });
                 Ok(())
             }

@@ -12,6 +12,7 @@
 pub mod contract;
 pub mod engine;
 pub mod expr;
+pub mod interval;
 pub mod program;
 pub mod render;
 pub mod solver;
@@ -38,6 +39,12 @@ pub struct Config {
     pub max_steps: u64,
     /// Source texts by file name (no directories), for PCV names written at loops.
     pub sources: HashMap<String, String>,
+    /// Functions analysed once per calling context and charged by outcome where they are
+    /// called (see `engine`'s call summaries): those compiled from a file whose path
+    /// contains one of these fragments (the data-structure library: `/ds/`).
+    pub summarise_files: Vec<String>,
+    /// Functions summarised by name, as `summarise_files`.
+    pub summarise_functions: Vec<String>,
 }
 
 impl Default for Config {
@@ -50,6 +57,8 @@ impl Default for Config {
             max_paths: 20_000,
             max_steps: 2_000_000,
             sources: HashMap::new(),
+            summarise_files: Vec::new(),
+            summarise_functions: Vec::new(),
         }
     }
 }

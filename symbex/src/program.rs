@@ -71,6 +71,10 @@ pub struct Function {
     pub name: String,
     /// Loops, by header.
     pub loops: HashMap<LLVMBasicBlockRef, usize>,
+    /// The source file it was compiled from (debug info), if known.
+    pub file: Option<String>,
+    /// Per block: its index in reverse postorder and its number of predecessors.
+    pub order: HashMap<LLVMBasicBlockRef, (usize, usize)>,
 }
 
 /// Everything about the program the engine reads.
@@ -200,7 +204,7 @@ impl Program {
                     continue;
                 }
                 let loops = p.find_loops(f);
-                p.functions.insert(name.clone(), Rc::new(Function { value: f, name, loops }));
+                p.functions.insert(name.clone(), Rc::new(Function { value: f, name, loops, file: llvm::function_file(f), order: block_order(f) }));
             }
         }
         Ok(p)
@@ -315,6 +319,37 @@ pub fn is_debug_call(i: Value) -> bool {
         let n = llvm::name(f);
         n.starts_with("llvm.dbg.") || n.starts_with("llvm.lifetime.") || n == "llvm.assume" || n.starts_with("llvm.experimental.noalias")
     })
+}
+
+/// Each block's reverse-postorder index (from the entry) and predecessor count.
+fn block_order(f: Value) -> HashMap<LLVMBasicBlockRef, (usize, usize)> {
+    let blocks = llvm::blocks(f);
+    let Some(&entry) = blocks.first() else { return HashMap::new() };
+    let mut preds: HashMap<LLVMBasicBlockRef, usize> = HashMap::new();
+    for &b in &blocks {
+        for s in successors(b) {
+            *preds.entry(s).or_insert(0) += 1;
+        }
+    }
+    // Iterative depth-first search; a block is finished when its successors are.
+    let mut post = Vec::new();
+    let mut seen = HashSet::new();
+    let mut stack = vec![(entry, successors(entry), 0usize)];
+    seen.insert(entry);
+    while let Some((b, succ, next)) = stack.last_mut() {
+        if let Some(&s) = succ.get(*next) {
+            *next += 1;
+            if seen.insert(s) {
+                let ss = successors(s);
+                stack.push((s, ss, 0));
+            }
+        } else {
+            post.push(*b);
+            stack.pop();
+        }
+    }
+    let n = post.len();
+    post.iter().enumerate().map(|(i, b)| (*b, (n - 1 - i, preds.get(b).copied().unwrap_or(0)))).collect()
 }
 
 /// Successor blocks of `b`'s terminator.

@@ -374,6 +374,11 @@ impl<S: Solver> CachedSolver<S> {
             self.hits += 1;
             return (*a, None);
         }
+        if crate::interval::refutes(&relevant, extra) {
+            self.hits += 1;
+            self.answers.insert(key, Sat::Unsat);
+            return (Sat::Unsat, None);
+        }
         // Random assignments first: a branch on module state usually goes both ways, and
         // finding a witness by evaluation costs microseconds where a solver query on 64-bit
         // multiplications and divisions costs tens of milliseconds.

@@ -10,11 +10,15 @@ use std::collections::BTreeMap;
 const HEAD: &str = "target datalayout = \"e-m:e-p270:32:32-p271:32:32-p272:64:64-i64:64-i128:128-f80:128-n8:16:32:64-S128\"\ntarget triple = \"x86_64-pc-linux-gnu\"\n";
 
 fn contract(body: &str) -> Contract {
+    contract_with(body, &Config::default())
+}
+
+fn contract_with(body: &str, cfg: &Config) -> Contract {
     let ctx = Context::create();
     let text = format!("{HEAD}{body}");
     let buf = MemoryBuffer::create_from_memory_range_copy(text.as_bytes(), "test");
     let m = ctx.create_module_from_ir(buf).unwrap_or_else(|e| panic!("bad test IR: {e}\n{text}"));
-    analyse(&[m.as_mut_ptr()], &Config::default(), &ModuleInfo::default()).expect("analysis")
+    analyse(&[m.as_mut_ptr()], cfg, &ModuleInfo::default()).expect("analysis")
 }
 
 fn pcv(pairs: &[(&str, u64)]) -> BTreeMap<String, u64> {
@@ -241,4 +245,189 @@ fn contracts_round_trip_through_json() {
     assert_eq!(back, c);
     assert!(Contract::from_json("{}").is_err());
     assert!(c.table().contains("<= 7"));
+}
+
+/// The configuration that summarises the functions named.
+fn summarising(names: &[&str]) -> Config {
+    Config { summarise_functions: names.iter().map(|n| n.to_string()).collect(), ..Config::default() }
+}
+
+// A callee reading module state: two internal paths (7 or 3 instructions), each returning
+// `%ret`; the caller (2 + 2 instructions around it) returns what it got.
+fn two_paths_returning(a: &str, b: &str, caller_uses_result: bool) -> String {
+    let tail = if caller_uses_result { "ret i32 %r" } else { "ret i32 0" };
+    format!(
+        "@table = internal global ptr null
+define internal i32 @lookup(ptr %t) {{
+entry:
+  %v = load i32, ptr %t
+  %big = icmp ugt i32 %v, 10
+  br i1 %big, label %slow, label %fast, !nfcc.cost !1
+slow:
+  ret i32 {a}, !nfcc.cost !2
+fast:
+  ret i32 {b}, !nfcc.cost !3
+}}
+define i32 @nf_process(ptr %p) {{
+entry:
+  %t = load ptr, ptr @table
+  %r = call i32 @lookup(ptr %t)
+  br label %out, !nfcc.cost !0
+out:
+  {tail}, !nfcc.cost !0
+}}
+!0 = !{{i64 2, i64 1, i64 0, i64 1}}
+!1 = !{{i64 4, i64 1, i64 0, i64 3}}
+!2 = !{{i64 3, i64 0, i64 0, i64 1}}
+!3 = !{{i64 1, i64 0, i64 0, i64 1}}
+"
+    )
+}
+
+#[test]
+fn a_summarised_call_is_one_path_per_outcome_with_its_largest_cost() {
+    // Both internal paths return 0: one outcome, charged 4 + 3 (the larger side).
+    let ir = two_paths_returning("0", "0", true);
+    let inlined = contract(&ir);
+    let summarised = contract_with(&ir, &summarising(&["lookup"]));
+    assert!(summarised.coverage.complete, "{:?}", summarised.coverage);
+    assert_eq!(inlined.classes.iter().map(|k| k.paths).sum::<u64>(), 2);
+    assert_eq!(summarised.classes.iter().map(|k| k.paths).sum::<u64>(), 1);
+    let bound = |c: &Contract| c.classes.iter().map(|k| k.instructions.eval(&pcv(&[]))).max();
+    // 2 + (4 + 3) + 2 on the slow side; the summary never charges less than inlining.
+    assert_eq!(bound(&inlined), Some(11));
+    assert_eq!(bound(&summarised), Some(11));
+    assert_eq!(summarised.classes[0].memory.eval(&pcv(&[])), 1 + 1 + 1);
+}
+
+#[test]
+fn a_used_result_forks_the_caller_on_each_returned_constant() {
+    let c = contract_with(&two_paths_returning("1", "-1", true), &summarising(&["lookup"]));
+    assert!(c.coverage.complete, "{:?}", c.coverage);
+    assert_eq!(c.classes.iter().map(|k| k.paths).sum::<u64>(), 2);
+    let mut returns: Vec<String> = c.classes.iter().flat_map(|k| k.returns.clone()).collect();
+    returns.sort();
+    assert_eq!(returns, ["drop", "port 1"]);
+    // Each outcome carries its own cost: 2 + 7 + 2 when it returns 1, 2 + 5 + 2 for -1.
+    let max = c.classes.iter().map(|k| k.instructions.eval(&pcv(&[]))).max();
+    assert_eq!(max, Some(11));
+    for k in c.classes.iter().filter(|k| k.returns == ["drop"]) {
+        assert_eq!(k.instructions.eval(&pcv(&[])), 9);
+    }
+}
+
+#[test]
+fn an_unused_result_merges_every_outcome_into_one_path() {
+    let c = contract_with(&two_paths_returning("1", "-1", false), &summarising(&["lookup"]));
+    assert!(c.coverage.complete, "{:?}", c.coverage);
+    assert_eq!(c.classes.len(), 1);
+    assert_eq!(c.classes[0].paths, 1);
+    assert_eq!(c.classes[0].instructions.eval(&pcv(&[])), 11);
+}
+
+// A callee storing into the caller's local through a pointer (7 on one path, `other` on
+// the other); the caller branches on what it reads back.
+fn writes_through_a_pointer(other: u32) -> String {
+    format!(
+        "@table = internal global ptr null
+define internal void @fill(ptr %t, ptr %out) {{
+entry:
+  %v = load i32, ptr %t
+  %big = icmp ugt i32 %v, 10
+  br i1 %big, label %a, label %b, !nfcc.cost !0
+a:
+  store i32 7, ptr %out
+  ret void, !nfcc.cost !0
+b:
+  store i32 {other}, ptr %out
+  ret void, !nfcc.cost !0
+}}
+define i32 @nf_process(ptr %p) {{
+entry:
+  %x = alloca i32
+  store i32 0, ptr %x
+  %t = load ptr, ptr @table
+  call void @fill(ptr %t, ptr %x)
+  %got = load i32, ptr %x
+  %seven = icmp eq i32 %got, 7
+  br i1 %seven, label %yes, label %no, !nfcc.cost !0
+yes:
+  ret i32 1, !nfcc.cost !0
+no:
+  ret i32 -1, !nfcc.cost !0
+}}
+!0 = !{{i64 1, i64 0, i64 1, i64 1}}
+"
+    )
+}
+
+#[test]
+fn what_a_summarised_call_writes_is_known_only_where_every_path_agrees() {
+    // Both paths store 7: the caller reads 7 and takes one side.
+    let same = contract_with(&writes_through_a_pointer(7), &summarising(&["fill"]));
+    assert!(same.coverage.complete, "{:?}", same.coverage);
+    assert_eq!(same.classes.iter().map(|k| k.paths).sum::<u64>(), 1);
+    assert_eq!(same.classes[0].returns, ["port 1"]);
+    // 7 or 9: the local holds either, so the caller goes both ways.
+    let differ = contract_with(&writes_through_a_pointer(9), &summarising(&["fill"]));
+    assert!(differ.coverage.complete, "{:?}", differ.coverage);
+    assert_eq!(differ.classes.iter().map(|k| k.paths).sum::<u64>(), 2);
+}
+
+// A call whose outcome (module state) picks one of two blocks that join again; then a test
+// of the packet's length.
+const JOIN_AFTER_A_CALL: &str = "@table = internal global ptr null
+define internal i32 @lookup(ptr %t) {
+entry:
+  %v = load i32, ptr %t
+  %big = icmp ugt i32 %v, 10
+  br i1 %big, label %slow, label %fast, !nfcc.cost !0
+slow:
+  ret i32 1, !nfcc.cost !0
+fast:
+  ret i32 0, !nfcc.cost !0
+}
+define i32 @nf_process(ptr %p) {
+entry:
+  %t = load ptr, ptr @table
+  %r = call i32 @lookup(ptr %t)
+  %hit = icmp eq i32 %r, 1
+  br i1 %hit, label %a, label %b, !nfcc.cost !0
+a:
+  br label %join, !nfcc.cost !1
+b:
+  br label %join, !nfcc.cost !0
+join:
+  %lp = getelementptr i8, ptr %p, i64 8
+  %len = load i32, ptr %lp
+  %short = icmp ult i32 %len, 14
+  br i1 %short, label %drop, label %fwd, !nfcc.cost !0
+drop:
+  ret i32 -1, !nfcc.cost !0
+fwd:
+  ret i32 1, !nfcc.cost !0
+}
+!0 = !{i64 1, i64 0, i64 0, i64 1}
+!1 = !{i64 5, i64 0, i64 0, i64 1}
+";
+
+#[test]
+fn paths_that_differ_only_in_module_state_merge_where_they_join() {
+    let inlined = contract(JOIN_AFTER_A_CALL);
+    let merged = contract_with(JOIN_AFTER_A_CALL, &summarising(&["lookup"]));
+    assert!(merged.coverage.complete, "{:?}", merged.coverage);
+    // Without merging: 2 outcomes x 2 lengths; merged at `join` (whether the callee ran in
+    // place or from its summary): the length still splits.
+    assert_eq!(inlined.classes.iter().map(|k| k.paths).sum::<u64>(), 2);
+    assert_eq!(merged.classes.iter().map(|k| k.paths).sum::<u64>(), 2);
+    let whens = |c: &Contract| {
+        let mut w: Vec<String> = c.classes.iter().map(|k| k.when.clone()).collect();
+        w.sort();
+        w
+    };
+    assert_eq!(whens(&merged), whens(&inlined));
+    // The merged path pays the dearer side (a: 5): entry 1 + lookup 2 + 5 + join 1 + ret 1.
+    for k in &merged.classes {
+        assert_eq!(k.instructions.eval(&pcv(&[])), 10, "{}", k.when);
+    }
 }

@@ -3,3 +3,4 @@
 
 mod known;
 mod folder;
+mod interval;
