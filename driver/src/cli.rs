@@ -144,6 +144,9 @@ struct BuildArgs {
     /// does not cover as holes (by default that fails the build).
     #[arg(long)]
     contract_holes: bool,
+    /// Seconds the contract engine may take before what is left becomes a hole.
+    #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    contract_time_limit: u64,
 }
 
 #[derive(Args, Debug)]
@@ -295,6 +298,7 @@ fn cmd_build(a: BuildArgs) -> Result<(), Failure> {
         } else {
             ContractMode::Strict
         },
+        contract_time_limit: Some(std::time::Duration::from_secs(a.contract_time_limit)),
     };
     let pipeline = build::pipeline(&opts);
     let report = build::build(&opts, &pipeline).map_err(failed)?;

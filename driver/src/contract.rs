@@ -35,6 +35,10 @@ pub fn generate(
         summarise_functions: ["memcpy", "memmove", "memset", "memcmp", "bcmp"].map(String::from).to_vec(),
         ..nfcc_symbex::Config::default()
     };
+    let cfg = match opts.contract_time_limit {
+        Some(limit) => nfcc_symbex::Config { time_limit: limit, ..cfg },
+        None => cfg,
+    };
     let info = nfcc_symbex::ModuleInfo {
         module: opts.output.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
         protection: opts.protect.name().into(),
