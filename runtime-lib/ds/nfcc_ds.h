@@ -70,13 +70,13 @@ extern struct nfcc_ds_trace nfcc_ds_trace;
 #endif
 
 /*
- * Every function below is a real call, never inlined into the NF: the contract
- * engine analyses each operation once per calling context and charges the NF by
- * outcome (hit, miss, full, ...), which keeps contracts small and quick to derive.
+ * NFCC_DS_CALL: the operations marked with it are real calls, never inlined into
+ * the NF: the contract engine analyses each one once per calling context and
+ * charges the NF by outcome (hit, miss, full, ...), which keeps contracts small
+ * and quick to derive. One-line accessors (vector_get, sizes, capacities) are
+ * left to the compiler: inlined, they cost nothing and add no paths.
  */
-#if defined(__clang__)
-#pragma clang attribute push(__attribute__((noinline)), apply_to = function)
-#endif
+#define NFCC_DS_CALL __attribute__((noinline))
 
 /*
  * Hashing (hash.c).
@@ -92,7 +92,7 @@ extern struct nfcc_ds_trace nfcc_ds_trace;
  * unkeyed: an adversary can build colliding keys, which is why chain walks
  * are bounded and counted as PCVs. Runs len/4 rounds (fixed per key size).
  */
-uint32_t nfcc_hash(const void *key, uint32_t len, uint32_t seed);
+NFCC_DS_CALL uint32_t nfcc_hash(const void *key, uint32_t len, uint32_t seed);
 
 /*
  * Hash map (map.c): fixed-size keys -> uint32_t values.
@@ -108,20 +108,20 @@ uint32_t nfcc_hash(const void *key, uint32_t len, uint32_t seed);
 struct nfcc_map;
 
 /* capacity entries, keys of key_size bytes; NULL if either is 0 or > 2^30, or no memory. */
-struct nfcc_map *nfcc_map_create(uint32_t capacity, uint32_t key_size);
+NFCC_DS_CALL struct nfcc_map *nfcc_map_create(uint32_t capacity, uint32_t key_size);
 
 /* 1 and *value set if key is present, else 0. PCVs t, c: its chain up to key (all if absent). */
-int nfcc_map_get(const struct nfcc_map *map, const void *key, uint32_t *value);
+NFCC_DS_CALL int nfcc_map_get(const struct nfcc_map *map, const void *key, uint32_t *value);
 
 /*
  * Map key to value: NFCC_DS_OK, NFCC_DS_EXISTS if key is present (its value is
  * left as is), NFCC_DS_FULL if capacity entries are present. PCVs t, c: the
  * whole chain of the key.
  */
-int nfcc_map_put(struct nfcc_map *map, const void *key, uint32_t value);
+NFCC_DS_CALL int nfcc_map_put(struct nfcc_map *map, const void *key, uint32_t value);
 
 /* Remove key: 1 (and *value, unless value is NULL) if it was present, else 0. PCVs t, c as get. */
-int nfcc_map_erase(struct nfcc_map *map, const void *key, uint32_t *value);
+NFCC_DS_CALL int nfcc_map_erase(struct nfcc_map *map, const void *key, uint32_t *value);
 
 /* Number of entries present. */
 uint32_t nfcc_map_size(const struct nfcc_map *map);
@@ -130,7 +130,7 @@ uint32_t nfcc_map_size(const struct nfcc_map *map);
 uint32_t nfcc_map_key_size(const struct nfcc_map *map);
 
 /* The chain key lives in (0 .. 2^k - 1): lets tests and contracts build keys sharing a chain. */
-uint32_t nfcc_map_chain(const struct nfcc_map *map, const void *key);
+NFCC_DS_CALL uint32_t nfcc_map_chain(const struct nfcc_map *map, const void *key);
 
 /*
  * Double-keyed map (dmap.c): NAT-style entries reachable by either of two keys.
@@ -143,7 +143,7 @@ uint32_t nfcc_map_chain(const struct nfcc_map *map, const void *key);
 struct nfcc_dmap;
 
 /* A dmap of capacity indices; NULL if an argument is 0 or > 2^30, or no memory (3 nfcc_allocs). */
-struct nfcc_dmap *nfcc_dmap_create(uint32_t capacity, uint32_t key_a_size, uint32_t key_b_size);
+NFCC_DS_CALL struct nfcc_dmap *nfcc_dmap_create(uint32_t capacity, uint32_t key_a_size, uint32_t key_b_size);
 
 /*
  * Store entry index with both keys: NFCC_DS_OK; NFCC_DS_INVALID if index >=
@@ -151,16 +151,16 @@ struct nfcc_dmap *nfcc_dmap_create(uint32_t capacity, uint32_t key_a_size, uint3
  * (nothing changes). PCVs: chain of A, then chain of B (then A again when B
  * is present and A's insertion is undone).
  */
-int nfcc_dmap_put(struct nfcc_dmap *dmap, const void *key_a, const void *key_b, uint32_t index);
+NFCC_DS_CALL int nfcc_dmap_put(struct nfcc_dmap *dmap, const void *key_a, const void *key_b, uint32_t index);
 
 /* 1 and *index set if an entry has key A key_a, else 0. PCVs t, c of chain A. */
-int nfcc_dmap_get_a(const struct nfcc_dmap *dmap, const void *key_a, uint32_t *index);
+NFCC_DS_CALL int nfcc_dmap_get_a(const struct nfcc_dmap *dmap, const void *key_a, uint32_t *index);
 
 /* 1 and *index set if an entry has key B key_b, else 0. PCVs t, c of chain B. */
-int nfcc_dmap_get_b(const struct nfcc_dmap *dmap, const void *key_b, uint32_t *index);
+NFCC_DS_CALL int nfcc_dmap_get_b(const struct nfcc_dmap *dmap, const void *key_b, uint32_t *index);
 
 /* Remove entry index (both keys): 1 if it was in use, else 0. PCVs: chain of A, then chain of B. */
-int nfcc_dmap_erase(struct nfcc_dmap *dmap, uint32_t index);
+NFCC_DS_CALL int nfcc_dmap_erase(struct nfcc_dmap *dmap, uint32_t index);
 
 /* Key A of entry index, or NULL if the entry is not in use. */
 const void *nfcc_dmap_key_a(const struct nfcc_dmap *dmap, uint32_t index);
@@ -177,7 +177,7 @@ const void *nfcc_dmap_key_b(const struct nfcc_dmap *dmap, uint32_t index);
 struct nfcc_vector;
 
 /* capacity records of record_size bytes; NULL if either is 0 or > 2^30, or no memory. */
-struct nfcc_vector *nfcc_vector_create(uint32_t capacity, uint32_t record_size);
+NFCC_DS_CALL struct nfcc_vector *nfcc_vector_create(uint32_t capacity, uint32_t record_size);
 
 /* Record index, or NULL if index >= capacity. The pointer stays valid for the module's life. */
 void *nfcc_vector_get(const struct nfcc_vector *vector, uint32_t index);
@@ -204,20 +204,20 @@ uint32_t nfcc_vector_capacity(const struct nfcc_vector *vector);
 struct nfcc_dchain;
 
 /* capacity indices, expiry window expiry_ns; NULL if either is 0, capacity > 2^30, or no memory. */
-struct nfcc_dchain *nfcc_dchain_create(uint32_t capacity, uint64_t expiry_ns);
+NFCC_DS_CALL struct nfcc_dchain *nfcc_dchain_create(uint32_t capacity, uint64_t expiry_ns);
 
 /*
  * Take a free index, with time now: NFCC_DS_OK and *index set, or
  * NFCC_DS_FULL. Recently freed indices are reused first; never-used ones
  * are handed out in increasing order.
  */
-int nfcc_dchain_allocate(struct nfcc_dchain *dchain, uint64_t now, uint32_t *index);
+NFCC_DS_CALL int nfcc_dchain_allocate(struct nfcc_dchain *dchain, uint64_t now, uint32_t *index);
 
 /* Give index the time now (it becomes the youngest): NFCC_DS_OK; NFCC_DS_INVALID if free. */
-int nfcc_dchain_rejuvenate(struct nfcc_dchain *dchain, uint32_t index, uint64_t now);
+NFCC_DS_CALL int nfcc_dchain_rejuvenate(struct nfcc_dchain *dchain, uint32_t index, uint64_t now);
 
 /* Free index: NFCC_DS_OK, or NFCC_DS_INVALID if it is not allocated. */
-int nfcc_dchain_free(struct nfcc_dchain *dchain, uint32_t index);
+NFCC_DS_CALL int nfcc_dchain_free(struct nfcc_dchain *dchain, uint32_t index);
 
 /* 1 if index is allocated, else 0 (also for index >= capacity). */
 int nfcc_dchain_is_allocated(const struct nfcc_dchain *dchain, uint32_t index);
@@ -230,7 +230,7 @@ uint32_t nfcc_dchain_capacity(const struct nfcc_dchain *dchain);
  * 0. The loop a caller drives: `while (nfcc_dchain_expire_one(d, now, &i))
  * forget(i);` (it ends after at most capacity rounds).
  */
-int nfcc_dchain_expire_one(struct nfcc_dchain *dchain, uint64_t now, uint32_t *index);
+NFCC_DS_CALL int nfcc_dchain_expire_one(struct nfcc_dchain *dchain, uint64_t now, uint32_t *index);
 
 /*
  * Free every index expired at time now and erase its key from map. Record i
@@ -239,11 +239,11 @@ int nfcc_dchain_expire_one(struct nfcc_dchain *dchain, uint64_t now, uint32_t *i
  * happens. Returns the number freed. PCV e: indices expired; plus t, c of
  * each erase.
  */
-uint32_t nfcc_expire_map(struct nfcc_dchain *dchain, struct nfcc_map *map,
+NFCC_DS_CALL uint32_t nfcc_expire_map(struct nfcc_dchain *dchain, struct nfcc_map *map,
 			 const struct nfcc_vector *keys, uint64_t now);
 
 /* Free every index expired at now, erase its entry of dmap; returns how many. PCV e, + erases'. */
-uint32_t nfcc_expire_dmap(struct nfcc_dchain *dchain, struct nfcc_dmap *dmap, uint64_t now);
+NFCC_DS_CALL uint32_t nfcc_expire_dmap(struct nfcc_dchain *dchain, struct nfcc_dmap *dmap, uint64_t now);
 
 /*
  * Maglev consistent hashing (maglev.c).
@@ -272,20 +272,20 @@ struct nfcc_maglev;
  * default); NULL if max_backends is 0 or above 2^24, table_size is not a
  * prime below 2^31, or on no memory.
  */
-struct nfcc_maglev *nfcc_maglev_create(uint32_t max_backends, uint32_t table_size);
+NFCC_DS_CALL struct nfcc_maglev *nfcc_maglev_create(uint32_t max_backends, uint32_t table_size);
 
 /*
  * Activate backend and repopulate: NFCC_DS_OK, NFCC_DS_INVALID if backend >=
  * max_backends, NFCC_DS_EXISTS if already active. PCVs b (active list up to
  * backend's place) and p.
  */
-int nfcc_maglev_add(struct nfcc_maglev *maglev, uint32_t backend);
+NFCC_DS_CALL int nfcc_maglev_add(struct nfcc_maglev *maglev, uint32_t backend);
 
 /* Deactivate backend and repopulate: NFCC_DS_OK, or NFCC_DS_INVALID if not active. PCVs b, p. */
-int nfcc_maglev_remove(struct nfcc_maglev *maglev, uint32_t backend);
+NFCC_DS_CALL int nfcc_maglev_remove(struct nfcc_maglev *maglev, uint32_t backend);
 
 /* The backend of slot flow_hash mod table_size, or NFCC_MAGLEV_NONE if none is active. No loop. */
-uint32_t nfcc_maglev_lookup(const struct nfcc_maglev *maglev, uint32_t flow_hash);
+NFCC_DS_CALL uint32_t nfcc_maglev_lookup(const struct nfcc_maglev *maglev, uint32_t flow_hash);
 
 /* Number of active backends. */
 uint32_t nfcc_maglev_count(const struct nfcc_maglev *maglev);
@@ -308,7 +308,7 @@ struct nfcc_lpm;
 #define NFCC_LPM_MAX_PORT 0xffffffu  /* ports are 0 .. NFCC_LPM_MAX_PORT */
 
 /* A table with room for chunks second-stage chunks (0 .. 2^24); NULL if more, or no memory. */
-struct nfcc_lpm *nfcc_lpm_create(uint32_t chunks);
+NFCC_DS_CALL struct nfcc_lpm *nfcc_lpm_create(uint32_t chunks);
 
 /*
  * Route prefix/len to port (host bits beyond len are ignored): NFCC_DS_OK,
@@ -317,10 +317,10 @@ struct nfcc_lpm *nfcc_lpm_create(uint32_t chunks);
  * first-stage entries for len <= 24, plus 256 per chunk under them; 2^(32-len)
  * second-stage entries otherwise.
  */
-int nfcc_lpm_add(struct nfcc_lpm *lpm, uint32_t prefix, uint32_t len, uint32_t port);
+NFCC_DS_CALL int nfcc_lpm_add(struct nfcc_lpm *lpm, uint32_t prefix, uint32_t len, uint32_t port);
 
 /* The port of the longest prefix containing addr, or NFCC_LPM_NO_ROUTE. PCV s: 1 or 2 stages. */
-uint32_t nfcc_lpm_lookup(const struct nfcc_lpm *lpm, uint32_t addr);
+NFCC_DS_CALL uint32_t nfcc_lpm_lookup(const struct nfcc_lpm *lpm, uint32_t addr);
 
 /*
  * Token buckets (tbucket.c): capacity buckets sharing one rate and burst.
@@ -341,20 +341,16 @@ struct nfcc_tbucket;
  * capacity buckets, empty at time 0; NULL if capacity is 0 or above 2^30, if
  * rate or burst is 0 or above its maximum, or on no memory.
  */
-struct nfcc_tbucket *nfcc_tbucket_create(uint32_t capacity, uint64_t rate, uint64_t burst);
+NFCC_DS_CALL struct nfcc_tbucket *nfcc_tbucket_create(uint32_t capacity, uint64_t rate, uint64_t burst);
 
 /* Fill bucket index at time now (a new flow): NFCC_DS_OK, or NFCC_DS_INVALID if index too big. */
-int nfcc_tbucket_fill(struct nfcc_tbucket *tb, uint32_t index, uint64_t now);
+NFCC_DS_CALL int nfcc_tbucket_fill(struct nfcc_tbucket *tb, uint32_t index, uint64_t now);
 
 /* Refill bucket index up to time now and return its whole bytes (0 if index >= capacity). */
-uint64_t nfcc_tbucket_tokens(struct nfcc_tbucket *tb, uint32_t index, uint64_t now);
+NFCC_DS_CALL uint64_t nfcc_tbucket_tokens(struct nfcc_tbucket *tb, uint32_t index, uint64_t now);
 
 /* Refill bucket index up to now; if it holds >= bytes, take them out and return 1; else 0. */
-int nfcc_tbucket_consume(struct nfcc_tbucket *tb, uint32_t index, uint64_t bytes, uint64_t now);
-
-#if defined(__clang__)
-#pragma clang attribute pop
-#endif
+NFCC_DS_CALL int nfcc_tbucket_consume(struct nfcc_tbucket *tb, uint32_t index, uint64_t bytes, uint64_t now);
 
 #ifdef __cplusplus
 }
