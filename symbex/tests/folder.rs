@@ -5,18 +5,7 @@ use nfcc_symbex::expr::{BinOp, CmpOp, Expr};
 use nfcc_symbex::solver::{Sat, Solver, Z3};
 use std::time::Duration;
 
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
+use crate::Rng;
 
 const OPS: [BinOp; 13] = [
     BinOp::Add, BinOp::Sub, BinOp::Mul, BinOp::UDiv, BinOp::SDiv, BinOp::URem, BinOp::SRem,

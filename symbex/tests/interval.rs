@@ -7,18 +7,7 @@ use nfcc_symbex::interval::refutes;
 use nfcc_symbex::solver::{Sat, Solver, Z3};
 use std::time::Duration;
 
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
+use crate::Rng;
 
 const BOUNDS: [u128; 8] = [0, 1, 0x40, 0x1000, 0x1000_0000, 0x10_0000_0000, 0x10_ff00_0000, 0xffff_fff0_0000_0000];
 
