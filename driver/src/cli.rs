@@ -12,6 +12,8 @@ use nfcc_runtime::config::{self, Setting};
 use nfcc_runtime::dpdk::{self, DpdkConfig};
 use nfcc_runtime::host::{self, Input, Output, RunConfig, RunReport};
 use nfcc_runtime::module::ModuleSpec;
+use nfcc_runtime::atomic::AtomicFile;
+use nfcc_runtime::traffic::profiles::{self, Profile, ProfileSpec};
 use nfcc_runtime::traffic::{self, TrafficSpec};
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -226,9 +228,28 @@ struct TrafficArgs {
     /// Mean packet rate (packets per second of capture time).
     #[arg(long, default_value_t = TrafficSpec::default().rate_pps)]
     rate: u64,
-    /// Share of non-IP frames (ARP, IPv6), in percent.
-    #[arg(long, default_value_t = TrafficSpec::default().non_ip_percent)]
-    non_ip: u8,
+    /// Share of non-IP frames (ARP, IPv6), in percent [default: 3; not with --profile].
+    #[arg(long)]
+    non_ip: Option<u8>,
+    /// Shape the trace for an example NF: nat, bridge, lb, router or firewall.
+    #[arg(long, value_parser = parse_profile)]
+    profile: Option<Profile>,
+    /// The NF's table capacity: the trace has more flows than it can hold when --flows is larger.
+    #[arg(long, value_name = "N", requires = "profile")]
+    capacity: Option<u32>,
+    /// Every flow's key lands in the same chain of a map of --capacity entries.
+    #[arg(long, requires = "capacity")]
+    collide: bool,
+    /// Two waves of the same flows, this many ns of silence apart (the NF's expiry to set).
+    #[arg(long, value_name = "NS", requires = "profile")]
+    expire_gap: Option<u64>,
+    /// The pcap of what arrives on port 1 (replies, heartbeats, stations behind port 1).
+    #[arg(long, value_name = "FILE", requires = "profile")]
+    port1_out: Option<PathBuf>,
+}
+
+fn parse_profile(s: &str) -> Result<Profile, String> {
+    Profile::parse(s).ok_or_else(|| format!("`{s}` is not a profile (nat, bridge, lb, router, firewall)"))
 }
 
 fn parse_protect(s: &str) -> Result<Protection, String> {
@@ -573,7 +594,11 @@ fn cmd_traffic(a: TrafficArgs) -> Result<(), Failure> {
     if a.flows == 0 {
         return Err(Failure::Usage("--flows must be at least 1".into()));
     }
-    if a.non_ip > 100 {
+    if let Some(profile) = a.profile {
+        return cmd_traffic_profile(a, profile);
+    }
+    let non_ip = a.non_ip.unwrap_or(TrafficSpec::default().non_ip_percent);
+    if non_ip > 100 {
         return Err(Failure::Usage("--non-ip is a percentage, at most 100".into()));
     }
     let spec = TrafficSpec {
@@ -581,12 +606,64 @@ fn cmd_traffic(a: TrafficArgs) -> Result<(), Failure> {
         flows: a.flows,
         seed: a.seed,
         rate_pps: a.rate,
-        non_ip_percent: a.non_ip,
+        non_ip_percent: non_ip,
         ..TrafficSpec::default()
     };
     let n = write_atomically(&a.output, 0o644, |w| traffic::write_pcap(&spec, w))
         .map_err(|e| failed(format!("{}: cannot write: {e}", a.output.display())))?;
     println!("wrote {n} packets ({} flows) to {}", spec.flows, a.output.display());
+    Ok(())
+}
+
+fn cmd_traffic_profile(a: TrafficArgs, profile: Profile) -> Result<(), Failure> {
+    if a.non_ip.is_some() {
+        return Err(Failure::Usage("--non-ip does not apply to --profile (its traces are all IPv4)".into()));
+    }
+    match (&a.port1_out, profile.two_ports()) {
+        (None, true) => {
+            return Err(Failure::Usage(format!("--profile {} needs --port1-out FILE for port 1's packets", profile.name())))
+        }
+        (Some(_), false) => return Err(Failure::Usage(format!("--port1-out does not apply to --profile {}", profile.name()))),
+        _ => {}
+    }
+    if a.port1_out.as_ref() == Some(&a.output) {
+        return Err(Failure::Usage("-o and --port1-out must be different files".into()));
+    }
+    let spec = ProfileSpec {
+        profile,
+        packets: a.packets,
+        flows: a.flows,
+        seed: a.seed,
+        rate_pps: a.rate,
+        start_ns: TrafficSpec::default().start_ns,
+        capacity: a.capacity,
+        collide: a.collide,
+        expire_gap_ns: a.expire_gap,
+    };
+    let trace = profiles::generate(&spec).map_err(|e| Failure::Usage(e.to_string()))?;
+    // Both files are written whole before either appears.
+    let mut files = vec![(&a.output, &trace.port0)];
+    if let Some(p1) = &a.port1_out {
+        files.push((p1, &trace.port1));
+    }
+    let mut done = Vec::new();
+    for (path, pkts) in &files {
+        let cannot = |e: std::io::Error| failed(format!("{}: cannot write: {e}", path.display()));
+        let mut f = AtomicFile::create(path, 0o644).map_err(cannot)?;
+        profiles::write_packets(pkts, &mut f).map_err(cannot)?;
+        done.push(f);
+    }
+    for f in done {
+        let path = f.path().to_path_buf();
+        f.commit().map_err(|e| failed(format!("{}: cannot write: {e}", path.display())))?;
+    }
+    println!("wrote {} packets ({} flows) to {} (port 0)", trace.port0.len(), spec.flows, a.output.display());
+    if let Some(p1) = &a.port1_out {
+        println!("wrote {} packets to {} (port 1)", trace.port1.len(), p1.display());
+    }
+    if !trace.settings.is_empty() {
+        println!("settings: {}", trace.settings.join(" "));
+    }
     Ok(())
 }
 

@@ -17,6 +17,10 @@ use crate::pcap::PcapWriter;
 use std::collections::HashSet;
 use std::io::{self, Write};
 
+/// Traces shaped for the example NFs (`--profile`).
+#[path = "traffic_profiles.rs"]
+pub mod profiles;
+
 /// What traffic to generate.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TrafficSpec {

@@ -16,3 +16,4 @@ mod nat;
 mod policer;
 mod router;
 mod support;
+mod traffic;
