@@ -166,6 +166,13 @@ pub enum ProfileError {
         /// How long a wave lasts.
         wave_ns: u64,
     },
+    /// `--collide` would draw about flows x chains keys, more than [`COLLIDE_BUDGET`].
+    CollideTooCostly {
+        /// The flows asked for.
+        flows: u32,
+        /// Chains of the map.
+        chains: u32,
+    },
     /// A rate of 0 or over 1e9 packets per second.
     RateTooHigh {
         /// The rate asked for.
@@ -201,8 +208,14 @@ impl fmt::Display for ProfileError {
                 f,
                 "--expire-gap {gap_ns} ns must be longer than a wave ({wave_ns} ns at this --rate and --packets)"
             ),
+            ProfileError::CollideTooCostly { flows, chains } => write!(
+                f,
+                "--collide with {flows} flows in a map of {chains} chains would try about {} keys, more than {COLLIDE_BUDGET}: \
+                 lower --flows or --capacity",
+                *flows as u64 * *chains as u64
+            ),
             ProfileError::RateTooHigh { rate_pps } => {
-                write!(f, "--rate {rate_pps} is over 1000000000 (profiles space packets by whole nanoseconds)")
+                write!(f, "--rate {rate_pps} must be 1 to 1000000000 (profiles space packets by whole nanoseconds)")
             }
         }
     }
@@ -293,6 +306,8 @@ pub const LB_HEARTBEAT_PORT: u16 = 7777;
 pub const LB_BACKENDS_WAVE2: usize = 2;
 /// Heartbeats: a round from every live backend at the start of each wave and every this many packets.
 pub const LB_HEARTBEAT_EVERY: u64 = 256;
+/// Keys `--collide` may draw (each lands in the wanted chain with probability 1/chains).
+pub const COLLIDE_BUDGET: u64 = 1 << 30;
 /// Route groups the router profile makes at most (each: a /16, a /24 in it, a /28 in that).
 pub const ROUTER_MAX_GROUPS: u32 = 64;
 
@@ -435,6 +450,12 @@ pub fn generate(spec: &ProfileSpec) -> Result<ProfileTrace, ProfileError> {
             return Err(ProfileError::CapacityTooLarge { profile: p, capacity: c, max: nat_max })
         }
         _ => {}
+    }
+    if let Some(c) = spec.capacity.filter(|_| spec.collide) {
+        let chains = map_chains(c);
+        if flows as u64 * chains as u64 > COLLIDE_BUDGET {
+            return Err(ProfileError::CollideTooCostly { flows, chains });
+        }
     }
     if spec.rate_pps == 0 || spec.rate_pps > 1_000_000_000 {
         return Err(ProfileError::RateTooHigh { rate_pps: spec.rate_pps });
@@ -737,5 +758,8 @@ int main(void) {
         assert!(e(ProfileSpec { expire_gap_ns: Some(500_000), ..spec(Profile::Nat) }).contains("longer than a wave"));
         assert!(e(ProfileSpec { flows: 1, ..spec(Profile::Bridge) }).contains("at least 2"));
         assert!(e(ProfileSpec { capacity: Some(0), ..spec(Profile::Lb) }).contains("at least 1"));
+        let costly = ProfileSpec { flows: 20_000, packets: 40_000, capacity: Some(65_536), collide: true, ..spec(Profile::Firewall) };
+        assert!(e(costly).contains("would try about 1310720000 keys"));
+        assert!(e(ProfileSpec { rate_pps: 0, ..spec(Profile::Nat) }).contains("must be 1 to 1000000000"));
     }
 }
