@@ -103,6 +103,14 @@ pub fn render(e: &Expr, vars: &[VarInfo], inputs: &Inputs) -> String {
     if let Some(b) = packet_bytes(e, inputs) {
         return field(&b);
     }
+    if let Some((or, parts)) = junction(e) {
+        let mut flat = Vec::new();
+        for p in &parts {
+            flatten(p, or, &mut flat);
+        }
+        let items: Vec<String> = flat.iter().map(|p| render(p, vars, inputs)).collect();
+        return format!("({})", items.join(if or { " || " } else { " && " }));
+    }
     match e.node() {
         Node::Const(v) => num(*v),
         Node::Var(id) => match &vars[*id as usize].kind {
@@ -144,9 +152,14 @@ pub fn render(e: &Expr, vars: &[VarInfo], inputs: &Inputs) -> String {
             format!("{a} {o} {b}")
         }
         Node::Bin(op, a, b) => {
-            if e.width() == 1 && matches!(op, BinOp::And | BinOp::Or) {
-                let o = if *op == BinOp::And { "&&" } else { "||" };
-                return format!("({} {o} {})", render(a, vars, inputs), render(b, vars, inputs));
+            // x + 0xfff...f2 is x - 14.
+            if *op == BinOp::Add && e.width() > 1 {
+                if let Some(k) = b.as_const() {
+                    if k >> (e.width() - 1) == 1 {
+                        let neg = (crate::expr::mask(e.width()) - k) + 1;
+                        return format!("({} - {})", render(a, vars, inputs), num(neg));
+                    }
+                }
             }
             let o = match op {
                 BinOp::Add => "+",
@@ -179,5 +192,39 @@ pub fn render(e: &Expr, vars: &[VarInfo], inputs: &Inputs) -> String {
             }
         }
         Node::Concat(h, l) => format!("({} ++ {})", render(h, vars, inputs), render(l, vars, inputs)),
+    }
+}
+
+/// A 1-bit `a || b` or `a && b` (`true` for `||`), including the selects the optimiser
+/// makes of them (`c ? 1 : f` is `c || f`, `c ? t : 0` is `c && t`) and negations of
+/// either (`!(a || b)` is `!a && !b`).
+fn junction(e: &Expr) -> Option<(bool, Vec<Expr>)> {
+    if e.width() != 1 {
+        return None;
+    }
+    match e.node() {
+        Node::Not(x) => junction(x).map(|(or, parts)| (!or, parts.iter().map(|p| p.not()).collect())),
+        Node::Bin(BinOp::Or, a, b) => Some((true, vec![a.clone(), b.clone()])),
+        Node::Bin(BinOp::And, a, b) => Some((false, vec![a.clone(), b.clone()])),
+        Node::Ite(c, t, f) => match (t.as_const(), f.as_const()) {
+            (Some(1), _) => Some((true, vec![c.clone(), f.clone()])),
+            (Some(_), _) => Some((false, vec![c.not(), f.clone()])),
+            (_, Some(0)) => Some((false, vec![c.clone(), t.clone()])),
+            (_, Some(_)) => Some((true, vec![c.not(), t.clone()])),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// The operands of nested junctions of the same kind, in order.
+fn flatten(e: &Expr, or: bool, out: &mut Vec<Expr>) {
+    match junction(e) {
+        Some((o, parts)) if o == or => {
+            for p in &parts {
+                flatten(p, or, out);
+            }
+        }
+        _ => out.push(e.clone()),
     }
 }
