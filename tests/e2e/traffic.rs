@@ -1,7 +1,8 @@
 //! `nfcc traffic --profile`: each profile's trace is checked for the properties it promises
 //! (flow counts, repeats, the expiry gap, more flows than the capacity, keys sharing one
 //! chain by the Rust `nfcc_hash`, heartbeats, nested routes), then run through the real NF,
-//! whose output is compared with what a small model written here says the NF must do.
+//! whose output is compared with what a small model written here says the NF must do; the
+//! firewall's tracing build (`nfcc check`) shows colliding flows really walk one chain.
 //! Bad arguments fail with a message and leave no file.
 
 use crate::support::*;
@@ -378,4 +379,30 @@ fn bad_arguments_are_refused_and_leave_no_file() {
     std::fs::write(d.join("f"), b"").unwrap();
     refused(d, &["-o", "a.pcap", "--profile", "firewall", "--port1-out", "f/b.pcap"], 1, &["f/b.pcap: cannot write"]);
     assert_eq!(files_in(d), ["f"]);
+}
+
+/// The largest value PCV `t` (map chain entries examined by one operation) took in `nfcc check`.
+fn max_chain_walk(dir: &Path, so: &Path, collide: bool) -> u64 {
+    let mut args = vec!["--profile", "firewall", "--flows", "40", "--packets", "120", "--capacity", "64"];
+    args.extend(["-o", "a.pcap", "--port1-out", "b.pcap"]);
+    if collide {
+        args.push("--collide");
+    }
+    ok(&run_in(dir, &[&["traffic"][..], &args].concat()));
+    let so = so.to_str().unwrap();
+    let out = ok(&run_in(dir, &["check", so, "capacity=64", "--pcap", "a.pcap", "--pcap", "1=b.pcap", "--json"]));
+    let r: serde_json::Value = serde_json::from_str(&out).unwrap();
+    r["classes"].as_array().unwrap().iter().filter_map(|k| k["pcv_max"]["t"].as_u64()).max().unwrap()
+}
+
+/// The firewall's own tracing build counts the chain walks: 40 flows in one chain make some
+/// lookup walk past all 39 others; spread out, chains stay short.
+#[test]
+fn colliding_flows_really_share_a_chain_in_the_nf() {
+    let dir = tempdir();
+    let so = dir.path().join("fw.so");
+    ok(&nfcc().arg("build").arg(root().join("nf-examples/firewall/firewall.c")).arg("-o").arg(&so).output().unwrap());
+    let (together, apart) = (max_chain_walk(dir.path(), &so, true), max_chain_walk(dir.path(), &so, false));
+    assert!(together >= 39, "longest chain walk {together} with --collide");
+    assert!(apart < 10, "longest chain walk {apart} without --collide");
 }
