@@ -125,6 +125,15 @@ pub fn render(e: &Expr, vars: &[VarInfo], inputs: &Inputs) -> String {
         Node::Select(_, i) => format!("pkt[{}]", render(i, vars, inputs)),
         Node::Not(x) => {
             if let Node::Cmp(op, a, b) = x.node() {
+                if a.as_const().is_some() && b.as_const().is_none() && matches!(op, CmpOp::Ult | CmpOp::Ule | CmpOp::Eq) {
+                    // !(k < x) reads as x <= k.
+                    let (x, k) = (render_side(b, a, vars, inputs), render_side(a, b, vars, inputs));
+                    return match op {
+                        CmpOp::Ult => format!("{x} <= {k}"),
+                        CmpOp::Ule => format!("{x} < {k}"),
+                        _ => format!("{x} != {k}"),
+                    };
+                }
                 let (a, b) = (render_side(a, b, vars, inputs), render_side(b, a, vars, inputs));
                 return match op {
                     CmpOp::Eq => format!("{a} != {b}"),
@@ -138,6 +147,15 @@ pub fn render(e: &Expr, vars: &[VarInfo], inputs: &Inputs) -> String {
                 format!("!({})", render(x, vars, inputs))
             } else {
                 format!("~{}", render(x, vars, inputs))
+            }
+        }
+        Node::Cmp(op, a, b) if a.as_const().is_some() && b.as_const().is_none() && matches!(op, CmpOp::Ult | CmpOp::Ule | CmpOp::Eq) => {
+            // k < x reads as x > k.
+            let (x, k) = (render_side(b, a, vars, inputs), render_side(a, b, vars, inputs));
+            match op {
+                CmpOp::Ult => format!("{x} > {k}"),
+                CmpOp::Ule => format!("{x} >= {k}"),
+                _ => format!("{x} == {k}"),
             }
         }
         Node::Cmp(op, a, b) => {

@@ -431,3 +431,28 @@ fn paths_that_differ_only_in_module_state_merge_where_they_join() {
         assert_eq!(k.instructions.eval(&pcv(&[])), 10, "{}", k.when);
     }
 }
+
+#[test]
+fn conditions_chained_as_selects_read_as_junctions() {
+    // `len < 14 || len > 1000` as clang's optimiser writes it: a select of conditions.
+    let c = contract(
+        "define i32 @nf_process(ptr %p) {
+entry:
+  %lp = getelementptr i8, ptr %p, i64 8
+  %len = load i32, ptr %lp
+  %short = icmp ult i32 %len, 14
+  %long = icmp ugt i32 %len, 1000
+  %bad = select i1 %short, i1 true, i1 %long
+  br i1 %bad, label %drop, label %fwd, !nfcc.cost !0
+drop:
+  ret i32 -1, !nfcc.cost !0
+fwd:
+  ret i32 1, !nfcc.cost !0
+}
+!0 = !{i64 1, i64 0, i64 0, i64 1}
+",
+    );
+    let mut whens: Vec<&str> = c.classes.iter().map(|k| k.when.as_str()).collect();
+    whens.sort();
+    assert_eq!(whens, ["(len < 14 || len > 1000)", "(len >= 14 && len <= 1000)"], "{whens:?}");
+}
