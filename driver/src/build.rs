@@ -35,7 +35,7 @@ pub struct BuildOptions {
     pub sanitize_address: bool,
     /// Whether and how to write the performance contract beside the module.
     pub contract: ContractMode,
-    /// Wall time the contract engine may take (`None`: its default, 10 s); past it, what is
+    /// Wall time the contract engine may take (`None`: its default, 60 s); past it, what is
     /// left unexplored is a hole.
     pub contract_time_limit: Option<std::time::Duration>,
 }

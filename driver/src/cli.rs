@@ -147,7 +147,7 @@ struct BuildArgs {
     #[arg(long)]
     contract_holes: bool,
     /// Seconds the contract engine may take before what is left becomes a hole.
-    #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    #[arg(long, value_name = "SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
     contract_time_limit: u64,
 }
 

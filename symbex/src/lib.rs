@@ -51,7 +51,7 @@ impl Default for Config {
     fn default() -> Config {
         Config {
             entry: "nf_process".into(),
-            time_limit: Duration::from_secs(10),
+            time_limit: Duration::from_secs(60),
             query_timeout: Duration::from_millis(1000),
             unroll: 64,
             max_paths: 20_000,
