@@ -219,3 +219,49 @@ fn a_call_stopped_by_a_violation_is_reported_not_compared() {
     assert!(r["violations"][0]["message"].as_str().unwrap().contains("write violation"), "{r}");
     assert_eq!(r["underestimates"], 0);
 }
+
+#[test]
+fn data_structure_nfs_never_exceed_their_contracts_on_colliding_expiring_traffic() {
+    // Soundness of the derived data-structure costs (call summaries, merged paths): every
+    // chain in one bucket (`--collide`), tables smaller than the flows, and a second wave
+    // after every entry expired; not one call may execute more than its class allows.
+    let dir = tempdir();
+    for nf in ["bridge", "firewall", "nat", "lb"] {
+        let (p0, p1) = (dir.path().join(format!("{nf}.0.pcap")), dir.path().join(format!("{nf}.1.pcap")));
+        let gen = nfcc()
+            .args(["traffic", "--profile", nf, "--flows", "40", "--packets", "300", "--capacity", "16", "--collide"])
+            .args(["--expire-gap", "2000000000", "-o"])
+            .arg(&p0)
+            .arg("--port1-out")
+            .arg(&p1)
+            .output()
+            .unwrap();
+        let said = ok(&gen);
+        let settings: Vec<String> = said
+            .lines()
+            .find_map(|l| l.strip_prefix("settings: "))
+            .unwrap_or_else(|| panic!("{nf}: no settings line in\n{said}"))
+            .split_whitespace()
+            .map(String::from)
+            .collect();
+        let (so, _) = build(dir.path(), nf, nf, &[]);
+        let out = nfcc()
+            .arg("check")
+            .arg(&so)
+            .args(&settings)
+            .arg("--pcap")
+            .arg(format!("0={}", p0.display()))
+            .arg("--pcap")
+            .arg(format!("1={}", p1.display()))
+            .arg("--json")
+            .output()
+            .unwrap();
+        let r = json(&out);
+        assert_eq!(r["underestimates"], 0, "{nf}: {r}");
+        assert_eq!(r["holds"], true, "{nf}: {r}");
+        assert!(r["unclassified_packets"].as_array().unwrap().is_empty(), "{nf}: {r}");
+        assert_eq!(r["compared"], 300, "{nf}: {r}");
+        assert!(out.status.success(), "{nf}: {}", String::from_utf8_lossy(&out.stderr));
+        eprintln!("{nf}: max gap {}", r["max_gap"]);
+    }
+}
