@@ -293,8 +293,9 @@ pub struct Engine<'p> {
     summarising: Vec<String>,
     /// Calls charged from a summary instead of being executed.
     pub summarised_calls: u64,
-    /// Paths waiting at join points of the entry point.
-    parked: Vec<State>,
+    /// Paths waiting at join points of the function a run explores (one list per run: the
+    /// entry point's, then each summary being computed).
+    parked: Vec<Vec<State>>,
     /// Paths merged into others at join points.
     pub merged_paths: u64,
 }
@@ -443,6 +444,7 @@ impl<'p> Engine<'p> {
             return Ok(());
         }
         let mut work = vec![st];
+        self.parked.push(Vec::new());
         loop {
             let mut st = match work.pop() {
                 Some(st) => st,
@@ -456,7 +458,7 @@ impl<'p> Engine<'p> {
                 },
             };
             if self.started.elapsed() > self.cfg.time_limit {
-                let left = work.len() + 1 + self.parked.len();
+                let left = work.len() + 1 + self.parked.last().map_or(0, Vec::len);
                 self.hole(HoleKind::Timeout, format!("{left} paths left unexplored after {:?}", self.cfg.time_limit));
                 break;
             }
@@ -469,9 +471,10 @@ impl<'p> Engine<'p> {
                 Err(Stop::Violation) => self.violation_paths += 1,
                 Err(Stop::Infeasible) | Err(Stop::Iteration) => {}
                 Err(Stop::Hole(kind, what)) => self.hole(kind, what),
-                Err(Stop::Parked) => self.parked.push(st),
+                Err(Stop::Parked) => self.park(st),
             }
         }
+        self.parked.pop();
         Ok(())
     }
 
@@ -1039,7 +1042,7 @@ impl<'p> Engine<'p> {
                         self.mark_symbolic_exits(&mut s2, from, to, &targets);
                         match self.goto(&mut s2, from, to) {
                             Ok(()) => work.push(s2),
-                            Err(Stop::Parked) => self.parked.push(s2),
+                            Err(Stop::Parked) => self.park(s2),
                             Err(e) => self.record_stop(e),
                         }
                     }
@@ -1142,7 +1145,7 @@ impl<'p> Engine<'p> {
                 self.mark_symbolic_exits(&mut other, from, fb, &[tb, fb]);
                 match self.goto(&mut other, from, fb) {
                     Ok(()) => work.push(other),
-                    Err(Stop::Parked) => self.parked.push(other),
+                    Err(Stop::Parked) => self.park(other),
                     Err(e) => self.record_stop(e),
                 }
                 Rc::make_mut(&mut st.pc).push(c.clone());
@@ -1440,23 +1443,34 @@ impl<'p> Engine<'p> {
         out
     }
 
-    /// Whether `st`, having just entered `b`, waits there to be merged: a block of the entry
-    /// point (outside any loop, no loop being summarised) that more than one edge reaches.
+    /// Whether `st`, having just entered `b`, waits there to be merged: a block of the
+    /// function the run explores (the entry point, or a summarised callee), outside any
+    /// loop, no loop being summarised, that more than one edge reaches.
     fn join_point(&self, st: &State, b: LLVMBasicBlockRef) -> bool {
-        self.collecting.is_empty()
-            && st.frames.len() == 1
+        // A summarised callee's paths stay apart where they return: merged there, the
+        // constants they return (hit, miss, full) would become one unknown result.
+        // SAFETY: the block's terminator.
+        let returns = unsafe { llvm::opcode(LLVMGetBasicBlockTerminator(b)) } == Some(LLVMOpcode::LLVMRet);
+        st.frames.len() == 1
+            && !(returns && !self.collecting.is_empty())
             && st.markers.is_empty()
             && self.prog.loops_of(b).is_empty()
             && st.frames[0].func.order.get(&b).is_some_and(|(_, preds)| *preds > 1)
+    }
+
+    /// Keeps `st` at its join point until the run has nothing else to do.
+    fn park(&mut self, st: State) {
+        self.parked.last_mut().expect("a run's parked list").push(st);
     }
 
     /// The paths waiting at the earliest join point (in reverse postorder: no running or
     /// waiting path can reach it any more), merged where they can be.
     fn unpark(&mut self) -> Option<Vec<State>> {
         let rank = |st: &State| st.frames[0].func.order.get(&st.frames[0].block).map_or(usize::MAX, |(r, _)| *r);
-        let first = self.parked.iter().map(rank).min()?;
-        let (here, rest): (Vec<State>, Vec<State>) = std::mem::take(&mut self.parked).into_iter().partition(|s| rank(s) == first);
-        self.parked = rest;
+        let parked = self.parked.last_mut()?;
+        let first = parked.iter().map(rank).min()?;
+        let (here, rest): (Vec<State>, Vec<State>) = std::mem::take(parked).into_iter().partition(|s| rank(s) == first);
+        *parked = rest;
         let mut out: Vec<State> = Vec::new();
         'next: for st in here {
             for m in out.iter_mut() {
@@ -1485,7 +1499,9 @@ impl<'p> Engine<'p> {
         }
         let common = a.pc.iter().zip(b.pc.iter()).take_while(|(x, y)| x == y).count();
         let input = |id: &VarId| matches!(self.vars[*id as usize].kind, VarKind::Packet | VarKind::Len | VarKind::Port | VarKind::Time);
-        for c in a.pc[common..].iter().chain(b.pc[common..].iter()) {
+        // Inside a summary no condition reaches the caller: any two paths may merge.
+        let classes_matter = self.collecting.is_empty();
+        for c in a.pc[common..].iter().chain(b.pc[common..].iter()).filter(|_| classes_matter) {
             let mut v = Vec::new();
             c.vars(&mut v);
             if v.iter().any(input) {
@@ -1672,22 +1688,36 @@ impl<'p> Engine<'p> {
         self.summarising.push(f.name.clone());
         let mut work = vec![sst];
         let mut out_of_time = false;
-        while let Some(mut s) = work.pop() {
+        self.parked.push(Vec::new());
+        loop {
+            let mut s = match work.pop() {
+                Some(s) => s,
+                None => match self.unpark() {
+                    Some(mut states) => {
+                        let s = states.pop().expect("a state");
+                        work.extend(states);
+                        s
+                    }
+                    None => break,
+                },
+            };
             if self.started.elapsed() > self.cfg.time_limit {
                 out_of_time = true;
                 break;
             }
             match self.step_path(&mut s, &mut work) {
                 Ok(()) => {}
+                Err(Stop::Parked) => self.park(s),
                 Err(e) => self.record_stop(e),
             }
         }
+        let left = work.len() + self.parked.pop().map_or(0, |p| p.len());
         self.summarising.pop();
         let paths = self.collecting.pop().expect("the summary's collector");
         if out_of_time {
             return Err(Stop::Hole(
                 HoleKind::Timeout,
-                format!("{} paths of `{}` left unexplored after {:?}", work.len() + 1, f.name, self.cfg.time_limit),
+                format!("{} paths of `{}` left unexplored after {:?}", left + 1, f.name, self.cfg.time_limit),
             ));
         }
         let args: Vec<Expr> = (0..key.args.len())
