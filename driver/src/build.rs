@@ -347,7 +347,8 @@ pub fn build(opts: &BuildOptions, pipeline: &Pipeline) -> Result<BuildReport, Bu
                     srcs.insert(name.to_string_lossy().into_owned(), text);
                 }
             }
-            let c = crate::contract::generate(&module_bitcode, &runtime_bitcode, srcs, opts, &module_bytes)?;
+            let library = uses_ds.then(|| work.path().join("ds"));
+            let c = crate::contract::generate(&module_bitcode, &runtime_bitcode, srcs, library.as_deref(), opts, &module_bytes)?;
             if mode == ContractMode::Strict && !c.coverage.complete {
                 return Err(BuildError::ContractHoles {
                     output: opts.output.clone(),

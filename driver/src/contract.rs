@@ -9,11 +9,13 @@ use std::collections::HashMap;
 
 /// Builds the contract of the module whose final IR is `module_bc`, linked with the runtime
 /// whose IR is `runtime_bc`. `sources` are the C sources' texts by file name (PCV names
-/// written at loops are read from them); `module_bytes` is the linked module.
+/// written at loops are read from them); `library` is where the data-structure library's
+/// sources were compiled from, if the module includes it; `module_bytes` is the linked module.
 pub fn generate(
     module_bc: &[u8],
     runtime_bc: &[u8],
     sources: HashMap<String, String>,
+    library: Option<&std::path::Path>,
     opts: &BuildOptions,
     module_bytes: &[u8],
 ) -> Result<Contract, BuildError> {
@@ -31,7 +33,7 @@ pub fn generate(
     // calling context and charged by outcome where they are called.
     let cfg = nfcc_symbex::Config {
         sources,
-        summarise_files: vec!["/ds/".into()],
+        summarise_files: library.map(|d| format!("{}/", d.display())).into_iter().collect(),
         summarise_functions: ["memcpy", "memmove", "memset", "memcmp", "bcmp"].map(String::from).to_vec(),
         ..nfcc_symbex::Config::default()
     };

@@ -41,7 +41,8 @@ pub struct Config {
     pub sources: HashMap<String, String>,
     /// Functions analysed once per calling context and charged by outcome where they are
     /// called (see `engine`'s call summaries): those compiled from a file whose path
-    /// contains one of these fragments (the data-structure library: `/ds/`).
+    /// contains one of these fragments (the directory `nfcc build` compiled the
+    /// data-structure library from).
     pub summarise_files: Vec<String>,
     /// Functions summarised by name, as `summarise_files`.
     pub summarise_functions: Vec<String>,
