@@ -75,6 +75,35 @@ fn field(bytes: &[u64]) -> String {
     format!("pkt{bytes:?}")
 }
 
+/// The packet bytes a bitwise-or of packet bytes reads, in offset order, if `e` is one
+/// (`(pkt[7] | pkt[8]) | pkt[6]`: every byte zero exactly when the or is).
+fn or_of_bytes(e: &Expr, inputs: &Inputs, out: &mut Vec<u64>) -> bool {
+    if let Some(k) = byte_at(e, inputs) {
+        out.push(k);
+        return true;
+    }
+    match e.node() {
+        Node::Bin(BinOp::Or, a, b) => or_of_bytes(a, inputs, out) && or_of_bytes(b, inputs, out),
+        Node::ZExt(x) => or_of_bytes(x, inputs, out),
+        _ => false,
+    }
+}
+
+/// `FIELD == 0` / `FIELD != 0` when `a == b` tests that several packet bytes are all zero.
+fn all_zero(a: &Expr, b: &Expr, inputs: &Inputs, equal: bool) -> Option<String> {
+    let (x, zero) = if b.is(0) { (a, b) } else { (b, a) };
+    if !zero.is(0) {
+        return None;
+    }
+    let mut bytes = Vec::new();
+    if !or_of_bytes(x, inputs, &mut bytes) || bytes.len() < 2 {
+        return None;
+    }
+    bytes.sort_unstable();
+    bytes.dedup();
+    Some(format!("{} {} 0", field(&bytes), if equal { "==" } else { "!=" }))
+}
+
 fn num(v: u128) -> String {
     if v < 4096 {
         v.to_string()
@@ -124,6 +153,11 @@ pub fn render(e: &Expr, vars: &[VarInfo], inputs: &Inputs) -> String {
         },
         Node::Select(_, i) => format!("pkt[{}]", render(i, vars, inputs)),
         Node::Not(x) => {
+            if let Node::Cmp(CmpOp::Eq, a, b) = x.node() {
+                if let Some(r) = all_zero(a, b, inputs, false) {
+                    return r;
+                }
+            }
             if let Node::Cmp(op, a, b) = x.node() {
                 if a.as_const().is_some() && b.as_const().is_none() && matches!(op, CmpOp::Ult | CmpOp::Ule | CmpOp::Eq) {
                     // !(k < x) reads as x <= k.
@@ -149,6 +183,7 @@ pub fn render(e: &Expr, vars: &[VarInfo], inputs: &Inputs) -> String {
                 format!("~{}", render(x, vars, inputs))
             }
         }
+        Node::Cmp(CmpOp::Eq, a, b) if all_zero(a, b, inputs, true).is_some() => all_zero(a, b, inputs, true).expect("checked"),
         Node::Cmp(op, a, b) if a.as_const().is_some() && b.as_const().is_none() && matches!(op, CmpOp::Ult | CmpOp::Ule | CmpOp::Eq) => {
             // k < x reads as x > k.
             let (x, k) = (render_side(b, a, vars, inputs), render_side(a, b, vars, inputs));

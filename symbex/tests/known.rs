@@ -456,3 +456,30 @@ fwd:
     whens.sort();
     assert_eq!(whens, ["(len < 14 || len > 1000)", "(len >= 14 && len <= 1000)"], "{whens:?}");
 }
+
+#[test]
+fn bytes_ored_together_and_compared_with_zero_read_as_a_field() {
+    // eth.type (bytes 12, 13) all zero, as `(p[12] | p[13]) == 0`.
+    let c = contract(
+        "define i32 @nf_process(ptr %p) {
+entry:
+  %data = load ptr, ptr %p
+  %ap = getelementptr i8, ptr %data, i64 12
+  %bp = getelementptr i8, ptr %data, i64 13
+  %a = load i8, ptr %ap
+  %b = load i8, ptr %bp
+  %or = or i8 %a, %b
+  %zero = icmp eq i8 %or, 0
+  br i1 %zero, label %drop, label %fwd, !nfcc.cost !0
+drop:
+  ret i32 -1, !nfcc.cost !0
+fwd:
+  ret i32 1, !nfcc.cost !0
+}
+!0 = !{i64 1, i64 0, i64 0, i64 1}
+",
+    );
+    let mut whens: Vec<&str> = c.classes.iter().map(|k| k.when.as_str()).collect();
+    whens.sort();
+    assert_eq!(whens, ["eth.type != 0", "eth.type == 0"], "{whens:?}");
+}
