@@ -445,18 +445,7 @@ impl<'p> Engine<'p> {
         }
         let mut work = vec![st];
         self.parked.push(Vec::new());
-        loop {
-            let mut st = match work.pop() {
-                Some(st) => st,
-                None => match self.unpark() {
-                    Some(mut states) => {
-                        let st = states.pop().expect("a state");
-                        work.extend(states);
-                        st
-                    }
-                    None => break,
-                },
-            };
+        while let Some(mut st) = self.next_state(&mut work) {
             if self.started.elapsed() > self.cfg.time_limit {
                 let left = work.len() + 1 + self.parked.last().map_or(0, Vec::len);
                 self.hole(HoleKind::Timeout, format!("{left} paths left unexplored after {:?}", self.cfg.time_limit));
@@ -1458,6 +1447,18 @@ impl<'p> Engine<'p> {
             && st.frames[0].func.order.get(&b).is_some_and(|(_, preds)| *preds > 1)
     }
 
+    /// The next path a run explores: the last one forked, or, when none is left, those
+    /// waiting at the earliest join point, merged.
+    fn next_state(&mut self, work: &mut Vec<State>) -> Option<State> {
+        if let Some(st) = work.pop() {
+            return Some(st);
+        }
+        let mut states = self.unpark()?;
+        let st = states.pop();
+        work.extend(states);
+        st
+    }
+
     /// Keeps `st` at its join point until the run has nothing else to do.
     fn park(&mut self, st: State) {
         self.parked.last_mut().expect("a run's parked list").push(st);
@@ -1689,18 +1690,7 @@ impl<'p> Engine<'p> {
         let mut work = vec![sst];
         let mut out_of_time = false;
         self.parked.push(Vec::new());
-        loop {
-            let mut s = match work.pop() {
-                Some(s) => s,
-                None => match self.unpark() {
-                    Some(mut states) => {
-                        let s = states.pop().expect("a state");
-                        work.extend(states);
-                        s
-                    }
-                    None => break,
-                },
-            };
+        while let Some(mut s) = self.next_state(&mut work) {
             if self.started.elapsed() > self.cfg.time_limit {
                 out_of_time = true;
                 break;
