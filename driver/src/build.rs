@@ -38,6 +38,9 @@ pub struct BuildOptions {
     /// Wall time the contract engine may take (`None`: its default, 60 s); past it, what is
     /// left unexplored is a hole.
     pub contract_time_limit: Option<std::time::Duration>,
+    /// Make the contract a whole-stack one with this model of the packet path around the
+    /// module (`nfcc build --stack`; see [`crate::stack`]).
+    pub stack: Option<crate::stack::StackModel>,
 }
 
 /// What `nfcc build` does about the performance contract.
@@ -354,6 +357,10 @@ pub fn build(opts: &BuildOptions, pipeline: &Pipeline) -> Result<BuildReport, Bu
                     output: opts.output.clone(),
                     holes: c.coverage.holes.iter().map(|h| h.what.clone()).collect(),
                 });
+            }
+            let mut c = c;
+            if let Some(m) = &opts.stack {
+                c.stack = Some(m.section(&c));
             }
             Some(c)
         }

@@ -452,10 +452,68 @@ impl CheckReport {
 const WHEN_WIDTH: usize = 60;
 
 /// One packet of the merged input.
-struct Packet {
-    data: Vec<u8>,
-    port: u16,
-    time_ns: u64,
+pub(crate) struct Packet {
+    pub(crate) data: Vec<u8>,
+    pub(crate) port: u16,
+    pub(crate) time_ns: u64,
+}
+
+/// The packets of a check, with each one's verdict in the counting run (`None`: not
+/// delivered) and its contract bound (`None`: in no class).
+pub(crate) struct CountedPackets {
+    pub(crate) packets: Vec<Packet>,
+    pub(crate) verdicts: Vec<Option<Verdict>>,
+    pub(crate) bounds: Vec<Option<crate::stack::PacketBounds>>,
+}
+
+/// What [`check`] does before it measures, for a check of the whole stack: the contract
+/// must name this module and cover it (or `--allow-holes`), the tracing variant must match,
+/// and the counting run gives every packet's verdict, PCVs and so its bound. A violation
+/// is refused: the whole-stack check compares every call.
+pub(crate) fn count_packets(opts: &CheckOptions, contract: &Contract, contract_path: &Path) -> Result<CountedPackets, CheckError> {
+    let module_bytes = std::fs::read(&opts.module).map_err(|source| CheckError::Read { path: opts.module.clone(), source })?;
+    let module_sha = sha256_hex(&module_bytes);
+    if contract.module_sha256 != module_sha {
+        return Err(CheckError::WrongModule {
+            contract: contract_path.to_path_buf(),
+            module: opts.module.clone(),
+            named: contract.module.clone(),
+            contract_sha: contract.module_sha256.clone(),
+            module_sha,
+        });
+    }
+    if !contract.coverage.complete && !opts.allow_holes {
+        return Err(CheckError::Incomplete {
+            path: contract_path.to_path_buf(),
+            holes: contract.coverage.holes.iter().map(|h| h.what.clone()).collect(),
+        });
+    }
+    let packets = read_inputs(&opts.inputs)?;
+    let pcv_names: Vec<String> = contract.pcvs.iter().map(|p| p.name.clone()).collect();
+    let trace = (!pcv_names.is_empty()).then(|| crate::build::trace_path(&opts.module));
+    if let Some(t) = &trace {
+        if !t.exists() {
+            return Err(CheckError::TraceMissing { path: t.clone(), pcvs: pcv_names });
+        }
+    }
+    let counted = count(opts, trace.as_deref(), contract, &packets)?;
+    if let Some((k, v)) = &counted.violation {
+        return Err(CheckError::Mismatch { module: opts.module.clone(), message: format!("packet {k} stops the module ({v}); a whole-stack check needs every call to complete") });
+    }
+    let mut verdicts = Vec::new();
+    let mut bounds = Vec::new();
+    for (k, p) in packets.iter().enumerate() {
+        let Outcome::Done(v) = counted.outcomes[k] else {
+            verdicts.push(None);
+            continue;
+        };
+        verdicts.push(Some(v));
+        let pcvs: BTreeMap<String, u64> = pcv_names.iter().cloned().zip(counted.pcvs[k].iter().copied()).collect();
+        let b = crate::stack::packet_bound(contract, &p.data, p.port, p.time_ns, &pcvs)
+            .map_err(|source| CheckError::Contract { path: contract_path.to_path_buf(), source })?;
+        bounds.push(b);
+    }
+    Ok(CountedPackets { packets, verdicts, bounds })
 }
 
 /// What one call did in the counting run.

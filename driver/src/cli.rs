@@ -44,6 +44,10 @@ enum Command {
     /// Check a module's performance contract against real executions: each packet's
     /// instructions and memory accesses measured by callgrind against its class's bound.
     Check(CheckArgs),
+    /// Measure what the DPDK path around a module costs on a virtual device (receive and
+    /// transmit bursts, mbufs, the host's dispatch) under callgrind, and write its model:
+    /// instructions and memory accesses per receive burst, a + b*burst.
+    DpdkModel(DpdkModelArgs),
     /// One timed run of `nfcc bench` (internal).
     #[command(hide = true)]
     BenchWorker(BenchWorkerArgs),
@@ -106,6 +110,30 @@ struct BenchDpdkWorkerArgs {
 }
 
 #[derive(Args, Debug)]
+struct DpdkModelArgs {
+    /// The device: net_ring, net_null or net_pcap.
+    #[arg(long, value_name = "DEVICE")]
+    vdev: String,
+    /// The model file to write (dpdk-models/DEVICE.json in this tree).
+    #[arg(short = 'o', value_name = "OUT.json")]
+    output: PathBuf,
+    /// Receive burst sizes to measure, comma-separated (default: every size, 1 to 32, so
+    /// that every burst a run can have is a measured point under the line).
+    #[arg(long, value_name = "N,N,...", value_delimiter = ',')]
+    bursts: Vec<u16>,
+    /// Bursts measured per run (per verdict and burst size).
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    per_run: usize,
+    /// Bursts at the start of each run left out of the per-burst line (the first one's
+    /// excess is the model's first_burst).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    warmup: usize,
+    /// The model NFs' protection mode; whole-stack contracts need modules of that mode.
+    #[arg(long, value_name = "MODE", default_value = "rw", value_parser = parse_protect)]
+    protect: Protection,
+}
+
+#[derive(Args, Debug)]
 struct BenchWorkerArgs {
     module: PathBuf,
     #[arg(long)]
@@ -149,6 +177,11 @@ struct BuildArgs {
     /// Seconds the contract engine may take before what is left becomes a hole.
     #[arg(long, value_name = "SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
     contract_time_limit: u64,
+    /// Write a whole-stack contract: the module's, plus the model of the packet path
+    /// around it (`dpdk:net_ring`, `dpdk:net_null`, `dpdk:net_pcap` from dpdk-models/, or
+    /// `dpdk:MODEL.json`), with the receive burst size as a PCV.
+    #[arg(long, value_name = "dpdk:DEVICE", conflicts_with = "no_contract")]
+    stack: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -183,6 +216,13 @@ struct RunArgs {
     /// With --dpdk: mbufs in the packet pool (default: enough for every ring, at least 8191).
     #[arg(long, value_name = "N", requires = "dpdk")]
     dpdk_mbufs: Option<u32>,
+    /// With --dpdk: packets asked for per receive burst (1 to 32, default 32).
+    #[arg(long, value_name = "N", requires = "dpdk")]
+    dpdk_burst: Option<u16>,
+    /// With --dpdk: transmit this capture's frames on port 0 before the run (primes a
+    /// loopback device such as net_ring, which then hands them back as input).
+    #[arg(long, value_name = "FILE", requires = "dpdk")]
+    dpdk_prime: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -209,6 +249,13 @@ struct CheckArgs {
     /// Number of ports the host offers the module.
     #[arg(long, default_value_t = host::DEFAULT_PORTS, value_name = "N")]
     ports: u16,
+    /// Check the whole-stack contract (built with --stack) on a DPDK run of the module
+    /// under callgrind, burst by burst, on the contract's device (one port).
+    #[arg(long)]
+    dpdk: bool,
+    /// With --dpdk: packets asked for per receive burst (1 to 32).
+    #[arg(long, value_name = "N", default_value_t = 32, requires = "dpdk")]
+    dpdk_burst: u16,
 }
 
 #[derive(Args, Debug)]
@@ -279,6 +326,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         Command::BenchDpdkWorker(a) => cmd_bench_dpdk_worker(a),
         Command::Contract(c) => cmd_contract(c),
         Command::Check(a) => cmd_check(a),
+        Command::DpdkModel(a) => cmd_dpdk_model(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -302,7 +350,64 @@ fn failed(e: impl std::fmt::Display) -> Failure {
     Failure::Failed(e.to_string())
 }
 
+fn stack_failure(e: crate::stack::StackError) -> Failure {
+    match e {
+        crate::stack::StackError::Usage(m) => Failure::Usage(m),
+        crate::stack::StackError::Check(check::CheckError::Usage(m)) => Failure::Usage(m),
+        e => failed(e),
+    }
+}
+
+fn cmd_dpdk_model(a: DpdkModelArgs) -> Result<(), Failure> {
+    let opts = crate::stack::ModelOptions {
+        device: a.vdev,
+        bursts: if a.bursts.is_empty() { (1..=nfcc_runtime::dpdk::BURST as u16).collect() } else { a.bursts },
+        per_run: a.per_run,
+        warmup: a.warmup,
+        protect: a.protect,
+        nfcc: std::env::current_exe().map_err(failed)?,
+    };
+    let mut progress = |m: &str| eprintln!("nfcc dpdk-model: {m}");
+    let r = crate::stack::make_model(&opts, &mut progress).map_err(stack_failure)?;
+    crate::stack::write_model(&a.output, &r.json).map_err(stack_failure)?;
+    println!(
+        "model {} ({}, {}): per receive burst, instructions <= {} + {}*burst, memory accesses <= {} + {}*burst ({} bursts measured, none above the line)",
+        a.output.display(),
+        opts.device,
+        r.json["dpdk_version"].as_str().unwrap_or(""),
+        r.instructions.a,
+        r.instructions.b,
+        r.memory.a,
+        r.memory.b,
+        r.points.len()
+    );
+    for k in [1u64, 8, 32] {
+        println!(
+            "  burst {k:>2}: {:.1} instructions, {:.1} memory accesses per packet",
+            r.instructions.at(k) as f64 / k as f64,
+            r.memory.at(k) as f64 / k as f64
+        );
+    }
+    Ok(())
+}
+
 fn cmd_build(a: BuildArgs) -> Result<(), Failure> {
+    let stack = match &a.stack {
+        Some(s) => {
+            let m = crate::stack::load_model(s).map_err(stack_failure)?;
+            if m.protection != a.protect.name() {
+                return Err(Failure::Failed(format!(
+                    "{}: the model was measured with --protect {} modules, this one is --protect {}: the runtime entry around nf_process differs; make a model for it with nfcc dpdk-model --protect {}",
+                    m.path.display(),
+                    m.protection,
+                    a.protect.name(),
+                    a.protect.name()
+                )));
+            }
+            Some(m)
+        }
+        None => None,
+    };
     let opts = BuildOptions {
         sources: a.sources,
         output: a.output,
@@ -320,6 +425,7 @@ fn cmd_build(a: BuildArgs) -> Result<(), Failure> {
             ContractMode::Strict
         },
         contract_time_limit: Some(std::time::Duration::from_secs(a.contract_time_limit)),
+        stack,
     };
     let pipeline = build::pipeline(&opts);
     let report = build::build(&opts, &pipeline).map_err(failed)?;
@@ -349,6 +455,12 @@ fn cmd_build(a: BuildArgs) -> Result<(), Failure> {
             if c.coverage.complete { "complete".to_string() } else { format!("{} HOLES", c.coverage.holes.len()) },
             c.generation.seconds
         );
+        if let Some(st) = &c.stack {
+            println!(
+                "whole stack {} ({}): per receive burst + instructions <= {}, memory accesses <= {}",
+                st.model, st.dpdk_version, st.per_burst.instructions, st.per_burst.memory
+            );
+        }
     }
     if let Some(t) = &report.trace {
         println!("tracing variant {} (counts the contract's PCVs for nfcc check)", t.display());
@@ -396,6 +508,24 @@ fn cmd_check(a: CheckArgs) -> Result<(), Failure> {
         allow_unprotected: a.allow_unprotected,
         nfcc: std::env::current_exe().map_err(failed)?,
     };
+    if a.dpdk {
+        let r = crate::stack::check_stack(&crate::stack::StackCheckOptions { check: opts, burst: a.dpdk_burst }).map_err(stack_failure)?;
+        if a.json {
+            print!("{}", r.to_json());
+        } else {
+            print!("{}", r.table());
+        }
+        return if r.holds() {
+            Ok(())
+        } else {
+            Err(Failure::Failed(format!(
+                "the whole-stack contract does not hold: {} bursts above their bound, {} module calls above theirs, {} packets in no class",
+                r.underestimates().len(),
+                r.module_underestimates.len(),
+                r.unclassified.len()
+            )))
+        };
+    }
     let report = check::check(&opts).map_err(|e| match e {
         check::CheckError::Usage(m) => Failure::Usage(m),
         e => failed(e),
@@ -468,6 +598,11 @@ fn cmd_run(a: RunArgs) -> Result<(), Failure> {
             max_packets: a.dpdk_packets,
             idle: a.dpdk_idle.map(Duration::from_millis),
             mbufs: a.dpdk_mbufs,
+            burst: a.dpdk_burst,
+            prime: match &a.dpdk_prime {
+                Some(p) => crate::stack::read_frames(p).map_err(failed)?,
+                None => Vec::new(),
+            },
         });
     }
     let mut inputs = Vec::new();
@@ -722,6 +857,8 @@ fn cmd_bench_dpdk_worker(a: BenchDpdkWorkerArgs) -> Result<(), Failure> {
         max_packets: None,
         idle: None,
         mbufs: None,
+        burst: None,
+        prime: Vec::new(),
     };
     let r = dpdk::bench(&cfg, &bench::packet_pool(), a.inject, Duration::from_secs_f64(a.seconds)).map_err(failed)?;
     let tx_dropped: u64 = r.ports.iter().map(|p| p.tx_dropped).sum();

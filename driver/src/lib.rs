@@ -8,3 +8,4 @@ pub mod build;
 pub mod check;
 pub mod cli;
 pub mod contract;
+pub mod stack;

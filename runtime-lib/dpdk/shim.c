@@ -10,6 +10,7 @@
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
 #include <rte_mbuf_dyn.h>
+#include <rte_version.h>
 
 #include "shim.h"
 
@@ -91,4 +92,9 @@ int nfcc_dpdk_log_to_stderr(void)
 uint64_t nfcc_dpdk_rss_hf(void)
 {
 	return RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP;
+}
+
+const char *nfcc_dpdk_version(void)
+{
+	return rte_version();
 }

@@ -37,5 +37,7 @@ uint64_t nfcc_dpdk_rx_offload_timestamp(void);
 uint64_t nfcc_dpdk_rss_hf(void);
 /* Sends DPDK's log to stderr: on Linux the EAL writes it to stdout, where nfcc's report goes. */
 int nfcc_dpdk_log_to_stderr(void);
+/* rte_version() of the DPDK library the host runs on ("DPDK 22.11.11"). */
+const char *nfcc_dpdk_version(void);
 
 #endif

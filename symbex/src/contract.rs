@@ -416,6 +416,144 @@ pub struct Contract {
     pub coverage: Coverage,
     /// Generation facts.
     pub generation: Generation,
+    /// The whole stack, when the contract was built for one (`nfcc build --stack`): the
+    /// packet path around the module (DPDK receive and transmit, mbufs, the host's
+    /// dispatch) from a measured model, and every class's bound with it. Absent in a
+    /// module-only contract.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stack: Option<Stack>,
+}
+
+/// A bound on both metrics.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Bounds {
+    /// Instructions.
+    pub instructions: Bound,
+    /// Memory accesses.
+    pub memory: Bound,
+}
+
+/// The whole-stack part of a contract: what the packet path around the module costs,
+/// with `pcv` (the packets one receive burst returned) as its performance-critical
+/// variable.
+///
+/// A receive burst of `burst` packets, packet i in class c_i with module PCVs v_i, costs at
+/// most `a + sum_i (stack(c_i) + class(c_i).bound(v_i))`, where `a` is `per_burst`'s
+/// constant and `stack(c)` the class's per-packet stack cost (the model's coefficient for
+/// what the class returns: a drop, or a packet sent). `per_burst` itself, `a + b * burst`
+/// with the largest per-packet coefficient, bounds the stack's cost of any burst. Per
+/// packet averaged over the burst: that sum divided by `burst`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stack {
+    /// The model's name (`dpdk:net_ring`).
+    pub model: String,
+    /// The model file it came from.
+    pub model_file: String,
+    /// SHA-256 of that file.
+    pub model_sha256: String,
+    /// The device (DPDK driver) the model describes.
+    pub device: String,
+    /// The DPDK library the model was measured on.
+    pub dpdk_version: String,
+    /// The host that was measured (nfcc version, binary SHA-256).
+    pub host: String,
+    /// The frame size measured: a device that copies frames (net_pcap) is bounded for
+    /// frames up to this size; others never touch the bytes.
+    pub frame_bytes: u32,
+    /// The burst-size PCV: its name (`burst`) and meaning.
+    pub pcv: Pcv,
+    /// The stack's own cost per receive burst, whatever its packets: `a + b * burst`.
+    pub per_burst: Bounds,
+    /// What the first burst of a run was measured to cost on top (the host's loop sets
+    /// itself up: its staging queues' allocation, whose cost depends on the heap): stated,
+    /// not bounded; the bounds hold for every burst after the first.
+    pub first_burst: Bounds,
+    /// Per class (the contract's ids).
+    pub classes: Vec<StackClass>,
+    /// The statement, in words.
+    pub statement: String,
+}
+
+/// One class's whole-stack bound.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StackClass {
+    /// The class id.
+    pub id: usize,
+    /// The stack's cost per packet of this class (constants).
+    pub stack: Bounds,
+    /// Per packet: the module's bound plus `stack`; the stack's `a` per burst comes on
+    /// top, shared by the burst's packets.
+    pub per_packet: Bounds,
+    /// A burst of `burst` packets all of this class: `a + (module constant + stack) *
+    /// burst + the module's PCV terms`, each module PCV then summed over the burst.
+    pub per_burst: Bounds,
+}
+
+impl Stack {
+    /// The stack section for `classes`: `per_burst` is the model's `a + b * pcv` for any
+    /// burst; `drop` the per-packet coefficients (instructions, memory accesses) of a
+    /// dropped packet, used for classes that only drop (others get `per_burst`'s).
+    #[allow(clippy::too_many_arguments)]
+    pub fn for_classes(
+        classes: &[Class],
+        model: String,
+        model_file: String,
+        model_sha256: String,
+        device: String,
+        dpdk_version: String,
+        host: String,
+        frame_bytes: u32,
+        pcv: Pcv,
+        per_burst: Bounds,
+        first_burst: Bounds,
+        drop: (u64, u64),
+    ) -> Stack {
+        let one = |module: &Bound, a: i64, b: u64| -> (Bound, Bound) {
+            let per_packet = Bound { constant: module.constant + b as i64, terms: module.terms.clone() };
+            // A burst: the constant becomes a coefficient of the burst size (never below
+            // zero: the burst size is >= 0, so rounding up keeps the bound sound).
+            let mut terms = module.terms.clone();
+            terms.insert(pcv.name.clone(), per_packet.constant.max(0) as u64);
+            (per_packet, Bound { constant: a, terms })
+        };
+        let coef = |b: &Bound| *b.terms.get(&pcv.name).unwrap_or(&0);
+        let classes = classes
+            .iter()
+            .map(|c| {
+                let drops = !c.returns.is_empty() && c.returns.iter().all(|r| r == "drop");
+                let (si, sm) = if drops { drop } else { (coef(&per_burst.instructions), coef(&per_burst.memory)) };
+                let (pi, bi) = one(&c.instructions, per_burst.instructions.constant, si);
+                let (pm, bm) = one(&c.memory, per_burst.memory.constant, sm);
+                StackClass {
+                    id: c.id,
+                    stack: Bounds { instructions: Bound { constant: si as i64, terms: BTreeMap::new() }, memory: Bound { constant: sm as i64, terms: BTreeMap::new() } },
+                    per_packet: Bounds { instructions: pi, memory: pm },
+                    per_burst: Bounds { instructions: bi, memory: bm },
+                }
+            })
+            .collect();
+        let statement = format!(
+            "a receive burst of {p} packets on {device} costs at most {} instructions and {} memory accesses in the host and DPDK ({model}, measured on {dpdk_version}; {} and {} per packet of a class that only drops; the first burst of a run, which also sets the loop up, is not bounded: it measured up to {} and {} more; frames measured: {frame_bytes} bytes), plus each packet's class bound for its call of the module",
+            per_burst.instructions,
+            per_burst.memory,
+            drop.0,
+            drop.1,
+            first_burst.instructions,
+            first_burst.memory,
+            p = pcv.name
+        );
+        Stack { model, model_file, model_sha256, device, dpdk_version, host, frame_bytes, pcv, per_burst, first_burst, classes, statement }
+    }
+
+    /// The stack's fixed cost per burst (`a`), on both metrics.
+    pub fn fixed(&self) -> (i64, i64) {
+        (self.per_burst.instructions.constant, self.per_burst.memory.constant)
+    }
+
+    /// Class `id`'s stack entry.
+    pub fn class(&self, id: usize) -> Option<&StackClass> {
+        self.classes.iter().find(|c| c.id == id)
+    }
 }
 
 /// Why a contract file cannot be read.
@@ -506,6 +644,52 @@ impl Contract {
             for p in &self.pcvs {
                 let _ = writeln!(s, "  {:<12} {} [{}]", p.name, p.meaning, p.loops.join(", "));
             }
+        }
+        if let Some(st) = &self.stack {
+            let _ = writeln!(s);
+            let _ = writeln!(s, "whole stack: {} ({}, {}; model {}, host {})", st.model, st.device, st.dpdk_version, st.model_file, st.host);
+            let _ = writeln!(
+                s,
+                "  stack per receive burst: instructions <= {}, memory accesses <= {} (every burst but a run's first, which measured up to {} and {} more)",
+                st.per_burst.instructions, st.per_burst.memory, st.first_burst.instructions, st.first_burst.memory
+            );
+            let _ = writeln!(s, "  {:<12} {}", st.pcv.name, st.pcv.meaning);
+            let head = ["class", "stack per packet", "per packet (+ a / burst)", "burst of this class: instructions", "memory accesses"];
+            let rows: Vec<[String; 5]> = st
+                .classes
+                .iter()
+                .map(|c| {
+                    [
+                        c.id.to_string(),
+                        format!("{} / {}", c.stack.instructions, c.stack.memory),
+                        format!("<= {} / {}", c.per_packet.instructions, c.per_packet.memory),
+                        format!("<= {}", c.per_burst.instructions),
+                        format!("<= {}", c.per_burst.memory),
+                    ]
+                })
+                .collect();
+            let mut w: Vec<usize> = head.iter().map(|h| h.len()).collect();
+            for r in &rows {
+                for (k, x) in r.iter().enumerate() {
+                    w[k] = w[k].max(x.chars().count());
+                }
+            }
+            let line = |cells: &[String]| {
+                let mut l = String::from("  ");
+                for (k, x) in cells.iter().enumerate() {
+                    l.push_str(x);
+                    if k + 1 < cells.len() {
+                        l.push_str(&" ".repeat(w[k] - x.chars().count() + 2));
+                    }
+                }
+                l
+            };
+            let _ = writeln!(s, "{}", line(&head.map(String::from)));
+            for r in &rows {
+                let _ = writeln!(s, "{}", line(r));
+            }
+            let _ = writeln!(s, "  (instructions / memory accesses; module PCVs in a burst's bound are summed over its packets)");
+            let _ = writeln!(s, "  {}", st.statement);
         }
         let _ = writeln!(s, "metrics: {}", self.metrics.iter().map(|m| m.name.as_str()).collect::<Vec<_>>().join(", "));
         let _ = writeln!(s, "coverage: {}", self.coverage.statement);
@@ -731,5 +915,6 @@ pub fn build(prog: &Program, engine: &mut Engine<'_>, cfg: &Config, info: &Modul
         classes: out,
         coverage: Coverage { complete, paths: paths.len() as u64, violation_paths: engine.violation_paths, holes, statement },
         generation: Generation { seconds: took.as_secs_f64(), solver_queries: misses, cache_hits: hits, solver_unknown: unknown },
+        stack: None,
     }
 }

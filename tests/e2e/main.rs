@@ -15,5 +15,6 @@ mod macswap;
 mod nat;
 mod policer;
 mod router;
+mod stack;
 mod support;
 mod traffic;

@@ -67,6 +67,11 @@ pub struct DpdkConfig {
     pub idle: Option<Duration>,
     /// Mbufs in the pool (default: [`default_mbufs`]).
     pub mbufs: Option<u32>,
+    /// Packets asked for per receive burst (1 to [`BURST`]; default [`BURST`]).
+    pub burst: Option<u16>,
+    /// Frames transmitted on port 0 before the run starts (in order, by the main lcore):
+    /// they prime loopback devices such as net_ring, which hand them back as input.
+    pub prime: Vec<Vec<u8>>,
 }
 
 /// One DPDK port in a run.
@@ -226,6 +231,12 @@ pub fn default_mbufs(ports: u16) -> u32 {
     n
 }
 
+/// The version of the DPDK library this host runs on (`rte_version()`, "DPDK 22.11.11").
+pub fn version() -> String {
+    // SAFETY: rte_version returns a static NUL-terminated string; no EAL needed.
+    unsafe { CStr::from_ptr(sys::nfcc_dpdk_version()) }.to_string_lossy().into_owned()
+}
+
 /// The idle limit for a run on `drivers` when the user gave none.
 pub fn default_idle(drivers: &[String]) -> Option<Duration> {
     drivers.iter().all(|d| VIRTUAL_DRIVERS.contains(&d.as_str())).then_some(DEFAULT_IDLE)
@@ -371,6 +382,7 @@ struct Session {
     merged: bool,
     idle: Option<Duration>,
     mbufs: u32,
+    burst: usize,
     line: String,
     /// Last: dropped after the modules, and after every mbuf went back.
     eal: Eal,
@@ -471,6 +483,7 @@ impl Session {
             merged: false,
             ts_offset: self.ts_offset,
             ts_flag: self.ts_flag,
+            burst: self.burst,
             packets_in: 0,
             packets_out: 0,
             chain_time: Duration::ZERO,
@@ -585,7 +598,8 @@ pub fn run(cfg: &DpdkConfig, on_event: &mut dyn FnMut(&Event)) -> Result<DpdkRep
     let mut s = open(cfg)?;
     let shared = Shared::new(cfg.max_packets, s.idle, None);
     let _signals = SignalGuard::install();
-    let results = s.serve_all(&shared, &mut |_| Ok(()), on_event)?;
+    let mut prepare = |lp: &mut Loop<'_>| if lp.queue == 0 { lp.prime(&cfg.prime) } else { Ok(()) };
+    let results = s.serve_all(&shared, &mut prepare, on_event)?;
     // Every lcore returned without a reason to stop: the packet limit was spent.
     let stop = shared.stopped().unwrap_or(Stop::Packets(shared.received.load(Ordering::Acquire)));
     let mut ports = s.ports.clone();
@@ -677,6 +691,11 @@ fn open(cfg: &DpdkConfig) -> Result<Session, DpdkError> {
     }
     if cfg.mbufs == Some(0) {
         return Err(DpdkError::Usage("--dpdk-mbufs must be at least 1".into()));
+    }
+    if let Some(b) = cfg.burst {
+        if b == 0 || b as usize > BURST {
+            return Err(DpdkError::Usage(format!("--dpdk-burst {b}: must be between 1 and {BURST}")));
+        }
     }
     let args = eal::EalArgs::parse(&cfg.eal, &eal::allowed_cpus())?;
     let line = args.line();
@@ -858,7 +877,8 @@ fn open(cfg: &DpdkConfig) -> Result<Session, DpdkError> {
         Some(d) => Some(d),
         None => default_idle(&drivers),
     };
-    Ok(Session { chains, lcore_ids, ports, n, ts_offset, ts_flag, merged, idle, mbufs, line, eal })
+    let burst = cfg.burst.map_or(BURST, usize::from);
+    Ok(Session { chains, lcore_ids, ports, n, ts_offset, ts_flag, merged, idle, mbufs, burst, line, eal })
 }
 
 /// Frames that replace dropped packets in a benchmark.
@@ -878,6 +898,8 @@ struct Loop<'a> {
     merged: bool,
     ts_offset: c_int,
     ts_flag: u64,
+    /// Packets asked for per receive burst.
+    burst: usize,
     packets_in: u64,
     packets_out: u64,
     chain_time: Duration,
@@ -896,6 +918,42 @@ impl Loop<'_> {
         let refilled = self.refill.as_ref().map_or(0, |r| r.injected);
         let Loop { modules, ports, packets_in, packets_out, chain_time, lost_copies, .. } = self;
         LoopResult { modules, ports, packets_in, packets_out, chain_time, lost_copies, refilled }
+    }
+
+    /// Transmits `frames` on port 0 (queue 0) before the run, each in a new mbuf; every
+    /// one must be taken by the device.
+    fn prime(&mut self, frames: &[Vec<u8>]) -> Result<(), DpdkError> {
+        let mut sent = 0usize;
+        for chunk in frames.chunks(BURST) {
+            let mut mbufs = Vec::with_capacity(chunk.len());
+            for f in chunk {
+                let mut data = std::ptr::null_mut();
+                // SAFETY: `f` is readable; the shim copies it into a new mbuf.
+                let m = unsafe { sys::nfcc_dpdk_frame(self.pool, f.as_ptr(), f.len() as u32, &mut data) };
+                if m.is_null() {
+                    // SAFETY: the host still owns these.
+                    unsafe { sys::nfcc_dpdk_free_bulk(mbufs.as_mut_ptr(), mbufs.len() as u32) };
+                    return Err(DpdkError::Usage(format!(
+                        "cannot prime port 0 with {} frames: the mbuf pool ran out after {sent} (or a frame is over {} bytes); use --dpdk-mbufs",
+                        frames.len(),
+                        MBUF_BUF_SIZE as usize - sys::RTE_PKTMBUF_HEADROOM as usize
+                    )));
+                }
+                mbufs.push(m);
+            }
+            // SAFETY: the host owns these mbufs; the device takes the ones it sends.
+            let took = unsafe { sys::nfcc_dpdk_tx(0, self.queue, mbufs.as_mut_ptr(), mbufs.len() as u16) } as usize;
+            sent += took;
+            if took < mbufs.len() {
+                // SAFETY: the rest are still the host's.
+                unsafe { sys::nfcc_dpdk_free_bulk(mbufs.as_mut_ptr().add(took), (mbufs.len() - took) as u32) };
+                return Err(DpdkError::Usage(format!(
+                    "cannot prime port 0 with {} frames: the device took only {sent} (its queue is full)",
+                    frames.len()
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// A new mbuf holding the next refill frame.
@@ -943,7 +1001,10 @@ impl Loop<'_> {
         got
     }
 
-    /// Runs one received packet through the chain and queues what leaves it.
+    /// Runs one received packet through the chain and queues what leaves it. `nfcc
+    /// dpdk-model` and `nfcc check --dpdk` count packets at its entry, so it stays a
+    /// function of its own.
+    #[inline(never)]
     fn process(&mut self, port: u16, s: Staged, on_event: &mut dyn FnMut(&Event)) {
         self.packets_in += 1;
         let mut mb = Mbuf { m: s.pkt.mbuf, data: s.pkt.data, len: s.pkt.len, pool: self.pool };
@@ -972,7 +1033,11 @@ impl Loop<'_> {
         host::report_stop(&self.modules, &step, self.packets_in, on_event);
     }
 
-    /// Transmits everything queued, retrying a full queue a little, then dropping.
+    /// Transmits everything queued, retrying a full queue a little, then dropping. Called
+    /// once at the end of every round of the loop that received something: `nfcc
+    /// dpdk-model` and `nfcc check --dpdk` cut callgrind's counts into bursts at its exit,
+    /// so it stays a function of its own.
+    #[inline(never)]
     fn flush(&mut self) {
         for port in 0..self.n {
             let q = &mut self.tx[port as usize];
@@ -999,7 +1064,10 @@ impl Loop<'_> {
     }
 
     /// Receives, processes and transmits until the run ends (for every lcore: the first
-    /// to see a reason to stop tells the others).
+    /// to see a reason to stop tells the others). `nfcc dpdk-model` and `nfcc check
+    /// --dpdk` count everything it executes (callgrind's `--toggle-collect`), so it stays
+    /// a function of its own.
+    #[inline(never)]
     fn serve(&mut self, on_event: &mut dyn FnMut(&Event)) {
         // SAFETY: the shared state outlives every loop.
         let shared = unsafe { &*self.shared };
@@ -1034,7 +1102,7 @@ impl Loop<'_> {
                 if !queue.is_empty() {
                     continue;
                 }
-                let want = shared.reserve(BURST as u64);
+                let want = shared.reserve(self.burst as u64);
                 if want == 0 {
                     budget_left = false;
                     break;

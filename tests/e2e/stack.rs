@@ -1,0 +1,191 @@
+//! The whole stack in the contract: `nfcc dpdk-model` measures the DPDK path around a
+//! module under callgrind and fits `a + b*burst`; `nfcc build --stack` adds it to the
+//! contract; `nfcc check --dpdk` validates the sum burst by burst on a real DPDK run.
+//!
+//! Models are made here with the binary under test (a model describes one host binary),
+//! with few burst sizes and bursts: callgrind is slow.
+
+use crate::support::*;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+fn json_file(p: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+}
+
+fn json_out(out: &std::process::Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", String::from_utf8_lossy(&out.stdout)))
+}
+
+/// A model of `device` made once per test process: burst sizes 1, 4, 8 and 32 (the checks
+/// below see bursts of 32 and 4), 2 bursts each.
+fn model(device: &'static str) -> PathBuf {
+    static RING: OnceLock<PathBuf> = OnceLock::new();
+    static PCAP: OnceLock<PathBuf> = OnceLock::new();
+    let cell = if device == "net_ring" { &RING } else { &PCAP };
+    cell.get_or_init(|| {
+        let dir = tempdir().keep();
+        let out = dir.join(format!("{device}.json"));
+        let run = nfcc().args(["dpdk-model", "--vdev", device, "--bursts", "1,4,8,32", "--per-run", "2", "-o"]).arg(&out).output().unwrap();
+        let stdout = ok(&run);
+        assert!(stdout.contains(&format!("({device}, DPDK 22.11")), "{stdout}");
+        assert!(stdout.contains("none above the line"), "{stdout}");
+        out
+    })
+    .clone()
+}
+
+fn line(v: &Value) -> (i64, u64) {
+    (v["a"].as_i64().unwrap(), v["b"].as_u64().unwrap())
+}
+
+#[test]
+fn the_model_is_the_upper_envelope_of_its_measured_bursts() {
+    for device in ["net_ring", "net_pcap"] {
+        let m = json_file(&model(device));
+        assert_eq!(m["format"], "nfcc-dpdk-model/1");
+        assert_eq!(m["device"], device);
+        assert!(m["dpdk_version"].as_str().unwrap().starts_with("DPDK 22.11"), "{}", m["dpdk_version"]);
+        let exe = std::fs::read(env!("CARGO_BIN_EXE_nfcc")).unwrap();
+        let sha: String = {
+            use sha2::Digest;
+            sha2::Sha256::digest(&exe).iter().map(|b| format!("{b:02x}")).collect()
+        };
+        assert_eq!(m["host"]["binary_sha256"], sha.as_str(), "the model names the binary that measured it");
+        let points = m["points"].as_array().unwrap();
+        // 2 verdicts x 4 burst sizes x 2 bursts, each of exactly its size.
+        assert_eq!(points.len(), 16, "{device}");
+        for metric in ["instructions", "memory"] {
+            let (a, b) = line(&m["per_burst"][metric]);
+            assert!(b > 0, "{device} {metric}: b = {b}");
+            for verdict in ["forward", "drop"] {
+                let (va, vb) = line(&m["by_verdict"][verdict][metric]);
+                assert!(vb > 0 && va <= a && vb <= b, "{device} {verdict} {metric}: {va} + {vb}x against {a} + {b}x");
+                let mine: Vec<(u64, i64)> = points
+                    .iter()
+                    .filter(|p| p["verdict"] == verdict)
+                    .map(|p| (p["burst"].as_u64().unwrap(), p[metric].as_i64().unwrap()))
+                    .collect();
+                assert_eq!(mine.len(), 8);
+                for &(x, y) in &mine {
+                    assert!(y <= va + (vb * x) as i64, "{device} {verdict} {metric}: point ({x}, {y}) above {va} + {vb}*x");
+                    assert!(y <= a + (b * x) as i64, "{device} {metric}: point ({x}, {y}) above per_burst");
+                }
+                // An envelope, not just any line above: some point lies on it.
+                assert!(mine.iter().any(|&(x, y)| y == va + (vb * x) as i64), "{device} {verdict} {metric}: no point on the line");
+                // Every packet costs something: a 32-packet burst costs more than a 1-packet one.
+                let at = |k: u64| mine.iter().filter(|p| p.0 == k).map(|p| p.1).max().unwrap();
+                assert!(at(32) > at(8) && at(8) > at(1), "{device} {verdict} {metric}: {} {} {}", at(1), at(8), at(32));
+            }
+        }
+    }
+}
+
+#[test]
+fn whole_stack_contracts_hold_burst_by_burst_on_dpdk() {
+    let dir = tempdir();
+    let trace = traffic(&["--packets", "100", "--flows", "20", "--seed", "5"]);
+    for device in ["net_ring", "net_pcap"] {
+        let m = json_file(&model(device));
+        let (a, b) = line(&m["per_burst"]["instructions"]);
+        let drop_b = line(&m["by_verdict"]["drop"]["instructions"]).1;
+        let so = dir.path().join(format!("macswap-{device}.so"));
+        let built = ok(&nfcc()
+            .arg("build")
+            .arg(root().join("nf-examples/macswap/macswap.c"))
+            .arg("-o")
+            .arg(&so)
+            .arg("--stack")
+            .arg(format!("dpdk:{}", model(device).display()))
+            .output()
+            .unwrap());
+        assert!(built.contains(&format!("whole stack dpdk:{device}")), "{built}");
+        let contract_path = dir.path().join(format!("macswap-{device}.contract.json"));
+        let c = json_file(&contract_path);
+        let st = &c["stack"];
+        assert_eq!(st["model"], format!("dpdk:{device}").as_str());
+        assert_eq!(st["pcv"]["name"], "burst");
+        assert_eq!(st["per_burst"]["instructions"]["constant"], a);
+        assert_eq!(st["per_burst"]["instructions"]["terms"]["burst"], b);
+        // Class 1 (runts) only drops: the drop coefficient; class 2 forwards: per_burst's.
+        for (k, class) in c["classes"].as_array().unwrap().iter().enumerate() {
+            let s = &st["classes"][k];
+            assert_eq!(s["id"], class["id"]);
+            let module = class["instructions"]["constant"].as_i64().unwrap();
+            let want = if class["returns"] == serde_json::json!(["drop"]) { drop_b } else { b };
+            assert_eq!(s["stack"]["instructions"]["constant"].as_i64().unwrap(), want as i64, "{s}");
+            assert_eq!(s["per_packet"]["instructions"]["constant"].as_i64().unwrap(), module + want as i64);
+            assert_eq!(s["per_burst"]["instructions"]["constant"], a);
+            assert_eq!(s["per_burst"]["instructions"]["terms"]["burst"].as_i64().unwrap(), module + want as i64);
+        }
+        let shown = ok(&nfcc().args(["contract", "show"]).arg(&contract_path).output().unwrap());
+        assert!(shown.contains(&format!("whole stack: dpdk:{device}")), "{shown}");
+        assert!(shown.contains(&format!("instructions <= {a} + {b}*burst")), "{shown}");
+
+        let out = nfcc().arg("check").arg(&so).arg("--pcap").arg(&trace).args(["--dpdk", "--json"]).output().unwrap();
+        let r = json_out(&out);
+        assert!(out.status.success(), "{r}\n{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(r["holds"], true, "{r}");
+        assert_eq!(r["underestimates"], 0, "{r}");
+        let bursts = r["bursts"].as_array().unwrap();
+        // 100 packets: 32 + 32 + 32 + 4; the first is the loop's setup and not compared.
+        let sizes: Vec<u64> = bursts.iter().map(|b| b["packets"].as_u64().unwrap()).collect();
+        assert_eq!(sizes, [32, 32, 32, 4], "{r}");
+        assert_eq!(bursts.iter().filter(|b| b["compared"] == true).count(), 3);
+        // net_ring never touches the bytes: its model is exact up to the host's own
+        // variations. net_pcap copies frames and is measured with 1514-byte ones, so a trace
+        // of shorter frames sits further under the bound.
+        let limit = if device == "net_ring" { 0.05 } else { 1.0 };
+        for metric in ["instructions", "memory"] {
+            let g = r["max_gap"][metric].as_f64().unwrap();
+            assert!((0.0..=limit).contains(&g), "{device} {metric}: max gap {g} per packet averaged over a burst");
+        }
+    }
+}
+
+#[test]
+fn a_model_below_the_real_stack_is_caught() {
+    let dir = tempdir();
+    let mut m = json_file(&model("net_ring"));
+    // Half the per-packet cost: the check must see bursts above their bound.
+    let b = m["per_burst"]["instructions"]["b"].as_u64().unwrap();
+    m["per_burst"]["instructions"]["b"] = Value::from(b / 2);
+    let low = dir.path().join("low.json");
+    std::fs::write(&low, serde_json::to_string(&m).unwrap()).unwrap();
+    let so = dir.path().join("ms.so");
+    ok(&nfcc().arg("build").arg(root().join("nf-examples/macswap/macswap.c")).arg("-o").arg(&so).arg("--stack").arg(format!("dpdk:{}", low.display())).output().unwrap());
+    let trace = traffic(&["--packets", "100", "--flows", "20", "--seed", "5"]);
+    let out = nfcc().arg("check").arg(&so).arg("--pcap").arg(&trace).arg("--dpdk").output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    fails(&out, 1, &["the whole-stack contract does not hold"]);
+    assert!(stdout.contains("UNDERESTIMATE: burst 2 (32 packets)"), "{stdout}");
+}
+
+#[test]
+fn bad_stack_models_and_module_only_contracts_are_refused() {
+    let dir = tempdir();
+    let src = root().join("nf-examples/macswap/macswap.c");
+    let so = dir.path().join("m.so");
+    let build = |stack: &str| nfcc().arg("build").arg(&src).arg("-o").arg(&so).arg("--stack").arg(stack).output().unwrap();
+    fails(&build("dpdk:net_nope"), 2, &["--stack dpdk:net_nope", "net_ring, net_null, net_pcap"]);
+    fails(&build("ring"), 2, &["expected dpdk:DEVICE"]);
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, "{\"format\": \"nfcc-dpdk-model/1\", \"device\": \"net_ring\"}").unwrap();
+    fails(&build(&format!("dpdk:{}", bad.display())), 1, &[&bad.display().to_string(), "not an nfcc DPDK model"]);
+    fails(&build(&format!("dpdk:{}", dir.path().join("missing.json").display())), 1, &["missing.json: cannot read"]);
+    // Nothing was written by the refused builds.
+    assert!(!so.exists() && !dir.path().join("m.contract.json").exists());
+    // A model for rw modules does not make a contract for a --protect none one.
+    let out = nfcc().arg("build").arg(&src).arg("-o").arg(&so).args(["--protect", "none", "--stack"]).arg(format!("dpdk:{}", model("net_ring").display())).output().unwrap();
+    fails(&out, 1, &["measured with --protect rw modules"]);
+    assert!(!so.exists());
+    // A module-only contract has no stack to check.
+    ok(&nfcc().arg("build").arg(&src).arg("-o").arg(&so).output().unwrap());
+    let trace = traffic(&["--packets", "10", "--seed", "3"]);
+    let out = nfcc().arg("check").arg(&so).arg("--pcap").arg(&trace).arg("--dpdk").output().unwrap();
+    fails(&out, 1, &["m.contract.json", "module-only contract", "--stack dpdk:DEVICE"]);
+    // Unknown devices for the generator.
+    fails(&nfcc().args(["dpdk-model", "--vdev", "net_tap", "-o"]).arg(dir.path().join("x.json")).output().unwrap(), 2, &["net_ring, net_null, net_pcap"]);
+    assert!(!dir.path().join("x.json").exists());
+}
