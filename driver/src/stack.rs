@@ -995,3 +995,43 @@ pub fn write_model(out: &Path, json: &Value) -> Result<(), StackError> {
     f.commit().map_err(|source| StackError::Write { path: out.to_path_buf(), source })?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dump(trigger: &str, instructions: u64, memory: u64) -> Dump {
+        Dump { trigger: trigger.into(), cost: Metrics { instructions, memory } }
+    }
+
+    #[test]
+    fn the_envelope_has_no_point_above_and_one_on_it() {
+        let pts = [(1, 1000), (2, 1490), (4, 2500), (4, 2507), (8, 4480), (32, 16400)];
+        let l = fit_envelope(&pts).unwrap();
+        assert!(l.b >= 1);
+        assert!(pts.iter().all(|&(x, y)| l.at(x) >= y as i64), "{l:?}");
+        assert!(pts.iter().any(|&(x, y)| l.at(x) == y as i64), "{l:?}");
+        // Exactly linear points give exactly their line.
+        assert_eq!(fit_envelope(&[(1, 150), (2, 200), (32, 1700)]), Some(Line { a: 100, b: 50 }));
+        assert_eq!(fit_envelope(&[]), None);
+    }
+
+    #[test]
+    fn dumps_split_into_bursts_at_each_flush() {
+        let p = format!("--dump-before={PROCESS_FN}");
+        let f = format!("--dump-after={FLUSH_FN}");
+        // A stack run: two bursts of 2 and 1 packets, then the loop's exit.
+        let d = [dump(&p, 10, 5), dump(&p, 3, 1), dump(&f, 7, 2), dump(&p, 9, 4), dump(&f, 6, 2), dump("Program termination", 4, 1)];
+        let (b, exit) = split_bursts(&d).unwrap();
+        assert_eq!(b.len(), 2);
+        assert_eq!((b[0].calls.len(), b[0].stack), (2, Metrics { instructions: 20, memory: 8 }));
+        assert_eq!((b[1].calls.len(), b[1].stack), (1, Metrics { instructions: 15, memory: 6 }));
+        assert_eq!(exit, Metrics { instructions: 4, memory: 1 });
+        // A module run: each call's own counts.
+        let d = [dump("--dump-after=nf_process", 14, 12), dump(&f, 0, 0)];
+        let (b, _) = split_bursts(&d).unwrap();
+        assert_eq!(b[0].calls, vec![Metrics { instructions: 14, memory: 12 }]);
+        assert!(split_bursts(&[dump("--dump-after=other", 1, 1)]).unwrap_err().contains("did not ask for"));
+        assert!(split_bursts(&[dump(&p, 1, 1), dump("Program termination", 1, 1)]).unwrap_err().contains("after the last transmit round"));
+    }
+}
