@@ -715,6 +715,16 @@ impl StackCheckReport {
         self.bursts.iter().filter(|b| b.compared && (b.bound.instructions < b.measured.instructions as i64 || b.bound.memory < b.measured.memory as i64)).collect()
     }
 
+    /// Compared bursts whose stack part alone exceeded the model's share of the bound (the
+    /// sum may still hold on the module's slack): the model missed something this module
+    /// makes the host do (a flood verdict, say).
+    pub fn stack_underestimates(&self) -> Vec<&BurstResult> {
+        self.bursts
+            .iter()
+            .filter(|b| b.compared && (b.stack_bound.instructions < b.stack_measured.instructions as i64 || b.stack_bound.memory < b.stack_measured.memory as i64))
+            .collect()
+    }
+
     /// Whether the whole-stack contract held on every burst.
     pub fn holds(&self) -> bool {
         self.underestimates().is_empty() && self.module_underestimates.is_empty() && self.unclassified.is_empty()
@@ -782,6 +792,16 @@ impl StackCheckReport {
         let (smax, _) = self.stat(|b| check_gap(b.stack_bound.instructions, b.stack_measured.instructions));
         let (smin, _) = self.stat(|b| -check_gap(b.stack_bound.instructions, b.stack_measured.instructions));
         let _ = writeln!(s, "the stack's part alone: instruction gap from {} to {}", pct(-smin), pct(smax));
+        let stack_under = self.stack_underestimates();
+        if !stack_under.is_empty() {
+            let worst = stack_under.iter().map(|b| -check_gap(b.stack_bound.instructions, b.stack_measured.instructions)).fold(0.0, f64::max);
+            let _ = writeln!(
+                s,
+                "warning: in {} bursts the stack's part alone exceeded the model (by up to {} of its instructions): the model does not cover all this module makes the host do",
+                stack_under.len(),
+                pct(worst)
+            );
+        }
         for b in under {
             let _ = writeln!(
                 s,
@@ -819,6 +839,7 @@ impl StackCheckReport {
             "max_gap": { "instructions": imax, "memory": mmax },
             "mean_gap": { "instructions": imean, "memory": mmean },
             "underestimates": self.underestimates().len(),
+            "stack_underestimates": self.stack_underestimates().len(),
             "module_underestimates": self.module_underestimates,
             "unclassified": self.unclassified,
             "holds": self.holds(),
