@@ -466,13 +466,10 @@ pub(crate) struct CountedPackets {
     pub(crate) bounds: Vec<Option<crate::stack::PacketBounds>>,
 }
 
-/// What [`check`] does before it measures, for a check of the whole stack: the contract
-/// must name this module and cover it (or `--allow-holes`), the tracing variant must match,
-/// and the counting run gives every packet's verdict, PCVs and so its bound. A violation
-/// is refused: the whole-stack check compares every call.
-pub(crate) fn count_packets(opts: &CheckOptions, contract: &Contract, contract_path: &Path) -> Result<CountedPackets, CheckError> {
-    let module_bytes = std::fs::read(&opts.module).map_err(|source| CheckError::Read { path: opts.module.clone(), source })?;
-    let module_sha = sha256_hex(&module_bytes);
+/// What every check requires before it runs anything: the contract names the module whose
+/// SHA-256 is `module_sha` and covers every path (or `--allow-holes`), the captures read,
+/// and the tracing variant exists if the contract has PCVs (its path is returned).
+fn admit(opts: &CheckOptions, contract: &Contract, contract_path: &Path, module_sha: String) -> Result<(Vec<Packet>, Option<PathBuf>), CheckError> {
     if contract.module_sha256 != module_sha {
         return Err(CheckError::WrongModule {
             contract: contract_path.to_path_buf(),
@@ -496,6 +493,17 @@ pub(crate) fn count_packets(opts: &CheckOptions, contract: &Contract, contract_p
             return Err(CheckError::TraceMissing { path: t.clone(), pcvs: pcv_names });
         }
     }
+    Ok((packets, trace))
+}
+
+/// What [`check`] does before it measures, for a check of the whole stack: the contract
+/// must name this module and cover it (or `--allow-holes`), the tracing variant must match,
+/// and the counting run gives every packet's verdict, PCVs and so its bound. A violation
+/// is refused: the whole-stack check compares every call.
+pub(crate) fn count_packets(opts: &CheckOptions, contract: &Contract, contract_path: &Path) -> Result<CountedPackets, CheckError> {
+    let module_bytes = std::fs::read(&opts.module).map_err(|source| CheckError::Read { path: opts.module.clone(), source })?;
+    let (packets, trace) = admit(opts, contract, contract_path, sha256_hex(&module_bytes))?;
+    let pcv_names: Vec<String> = contract.pcvs.iter().map(|p| p.name.clone()).collect();
     let counted = count(opts, trace.as_deref(), contract, &packets)?;
     if let Some((k, v)) = &counted.violation {
         return Err(CheckError::Mismatch { module: opts.module.clone(), message: format!("packet {k} stops the module ({v}); a whole-stack check needs every call to complete") });
@@ -548,33 +556,11 @@ pub fn check(opts: &CheckOptions) -> Result<CheckReport, CheckError> {
         source: ContractError::Parse("not UTF-8 text".into()),
     })?;
     let contract = Contract::from_json(&text).map_err(|source| CheckError::Contract { path: contract_path.clone(), source })?;
-    let module_sha = sha256_hex(&module_bytes);
-    if contract.module_sha256 != module_sha {
-        return Err(CheckError::WrongModule {
-            contract: contract_path,
-            module: opts.module.clone(),
-            named: contract.module.clone(),
-            contract_sha: contract.module_sha256.clone(),
-            module_sha,
-        });
-    }
-    if !contract.coverage.complete && !opts.allow_holes {
-        return Err(CheckError::Incomplete {
-            path: contract_path,
-            holes: contract.coverage.holes.iter().map(|h| h.what.clone()).collect(),
-        });
-    }
-    let packets = read_inputs(&opts.inputs)?;
+    let (packets, trace) = admit(opts, &contract, &contract_path, sha256_hex(&module_bytes))?;
     let pcv_names: Vec<String> = contract.pcvs.iter().map(|p| p.name.clone()).collect();
 
     // Counting run, in this process: the tracing variant when there are PCVs to count,
     // else the module itself (for the verdicts the measured run must reproduce).
-    let trace = (!pcv_names.is_empty()).then(|| crate::build::trace_path(&opts.module));
-    if let Some(t) = &trace {
-        if !t.exists() {
-            return Err(CheckError::TraceMissing { path: t.clone(), pcvs: pcv_names });
-        }
-    }
     let counted = count(opts, trace.as_deref(), &contract, &packets)?;
 
     // Measured run, under callgrind.
