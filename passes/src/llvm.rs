@@ -173,7 +173,9 @@ pub fn debug_location(inst: Value) -> Option<(String, u32)> {
 }
 
 /// The source file a function was compiled from (its debug-info subprogram's file), if
-/// it carries debug info.
+/// it carries debug info: the full path, its directory joined in when the recorded name
+/// is relative (clang records a source under its working directory relative to it, so the
+/// same file reads differently depending on where `nfcc build` was run).
 pub fn function_file(f: Value) -> Option<String> {
     // SAFETY: debug-info queries on the function's own metadata.
     unsafe {
@@ -187,7 +189,14 @@ pub fn function_file(f: Value) -> Option<String> {
         }
         let mut len = 0;
         let p = LLVMDIFileGetFilename(file, &mut len);
-        Some(String::from_utf8_lossy(std::slice::from_raw_parts(p.cast(), len as usize)).into_owned())
+        let name = String::from_utf8_lossy(std::slice::from_raw_parts(p.cast(), len as usize)).into_owned();
+        if name.starts_with('/') {
+            return Some(name);
+        }
+        let mut dlen = 0;
+        let d = LLVMDIFileGetDirectory(file, &mut dlen);
+        let dir = String::from_utf8_lossy(std::slice::from_raw_parts(d.cast(), dlen as usize)).into_owned();
+        Some(if dir.is_empty() { name } else { format!("{}/{name}", dir.trim_end_matches('/')) })
     }
 }
 

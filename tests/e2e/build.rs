@@ -175,6 +175,28 @@ int nf_process(const struct nfcc_packet *pkt)
     }
 }
 
+/// Clang records a source under its working directory relative to it: the library's
+/// summaries must not depend on where `nfcc build` runs (here the build's scratch dir,
+/// in TMPDIR, is under the working directory, as when building from `/tmp`).
+#[test]
+fn contracts_do_not_depend_on_the_working_directory() {
+    let dir = tempdir();
+    let d = dir.path();
+    std::fs::create_dir(d.join("tmp")).unwrap();
+    let src = root().join("nf-examples/bridge/bridge.c");
+    let out = nfcc()
+        .current_dir(d)
+        .env("TMPDIR", d.join("tmp"))
+        .args(["build", src.to_str().unwrap(), "-o", "bridge.so"])
+        .output()
+        .unwrap();
+    let text = ok(&out);
+    assert!(text.contains("complete in"), "{text}");
+    let contract: serde_json::Value = serde_json::from_slice(&std::fs::read(d.join("bridge.contract.json")).unwrap()).unwrap();
+    let paths: u64 = contract["classes"].as_array().unwrap().iter().map(|c| c["paths"].as_u64().unwrap()).sum();
+    assert!(paths < 100, "the library's calls were not summarised: {paths} paths");
+}
+
 #[test]
 fn bench_reports_every_mode_with_exact_instruction_counts() {
     let dir = tempdir();
