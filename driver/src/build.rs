@@ -366,9 +366,10 @@ pub fn build(opts: &BuildOptions, pipeline: &Pipeline) -> Result<BuildReport, Bu
         }
     };
 
-    // The tracing variant, when the contract has PCVs to count (see `passes::trace`).
+    // The tracing variant, when the contract has PCVs or call results to count (see
+    // `passes::trace`).
     let trace = match &contract {
-        Some(c) if !c.pcvs.is_empty() => {
+        Some(c) if !c.counted().is_empty() => {
             let bytes = build_trace(c, &module_bitcode, &runtime_bitcode, &clang, &rt_obj, work.path(), opts, &mut commands)?;
             Some((trace_path(&opts.output), bytes))
         }
@@ -450,7 +451,7 @@ fn build_trace(
     opts: &BuildOptions,
     commands: &mut Vec<String>,
 ) -> Result<Vec<u8>, BuildError> {
-    use nfcc_passes::trace::{defined_functions, PcvSites, Site, TracePcvs, COUNTS_SYMBOL, INFO_SYMBOL};
+    use nfcc_passes::trace::{defined_functions, CallTest, PcvSites, ResultTest, Site, TracePcvs, COUNTS_SYMBOL, INFO_SYMBOL};
     // A site is in the module's IR if the module defines its function, else in the
     // runtime's (the engine reads both, the module first).
     let in_module = defined_functions(module_bc)?;
@@ -472,8 +473,45 @@ fn build_trace(
                 });
             }
         }
-        module_pcvs.push(PcvSites { name: p.name.clone(), sites: here });
-        runtime_pcvs.push(PcvSites { name: p.name.clone(), sites: there });
+        let (mut calls_here, mut calls_there) = (Vec::new(), Vec::new());
+        for c in &p.calls {
+            let call = CallTest { function: c.function.clone(), block: c.block, index: c.index, width: 0, test: ResultTest::Any };
+            if in_module.contains(&c.function) {
+                calls_here.push(call);
+            } else if in_runtime.contains(&c.function) {
+                calls_there.push(call);
+            } else {
+                return Err(BuildError::Contract {
+                    output: opts.output.clone(),
+                    message: format!("PCV `{}`: its call is in `{}`, which neither the module nor the runtime defines", p.name, c.function),
+                });
+            }
+        }
+        module_pcvs.push(PcvSites { name: p.name.clone(), sites: here, calls: calls_here });
+        runtime_pcvs.push(PcvSites { name: p.name.clone(), sites: there, calls: calls_there });
+    }
+    // Then each tracked call's counters, in `Contract::counted` order.
+    for c in &contract.calls {
+        let bad = |message: String| BuildError::Contract { output: opts.output.clone(), message };
+        let mut values = Vec::new();
+        for v in &c.values {
+            values.push(v.parse::<i128>().map_err(|_| bad(format!("call `{}`: result `{v}` is not a number", c.name)))?);
+        }
+        let names = c.counters();
+        let tests = values.iter().map(|v| ResultTest::Eq(*v)).chain(std::iter::once(ResultTest::NoneOf(values.clone())));
+        for (name, test) in names.into_iter().zip(tests) {
+            let call = CallTest { function: c.function.clone(), block: c.block, index: c.index, width: c.width, test };
+            let (mut here, mut there) = (Vec::new(), Vec::new());
+            if in_module.contains(&c.function) {
+                here.push(call);
+            } else if in_runtime.contains(&c.function) {
+                there.push(call);
+            } else {
+                return Err(bad(format!("call `{}` is in `{}`, which neither the module nor the runtime defines", c.name, c.function)));
+            }
+            module_pcvs.push(PcvSites { name: name.clone(), sites: Vec::new(), calls: here });
+            runtime_pcvs.push(PcvSites { name, sites: Vec::new(), calls: there });
+        }
     }
     let final_bc = work.join("final.bc");
     std::fs::write(&final_bc, module_bc).map_err(BuildError::Temp)?;
@@ -497,7 +535,7 @@ fn build_trace(
     // The runtime's loops: its final IR with the same pass, counting into the module's
     // counters (trusted code, as the runtime always is: not verified).
     let rt_traced;
-    let rt_obj = if runtime_pcvs.iter().any(|p| !p.sites.is_empty()) {
+    let rt_obj = if runtime_pcvs.iter().any(|p| !p.sites.is_empty() || !p.calls.is_empty()) {
         let rt_bc = work.join("runtime-final.bc");
         std::fs::write(&rt_bc, runtime_bc).map_err(BuildError::Temp)?;
         let mut rt_pipeline = Pipeline::new();

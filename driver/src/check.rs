@@ -486,7 +486,7 @@ fn admit(opts: &CheckOptions, contract: &Contract, contract_path: &Path, module_
         });
     }
     let packets = read_inputs(&opts.inputs)?;
-    let pcv_names: Vec<String> = contract.pcvs.iter().map(|p| p.name.clone()).collect();
+    let pcv_names = contract.counted();
     let trace = (!pcv_names.is_empty()).then(|| crate::build::trace_path(&opts.module));
     if let Some(t) = &trace {
         if !t.exists() {
@@ -503,7 +503,7 @@ fn admit(opts: &CheckOptions, contract: &Contract, contract_path: &Path, module_
 pub(crate) fn count_packets(opts: &CheckOptions, contract: &Contract, contract_path: &Path) -> Result<CountedPackets, CheckError> {
     let module_bytes = std::fs::read(&opts.module).map_err(|source| CheckError::Read { path: opts.module.clone(), source })?;
     let (packets, trace) = admit(opts, contract, contract_path, sha256_hex(&module_bytes))?;
-    let pcv_names: Vec<String> = contract.pcvs.iter().map(|p| p.name.clone()).collect();
+    let pcv_names = contract.counted();
     let counted = count(opts, trace.as_deref(), contract, &packets)?;
     if let Some((k, v)) = &counted.violation {
         return Err(CheckError::Mismatch { module: opts.module.clone(), message: format!("packet {k} stops the module ({v}); a whole-stack check needs every call to complete") });
@@ -557,7 +557,7 @@ pub fn check(opts: &CheckOptions) -> Result<CheckReport, CheckError> {
     })?;
     let contract = Contract::from_json(&text).map_err(|source| CheckError::Contract { path: contract_path.clone(), source })?;
     let (packets, trace) = admit(opts, &contract, &contract_path, sha256_hex(&module_bytes))?;
-    let pcv_names: Vec<String> = contract.pcvs.iter().map(|p| p.name.clone()).collect();
+    let pcv_names = contract.counted();
 
     // Counting run, in this process: the tracing variant when there are PCVs to count,
     // else the module itself (for the verdicts the measured run must reproduce).
@@ -602,12 +602,13 @@ pub fn check(opts: &CheckOptions) -> Result<CheckReport, CheckError> {
         }
         let cost = cost.expect("only a violation's dump may be missing");
         let input = ContractInput { packet: &p.data, port: p.port, time_ns: p.time_ns };
-        let classes = contract.classes_of(input).map_err(|source| CheckError::Contract { path: contract_path.clone(), source })?;
+        let counts: BTreeMap<String, u64> = pcv_names.iter().cloned().zip(counted.pcvs[k].iter().copied()).collect();
+        let classes = contract.classes_of(input, &counts).map_err(|source| CheckError::Contract { path: contract_path.clone(), source })?;
         if classes.is_empty() {
             unclassified.push(number);
             continue;
         }
-        let pcvs: BTreeMap<String, u64> = pcv_names.iter().cloned().zip(counted.pcvs[k].iter().copied()).collect();
+        let pcvs: BTreeMap<String, u64> = contract.pcvs.iter().map(|p| (p.name.clone(), counts.get(&p.name).copied().unwrap_or(0))).collect();
         let bounds: Vec<(usize, i64, i64)> =
             classes.iter().map(|c| (c.id, c.instructions.eval(&pcvs), c.memory.eval(&pcvs))).collect();
         let bound = Metrics {
@@ -740,7 +741,8 @@ fn count(opts: &CheckOptions, trace: Option<&Path>, contract: &Contract, packets
             opts.module.display()
         )));
     }
-    let n = contract.pcvs.len();
+    let want = contract.counted();
+    let n = want.len();
     let counters: Option<*mut u64> = match trace {
         None => None,
         Some(t) => {
@@ -754,7 +756,6 @@ fn count(opts: &CheckOptions, trace: Option<&Path>, contract: &Contract, packets
             if sha != contract.module_sha256 {
                 return Err(stale(format!("it was made for the module with SHA-256 {sha}, the contract is for {}", contract.module_sha256)));
             }
-            let want: Vec<&str> = contract.pcvs.iter().map(|p| p.name.as_str()).collect();
             if names != want {
                 return Err(stale(format!("it counts PCVs [{}], the contract has [{}]", names.join(", "), want.join(", "))));
             }

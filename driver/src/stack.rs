@@ -648,6 +648,7 @@ impl StackModel {
                 meaning: "packets the receive burst returned (the stack's PCV; 1 to 32)".into(),
                 loops: vec![format!("{SERVE_FN} (one round per receive burst)")],
                 sites: Vec::new(),
+                calls: Vec::new(),
             },
             Bounds { instructions: bound(&self.instructions), memory: bound(&self.memory) },
             Bounds {
@@ -983,9 +984,10 @@ pub fn check_stack(opts: &StackCheckOptions) -> Result<StackCheckReport, StackEr
 /// A packet several classes match gets the largest of theirs.
 pub(crate) type PacketBounds = (Metrics<i64>, Metrics<i64>);
 
-/// See [`PacketBounds`]; `None` when no class matches.
+/// See [`PacketBounds`]; `None` when no class matches. `pcvs`: what the tracing variant
+/// counted on the packet (PCVs and call results, by `Contract::counted` name).
 pub(crate) fn packet_bound(contract: &Contract, data: &[u8], port: u16, time_ns: u64, pcvs: &BTreeMap<String, u64>) -> Result<Option<PacketBounds>, ContractError> {
-    let classes = contract.classes_of(ContractInput { packet: data, port, time_ns })?;
+    let classes = contract.classes_of(ContractInput { packet: data, port, time_ns }, pcvs)?;
     if classes.is_empty() {
         return Ok(None);
     }

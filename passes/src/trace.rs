@@ -1,5 +1,7 @@
 //! The tracing variant of a module, for `nfcc check`: counts, per performance-critical
-//! variable (PCV) of the module's contract, how many times control goes round its loops.
+//! variable (PCV) of the module's contract, how many times control goes round its loops,
+//! and, per tracked call of the contract (`symbex::contract::CallSite`), how many times it
+//! returned each value.
 //!
 //! A PCV's value for one call is the number of times control enters one of its loop
 //! headers (its *sites*: function name and header position in the module's final IR) from
@@ -16,7 +18,10 @@
 //!   ([`info_text`]); the driver exports both;
 //! - splits every back edge `u -> h` of every site: a new block, appended at the end of the
 //!   function (the positions of the existing blocks do not change), adds 1 to the PCV's slot
-//!   and branches to `h`; `h`'s phis take their values from the new block instead of `u`.
+//!   and branches to `h`; `h`'s phis take their values from the new block instead of `u`;
+//! - after every tracked call (function, block position, position in the block), compares
+//!   the result with the slot's value (or with none of the call's values) and adds the
+//!   outcome, 0 or 1, to the slot: no new block, no branch.
 //!
 //! Isolation is unaffected: the only new memory accesses are a load and a store at a
 //! constant, in-bounds offset of a module global in `nfcc_data`, which is one of the
@@ -49,13 +54,41 @@ pub struct Site {
     pub header: usize,
 }
 
-/// One PCV: its name and its loop headers.
+/// One slot: a PCV's name and its loop headers, or a call result's counter and its call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PcvSites {
     /// Its name in the contract.
     pub name: String,
     /// Its loops.
     pub sites: Vec<Site>,
+    /// The calls whose results it counts.
+    pub calls: Vec<CallTest>,
+}
+
+/// A call instruction in the module's final IR, and which of its results a slot counts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallTest {
+    /// The function the call is in.
+    pub function: String,
+    /// The call's block (position among the function's blocks, from 0).
+    pub block: usize,
+    /// The call's position among the block's instructions (from 0).
+    pub index: usize,
+    /// The result's width in bits (at most 64; unused with [`ResultTest::Any`]).
+    pub width: u32,
+    /// What is counted.
+    pub test: ResultTest,
+}
+
+/// Which results of a call a slot counts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResultTest {
+    /// Every one: the slot counts the times the call runs (any result type).
+    Any,
+    /// This value (two's complement in the result's width).
+    Eq(i128),
+    /// Any value but these.
+    NoneOf(Vec<i128>),
 }
 
 /// The text of `@nfcc__trace_info`: `nfcc-trace/1`, then `module_sha256=HEX` (the module
@@ -138,6 +171,14 @@ impl ModulePass for TracePcvs {
                 LLVMSetSection(info, cstr(crate::globals::RODATA_SECTION).as_ptr());
             }
 
+            // The calls to instrument, found before anything changes.
+            let mut calls = Vec::new();
+            for (slot, p) in self.pcvs.iter().enumerate() {
+                for c in &p.calls {
+                    let at = find_call(m, c).map_err(|why| err(format!("counter `{}`: {why} (the IR is not the one the contract was made from)", p.name)))?;
+                    calls.push((at, c.clone(), slot as u32));
+                }
+            }
             // The back edges to instrument, per function, found on the CFG as it is now.
             let mut by_function: BTreeMap<String, Vec<(usize, u32)>> = BTreeMap::new();
             for (slot, p) in self.pcvs.iter().enumerate() {
@@ -147,6 +188,12 @@ impl ModulePass for TracePcvs {
             }
             let builder = LLVMCreateBuilderInContext(ctx);
             let mut edges = 0u64;
+            for (call, test, slot) in &calls {
+                count_result(ctx, builder, *call, test, counts, arr, i64t, i32t, *slot);
+            }
+            // Positioning at an instruction took its debug location: the edge blocks below,
+            // in other functions, must not get it.
+            LLVMSetCurrentDebugLocation2(builder, std::ptr::null_mut());
             let result = (|| {
                 for (fname, headers) in &by_function {
                     let f = llvm::functions(m)
@@ -174,9 +221,74 @@ impl ModulePass for TracePcvs {
             })();
             LLVMDisposeBuilder(builder);
             result?;
-            Ok(vec![("pcvs".into(), n as u64), ("back-edges".into(), edges)])
+            Ok(vec![("pcvs".into(), n as u64), ("back-edges".into(), edges), ("calls".into(), calls.len() as u64)])
         }
     }
+}
+
+/// The call instruction `c` names, checked to return an integer of its width.
+fn find_call(m: LLVMModuleRef, c: &CallTest) -> Result<Value, String> {
+    let f = llvm::functions(m)
+        .into_iter()
+        .find(|f| llvm::name(*f) == c.function && llvm::is_definition(*f))
+        .ok_or_else(|| format!("its call is in `{}`, which this IR does not define", c.function))?;
+    let b = *llvm::blocks(f).get(c.block).ok_or_else(|| format!("`{}` has no block {}", c.function, c.block))?;
+    let i = *llvm::instructions(b).get(c.index).ok_or_else(|| format!("block {} of `{}` has no instruction {}", c.block, c.function, c.index))?;
+    if c.test == ResultTest::Any {
+        return match llvm::opcode(i) {
+            Some(LLVMOpcode::LLVMCall) => Ok(i),
+            _ => Err(format!("instruction {} of block {} of `{}` is not a call", c.index, c.block, c.function)),
+        };
+    }
+    // SAFETY: an instruction of `m` and its type.
+    let ok = llvm::opcode(i) == Some(LLVMOpcode::LLVMCall)
+        && unsafe {
+            let t = LLVMTypeOf(i);
+            llvm::type_kind(t) == inkwell::llvm_sys::LLVMTypeKind::LLVMIntegerTypeKind && LLVMGetIntTypeWidth(t) == c.width
+        };
+    if !ok || c.width == 0 || c.width > 64 {
+        return Err(format!("instruction {} of block {} of `{}` is not a call returning i{}", c.index, c.block, c.function, c.width));
+    }
+    Ok(i)
+}
+
+/// After `call`: `counts[slot] += (result passes the test)`.
+#[allow(clippy::too_many_arguments)]
+unsafe fn count_result(
+    ctx: LLVMContextRef,
+    builder: LLVMBuilderRef,
+    call: Value,
+    test: &CallTest,
+    counts: Value,
+    arr: LLVMTypeRef,
+    i64t: LLVMTypeRef,
+    i32t: LLVMTypeRef,
+    slot: u32,
+) {
+    let next = LLVMGetNextInstruction(call);
+    LLVMPositionBuilderBefore(builder, next);
+    let t = LLVMTypeOf(call);
+    let konst = |v: i128| LLVMConstInt(t, v as u64, 0);
+    let hit = match &test.test {
+        ResultTest::Any => LLVMConstInt(LLVMInt1TypeInContext(ctx), 1, 0),
+        ResultTest::Eq(v) => LLVMBuildICmp(builder, inkwell::llvm_sys::LLVMIntPredicate::LLVMIntEQ, call, konst(*v), cstr("nfcc.trace.is").as_ptr()),
+        ResultTest::NoneOf(vs) => {
+            let mut acc = LLVMConstInt(LLVMInt1TypeInContext(ctx), 1, 0);
+            for v in vs {
+                let ne = LLVMBuildICmp(builder, inkwell::llvm_sys::LLVMIntPredicate::LLVMIntNE, call, konst(*v), cstr("nfcc.trace.not").as_ptr());
+                acc = LLVMBuildAnd(builder, acc, ne, cstr("nfcc.trace.other").as_ptr());
+            }
+            acc
+        }
+    };
+    let one = LLVMBuildZExt(builder, hit, i64t, cstr("nfcc.trace.one").as_ptr());
+    let mut idx = [LLVMConstInt(i32t, 0, 0), LLVMConstInt(i32t, slot as u64, 0)];
+    let at = LLVMConstGEP2(arr, counts, idx.as_mut_ptr(), 2);
+    let old = LLVMBuildLoad2(builder, i64t, at, cstr("nfcc.trace.old").as_ptr());
+    LLVMSetAlignment(old, 8);
+    let new = LLVMBuildAdd(builder, old, one, cstr("nfcc.trace.new").as_ptr());
+    let st = LLVMBuildStore(builder, new, at);
+    LLVMSetAlignment(st, 8);
 }
 
 /// Adds an externally visible global named exactly `name`; `None` if the name is taken.
@@ -338,7 +450,7 @@ mod tests {
 
     #[test]
     fn info_text_reads_back() {
-        let p = |n: &str| PcvSites { name: n.into(), sites: vec![Site { function: "f".into(), header: 1 }] };
+        let p = |n: &str| PcvSites { name: n.into(), sites: vec![Site { function: "f".into(), header: 1 }], calls: Vec::new() };
         let t = info_text("ab12", &[p("t"), p("n_x_3")]);
         assert_eq!(parse_info(&t), Some(("ab12".to_string(), vec!["t".to_string(), "n_x_3".to_string()])));
         assert_eq!(parse_info("nfcc-trace/2\nmodule_sha256=ab\n"), None);

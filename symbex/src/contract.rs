@@ -2,7 +2,8 @@
 //! become classes.
 //!
 //! A class is a set of paths with the same condition on the input (packet bytes, length,
-//! port, time); state outcomes inside a class are merged. Its bound on each metric is the
+//! port, time) and the same results of the tracked data-structure calls ([`CallSite`]:
+//! hit or miss, allocated or full, ...); other state outcomes inside a class are merged. Its bound on each metric is the
 //! coefficient-wise maximum of its paths' formulas, which is >= every path's cost for every
 //! value of the PCVs (all PCVs are >= 0, and a path's formula already holds for the PCV
 //! values that path can have).
@@ -18,7 +19,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 /// The format name written into every contract.
-pub const FORMAT: &str = "nfcc-contract/1";
+pub const FORMAT: &str = "nfcc-contract/2";
 
 /// A bound: `constant + sum(coefficient * pcv)`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -86,6 +87,11 @@ pub struct Class {
     pub instructions: Bound,
     /// Bound on memory accesses.
     pub memory: Bound,
+    /// How many times each tracked call returned each value on this class's packets, by
+    /// counter name ([`CallSite::counters`]); a counter not listed is 0. Part of the class's
+    /// condition: a packet is in the class only if its calls' results match exactly.
+    #[serde(default)]
+    pub results: BTreeMap<String, u64>,
     /// Paths merged into the class.
     pub paths: u64,
     /// A packet of the class.
@@ -104,6 +110,53 @@ pub struct Pcv {
     /// The same loops in the module's final IR: the PCV is the number of times control
     /// enters one of these headers from inside its loop (back edges), summed over the call.
     pub sites: Vec<LoopSite>,
+    /// Calls it counts instead (each time one runs), for the PCV of a call inside a loop
+    /// (then `loops` gives the call's location).
+    #[serde(default)]
+    pub calls: Vec<CallRef>,
+}
+
+/// A call instruction in the module's final IR.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallRef {
+    /// The function it is in.
+    pub function: String,
+    /// Its block's position among the function's basic blocks (from 0).
+    pub block: usize,
+    /// Its position among the block's instructions (from 0).
+    pub index: usize,
+}
+
+/// A call whose result the classes name: a data-structure operation called from the
+/// entry point's own code (not inside a summarised loop), whose every outcome returns a
+/// constant. The tracing variant counts, per packet, how many times it returned each of
+/// its `values` (and any other value, which no class expects).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallSite {
+    /// Its name in the classes: `callee@file:line` (`#k` added when a line has several).
+    pub name: String,
+    /// The function called.
+    pub callee: String,
+    /// Where the call is (file:line).
+    pub location: String,
+    /// The function the call is in, in the module's final IR.
+    pub function: String,
+    /// The call's block: its position among the function's basic blocks (from 0).
+    pub block: usize,
+    /// The call's position among its block's instructions (from 0).
+    pub index: usize,
+    /// The result's width in bits.
+    pub width: u32,
+    /// The results the analysis found (signed decimal).
+    pub values: Vec<String>,
+}
+
+impl CallSite {
+    /// The counter of each value (`name=value`), then the one of every other value
+    /// (`name=other`).
+    pub fn counters(&self) -> Vec<String> {
+        self.values.iter().map(|v| format!("{}={v}", self.name)).chain(std::iter::once(format!("{}=other", self.name))).collect()
+    }
 }
 
 /// A loop header in the module's final IR.
@@ -410,6 +463,9 @@ pub struct Contract {
     pub metrics: Vec<Metric>,
     /// The PCVs.
     pub pcvs: Vec<Pcv>,
+    /// The calls whose results the classes name.
+    #[serde(default)]
+    pub calls: Vec<CallSite>,
     /// The classes.
     pub classes: Vec<Class>,
     /// Coverage.
@@ -577,13 +633,23 @@ impl Contract {
         Ok(c)
     }
 
-    /// The classes `input` falls in (several when they differ only in state outcomes: its
-    /// bound is then the largest of theirs).
-    pub fn classes_of(&self, input: Input<'_>) -> Result<Vec<&Class>, ContractError> {
+    /// What the tracing variant counts, in its slot order: each PCV, then each tracked
+    /// call's counters ([`CallSite::counters`]).
+    pub fn counted(&self) -> Vec<String> {
+        self.pcvs.iter().map(|p| p.name.clone()).chain(self.calls.iter().flat_map(|c| c.counters())).collect()
+    }
+
+    /// The classes a call of the entry point on `input` falls in, given what the tracing
+    /// variant counted on it (`counts`, by [`Contract::counted`] name; missing names are 0):
+    /// the input conditions hold and the tracked calls' results are the class's. Several
+    /// when they differ only in other state outcomes: its bound is then the largest.
+    pub fn classes_of(&self, input: Input<'_>, counts: &BTreeMap<String, u64>) -> Result<Vec<&Class>, ContractError> {
+        let counters: Vec<String> = self.calls.iter().flat_map(|c| c.counters()).collect();
         let mut out = Vec::new();
         for c in &self.classes {
             let conds = c.condition.iter().map(Term::to_expr).collect::<Result<Vec<_>, _>>()?;
-            if holds(&conds, input) {
+            let results_match = counters.iter().all(|n| c.results.get(n).copied().unwrap_or(0) == counts.get(n).copied().unwrap_or(0));
+            if results_match && holds(&conds, input) {
                 out.push(c);
             }
         }
@@ -708,8 +774,20 @@ impl Contract {
 /// The PCV name of each summarised loop.
 fn pcv_names(prog: &Program, engine: &Engine<'_>, cfg: &Config) -> BTreeMap<usize, (String, String)> {
     let mut out = BTreeMap::new();
+    let mut calls_named: BTreeMap<String, usize> = BTreeMap::new();
     for (id, stat) in engine.loops.iter().enumerate() {
         if !stat.summarised {
+            continue;
+        }
+        if id >= prog.loops.len() {
+            // A call inside a loop (see `Engine::loop_calls`).
+            let call = engine.loop_calls[id - prog.loops.len()];
+            let (callee, loc) = (callee_of(call), location_of(call));
+            let base = format!("{callee}@{loc}");
+            let k = calls_named.entry(base.clone()).or_insert(0);
+            *k += 1;
+            let name = if *k == 1 { base } else { format!("{base}#{k}") };
+            out.insert(id, (name, format!("calls of `{callee}` at {loc} (each charged at its dearest outcome; the loops it runs have PCVs of their own)")));
             continue;
         }
         let loc = &prog.loops[id].location;
@@ -736,6 +814,19 @@ fn pcv_names(prog: &Program, engine: &Engine<'_>, cfg: &Config) -> BTreeMap<usiz
                 (format!("n_{stem}_{line}"), format!("iterations of the loop at {loc} (back edges taken, summed over the call)"))
             }),
         );
+    }
+    // One name for loops of several functions (a library loop inlined into each of its
+    // operations) would charge each at the dearest one's iteration: one PCV per function.
+    let mut functions: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (id, (name, _)) in out.iter().filter(|(id, _)| **id < prog.loops.len()) {
+        functions.entry(name.clone()).or_default().insert(prog.loops[*id].function.clone());
+    }
+    for (id, (name, meaning)) in out.iter_mut().filter(|(id, _)| **id < prog.loops.len()) {
+        if functions[name.as_str()].len() > 1 {
+            let f = &prog.loops[*id].function;
+            *name = format!("{name}_{}", f.strip_prefix("nfcc_").unwrap_or(f));
+            *meaning = format!("{meaning}, in `{f}`");
+        }
     }
     out
 }
@@ -772,6 +863,71 @@ fn path_bounds(p: &PathResult, engine: &Engine<'_>, names: &BTreeMap<usize, (Str
     (bi, bm)
 }
 
+/// `v` (of `width` bits) as a signed decimal (a 1-bit value as 0 or 1).
+fn signed(v: u128, width: u32) -> i128 {
+    if width > 1 && width < 128 && v >> (width - 1) & 1 == 1 {
+        v as i128 - (1i128 << width)
+    } else {
+        v as i128
+    }
+}
+
+/// The tracked calls that some path took (see [`crate::engine::CallStat`]), by call.
+fn call_sites(engine: &Engine<'_>, paths: &[PathResult]) -> std::collections::HashMap<nfcc_passes::llvm::Value, CallSite> {
+    let taken: BTreeSet<nfcc_passes::llvm::Value> = paths.iter().flat_map(|p| p.results.iter().map(|(c, _)| *c)).collect();
+    let mut found = Vec::new();
+    for call in taken {
+        let Some(stat) = engine.calls.get(&call) else { continue };
+        if !stat.tracked || stat.width == 0 || stat.width > 64 {
+            continue;
+        }
+        let (function, block, index) = call_position(call);
+        let values = stat.values.iter().map(|v| signed(*v, stat.width).to_string()).collect();
+        let site = CallSite { name: String::new(), callee: callee_of(call), location: location_of(call), function, block, index, width: stat.width, values };
+        found.push((call, site));
+    }
+    found.sort_by(|a, b| (&a.1.function, a.1.block, a.1.index).cmp(&(&b.1.function, b.1.block, b.1.index)));
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    for (_, site) in found.iter_mut() {
+        let base = format!("{}@{}", site.callee, site.location);
+        let k = seen.entry(base.clone()).or_insert(0);
+        *k += 1;
+        site.name = if *k == 1 { base } else { format!("{base}#{k}") };
+    }
+    found.into_iter().collect()
+}
+
+/// A call's function, block position and position in the block.
+fn call_position(call: nfcc_passes::llvm::Value) -> (String, usize, usize) {
+    use inkwell::llvm_sys::core::{LLVMGetBasicBlockParent, LLVMGetInstructionParent};
+    use nfcc_passes::llvm;
+    // SAFETY: the call is an instruction of the program's module, which outlives this.
+    let (f, b) = unsafe {
+        let b = LLVMGetInstructionParent(call);
+        (LLVMGetBasicBlockParent(b), b)
+    };
+    let block = llvm::blocks(f).iter().position(|x| *x == b).expect("the call's block is in its function");
+    let index = llvm::instructions(b).iter().position(|x| *x == call).expect("the call is in its block");
+    (llvm::name(f), block, index)
+}
+
+/// The function a call calls.
+fn callee_of(call: nfcc_passes::llvm::Value) -> String {
+    use nfcc_passes::llvm;
+    llvm::as_function(llvm::called_value(call)).map(llvm::name).unwrap_or_else(|| "(indirect)".into())
+}
+
+/// Where a call is (`file:line`, or its function and block without debug information).
+fn location_of(call: nfcc_passes::llvm::Value) -> String {
+    match nfcc_passes::llvm::debug_location(call) {
+        Some((file, line)) => format!("{}:{line}", crate::program::short(&file)),
+        None => {
+            let (f, block, _) = call_position(call);
+            format!("{f}#{block}")
+        }
+    }
+}
+
 fn describe_return(e: &Option<crate::expr::Expr>, engine: &Engine<'_>) -> String {
     match e.as_ref().and_then(|e| e.as_const().map(|v| (v, e.width()))) {
         Some((v, w)) => {
@@ -801,8 +957,9 @@ fn describe_return(e: &Option<crate::expr::Expr>, engine: &Engine<'_>) -> String
 pub fn build(prog: &Program, engine: &mut Engine<'_>, cfg: &Config, info: &ModuleInfo, took: Duration) -> Contract {
     let names = pcv_names(prog, engine, cfg);
     let inputs = engine.inputs;
-    let mut classes: BTreeMap<Vec<String>, (Class, Vec<crate::expr::Expr>)> = BTreeMap::new();
     let paths = std::mem::take(&mut engine.paths);
+    let sites = call_sites(engine, &paths);
+    let mut classes: BTreeMap<(Vec<String>, Vec<(String, u64)>), (Class, Vec<crate::expr::Expr>)> = BTreeMap::new();
     for p in &paths {
         let mut exprs: Vec<(String, Expr)> = p
             .pc
@@ -830,16 +987,33 @@ pub fn build(prog: &Program, engine: &mut Engine<'_>, cfg: &Config, info: &Modul
         let terms: Vec<Term> = pairs.into_iter().map(|p| p.1).collect();
         let (bi, bm) = path_bounds(p, engine, &names);
         let ret = describe_return(&p.ret, engine);
-        let entry = classes.entry(conds.clone()).or_insert_with(|| {
+        // The tracked calls' results on this path, in order of the sites.
+        let mut results: BTreeMap<String, u64> = BTreeMap::new();
+        for (call, v) in &p.results {
+            if let Some(site) = sites.get(call) {
+                *results.entry(format!("{}={}", site.name, signed(*v, site.width))).or_insert(0) += 1;
+            }
+        }
+        let said: Vec<String> = results
+            .iter()
+            .map(|(n, k)| {
+                let (site, v) = n.rsplit_once('=').expect("a counter name");
+                if *k == 1 { format!("{site} == {v}") } else { format!("{site} == {v} ({k} times)") }
+            })
+            .collect();
+        let key = (conds.clone(), results.iter().map(|(n, k)| (n.clone(), *k)).collect::<Vec<_>>());
+        let entry = classes.entry(key).or_insert_with(|| {
+            let all: Vec<String> = conds.iter().chain(said.iter()).cloned().collect();
             (
                 Class {
                     id: 0,
-                    when: if conds.is_empty() { "any packet".into() } else { conds.join(" && ") },
+                    when: if all.is_empty() { "any packet".into() } else { all.join(" && ") },
                     conditions: conds.clone(),
                     condition: terms.clone(),
                     returns: Vec::new(),
                     instructions: bi.clone(),
                     memory: bm.clone(),
+                    results: results.clone(),
                     paths: 0,
                     witness: None,
                 },
@@ -869,7 +1043,7 @@ pub fn build(prog: &Program, engine: &mut Engine<'_>, cfg: &Config, info: &Modul
         out.push(class);
     }
     // Order classes by the order a reader expects: shortest conditions first.
-    out.sort_by_key(|c| (c.conditions.len(), c.when.clone()));
+    out.sort_by_key(|c| (c.conditions.len() + c.results.len(), c.when.clone()));
     for (k, c) in out.iter_mut().enumerate() {
         c.id = k + 1;
     }
@@ -877,7 +1051,14 @@ pub fn build(prog: &Program, engine: &mut Engine<'_>, cfg: &Config, info: &Modul
     for (id, (name, meaning)) in &names {
         let e = pcvs
             .entry(name.clone())
-            .or_insert_with(|| Pcv { name: name.clone(), meaning: meaning.clone(), loops: Vec::new(), sites: Vec::new() });
+            .or_insert_with(|| Pcv { name: name.clone(), meaning: meaning.clone(), loops: Vec::new(), sites: Vec::new(), calls: Vec::new() });
+        if *id >= prog.loops.len() {
+            let call = engine.loop_calls[*id - prog.loops.len()];
+            let (function, block, index) = call_position(call);
+            e.loops.push(location_of(call));
+            e.calls.push(CallRef { function, block, index });
+            continue;
+        }
         let l = &prog.loops[*id];
         e.loops.push(l.location.clone());
         e.sites.push(LoopSite { function: l.function.clone(), header: l.header_index });
@@ -912,6 +1093,11 @@ pub fn build(prog: &Program, engine: &mut Engine<'_>, cfg: &Config, info: &Modul
             Metric { name: "memory".into(), meaning: "memory accesses of that call: loads plus stores, as valgrind counts them (Dr + Dw)".into() },
         ],
         pcvs: pcvs.into_values().collect(),
+        calls: {
+            let mut v: Vec<CallSite> = sites.into_values().collect();
+            v.sort_by(|a, b| (&a.function, a.block, a.index).cmp(&(&b.function, b.block, b.index)));
+            v
+        },
         classes: out,
         coverage: Coverage { complete, paths: paths.len() as u64, violation_paths: engine.violation_paths, holes, statement },
         generation: Generation { seconds: took.as_secs_f64(), solver_queries: misses, cache_hits: hits, solver_unknown: unknown },

@@ -92,6 +92,24 @@ pub struct PathResult {
     pub cost: Cost,
     /// The entry point's return value.
     pub ret: Option<Expr>,
+    /// The results its summarised calls returned, in order: (call, constant), for the calls
+    /// [`Engine::calls`] may track.
+    pub results: Vec<(Value, u128)>,
+}
+
+/// What the engine learnt about one call instruction: whether each time it ran it was a
+/// summarised call of the entry point's own path whose every outcome returns a constant
+/// (`tracked`), and the constants seen. A tracked call's result is observable (the tracing
+/// variant compares it with the constants), so paths that differ in it stay apart and the
+/// contract's classes name it.
+#[derive(Debug, Clone, Default)]
+pub struct CallStat {
+    /// Every execution was trackable.
+    pub tracked: bool,
+    /// The result's width.
+    pub width: u32,
+    /// The constants it returned.
+    pub values: BTreeSet<u128>,
 }
 
 #[derive(Clone, Debug)]
@@ -161,6 +179,8 @@ pub struct State {
     model_ok: bool,
     /// Regions the path wrote (`WROTE_*`), for call summaries.
     wrote: u8,
+    /// What its trackable calls returned (see [`PathResult::results`]).
+    results: Rc<Vec<(Value, u128)>>,
 }
 
 /// Regions written: the concrete ones (by address, `region_bit`), the heap and the packet.
@@ -298,6 +318,13 @@ pub struct Engine<'p> {
     parked: Vec<Vec<State>>,
     /// Paths merged into others at join points.
     pub merged_paths: u64,
+    /// Every call instruction executed, and whether its results can be tracked.
+    pub calls: HashMap<Value, CallStat>,
+    /// Summarised calls that lie inside a loop of their function, each with a PCV of its
+    /// own: the number of times it runs. `loop_calls[i]` is PCV `prog.loops.len() + i` in
+    /// [`Engine::loops`] (its "iteration" cost: the dearest outcome of the call).
+    pub loop_calls: Vec<Value>,
+    loop_call_ids: HashMap<Value, usize>,
 }
 
 /// The variables standing for the input.
@@ -377,6 +404,9 @@ impl<'p> Engine<'p> {
             summarised_calls: 0,
             parked: Vec::new(),
             merged_paths: 0,
+            calls: HashMap::new(),
+            loop_calls: Vec::new(),
+            loop_call_ids: HashMap::new(),
         };
         let packet = e.new_var(8, VarKind::Packet);
         let len = e.new_var(32, VarKind::Len);
@@ -528,6 +558,7 @@ impl<'p> Engine<'p> {
             model: Rc::new(crate::solver::Model::default()),
             model_ok: true,
             wrote: 0,
+            results: Rc::new(Vec::new()),
         };
         Ok(st)
     }
@@ -1310,7 +1341,7 @@ impl<'p> Engine<'p> {
                     });
                     return Ok(true);
                 }
-                self.paths.push(PathResult { pc: (*st.pc).clone(), cost: st.cost.clone(), ret });
+                self.paths.push(PathResult { pc: (*st.pc).clone(), cost: st.cost.clone(), ret, results: (*st.results).clone() });
                 Ok(true)
             }
             Some(_) => {
@@ -1373,6 +1404,7 @@ impl<'p> Engine<'p> {
                     return self.charge_summary(st, i, &s, &args, work);
                 }
             }
+            self.untrack(i);
             if st.frames.len() >= 64 {
                 return Err(Stop::Hole(HoleKind::Unbounded, format!("calls nested deeper than 64 at {}", location(i))));
             }
@@ -1498,6 +1530,11 @@ impl<'p> Engine<'p> {
         if !fa.loops.is_empty() || !fb.loops.is_empty() || !a.markers.is_empty() || !b.markers.is_empty() {
             return None;
         }
+        // Paths whose calls returned different constants stay apart: the classes tell them
+        // apart by those results.
+        if self.collecting.is_empty() && a.results != b.results {
+            return None;
+        }
         let common = a.pc.iter().zip(b.pc.iter()).take_while(|(x, y)| x == y).count();
         let input = |id: &VarId| matches!(self.vars[*id as usize].kind, VarKind::Packet | VarKind::Len | VarKind::Port | VarKind::Time);
         // Inside a summary no condition reaches the caller: any two paths may merge.
@@ -1560,6 +1597,7 @@ impl<'p> Engine<'p> {
             model: Rc::new(crate::solver::Model::default()),
             model_ok: false,
             wrote: a.wrote | b.wrote,
+            results: a.results.clone(),
         })
     }
 
@@ -1661,6 +1699,7 @@ impl<'p> Engine<'p> {
             model: Rc::new(crate::solver::Model::default()),
             model_ok: false,
             wrote: 0,
+            results: Rc::new(Vec::new()),
         };
         for (k, a) in key.args.iter().enumerate() {
             let v = match a {
@@ -1781,8 +1820,32 @@ impl<'p> Engine<'p> {
             return Err(Stop::Violation);
         }
         self.summarised_calls += 1;
+        // A call of the entry point's own path whose outcomes each return a constant is
+        // tracked: every outcome is a path of its own, even when nothing looks at the result.
+        let in_loop = !self.prog.loops_of(st.frames.last().expect("a frame").block).is_empty();
+        let trackable = self.collecting.is_empty()
+            && st.markers.is_empty()
+            && !in_loop
+            && s.ret_width.is_some()
+            && s.outcomes.iter().all(|o| matches!(o.ret, Returned::Const(_)));
+        if trackable {
+            let stat = self.calls.entry(call).or_insert_with(|| CallStat { tracked: true, ..Default::default() });
+            stat.width = s.ret_width.expect("a result");
+            for o in &s.outcomes {
+                if let Returned::Const(c) = &o.ret {
+                    stat.values.insert(c.as_const().expect("a constant"));
+                }
+            }
+        } else {
+            self.untrack(call);
+        }
+        let track = |st: &mut State, o: &Outcome| {
+            if let (true, Returned::Const(c)) = (trackable, &o.ret) {
+                Rc::make_mut(&mut st.results).push((call, c.as_const().expect("a constant")));
+            }
+        };
         // SAFETY: use list of an instruction.
-        if s.outcomes.len() > 1 && unsafe { LLVMGetFirstUse(call) }.is_null() {
+        if !trackable && s.outcomes.len() > 1 && unsafe { LLVMGetFirstUse(call) }.is_null() {
             // Nothing looks at the result: one path through the call covers them all.
             let o = s.merged.as_ref().expect("paths");
             self.take_outcome(st, call, s, args, o)?;
@@ -1797,16 +1860,45 @@ impl<'p> Engine<'p> {
         }
         for o in &s.outcomes[1..] {
             let mut other = st.clone();
+            track(&mut other, o);
             self.take_outcome(&mut other, call, s, args, o)?;
             work.push(other);
         }
+        track(st, &s.outcomes[0]);
         self.take_outcome(st, call, s, args, &s.outcomes[0])?;
         Ok(false)
     }
 
+    /// Records that `call` ran in a way its results cannot be tracked: in place, inside a
+    /// summary or a summarised loop's iteration, or with an outcome of no constant result.
+    fn untrack(&mut self, call: Value) {
+        self.calls.entry(call).or_default().tracked = false;
+    }
+
     fn take_outcome(&mut self, st: &mut State, call: Value, s: &Summary, args: &[Val], o: &Outcome) -> R<()> {
-        st.cost.instructions += o.cost.instructions;
-        st.cost.memory += o.cost.memory;
+        if self.prog.loops_of(st.frames.last().expect("a frame").block).is_empty() {
+            st.cost.instructions += o.cost.instructions;
+            st.cost.memory += o.cost.memory;
+        } else {
+            // A call inside a loop is charged through its own PCV (the times it runs, which
+            // the tracing variant counts), at its dearest outcome: an iteration that does
+            // not call it is not charged for it.
+            let id = match self.loop_call_ids.get(&call) {
+                Some(id) => *id,
+                None => {
+                    let id = self.loops.len();
+                    self.loops.push(LoopStat { summarised: true, ..LoopStat::default() });
+                    self.loop_calls.push(call);
+                    self.loop_call_ids.insert(call, id);
+                    id
+                }
+            };
+            let stat = &mut self.loops[id];
+            stat.instructions = stat.instructions.max(o.cost.instructions);
+            stat.memory = stat.memory.max(o.cost.memory);
+            stat.wrote |= o.wrote;
+            st.cost.terms.push((id, 0));
+        }
         st.cost.terms.extend(o.cost.terms.iter().copied());
         let what = format!("written by `{}` at {}", s.func, location(call));
         // What the callee may have written is unknown (but the bounds block, which module
