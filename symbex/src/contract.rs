@@ -1017,7 +1017,8 @@ pub fn build(prog: &Program, engine: &mut Engine<'_>, cfg: &Config, info: &Modul
                     paths: 0,
                     witness: None,
                 },
-                p.pc.clone(),
+                // The witness needs the input's conditions only (and is then quicker to find).
+                p.pc.iter().filter(|c| input_only(c, &engine.vars)).cloned().collect(),
             )
         });
         entry.0.instructions.max_with(&bi);

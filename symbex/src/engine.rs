@@ -1820,12 +1820,15 @@ impl<'p> Engine<'p> {
             return Err(Stop::Violation);
         }
         self.summarised_calls += 1;
-        // A call of the entry point's own path whose outcomes each return a constant is
-        // tracked: every outcome is a path of its own, even when nothing looks at the result.
+        // A call of the entry point's own path (outside loops) whose outcomes each return a
+        // constant, and whose result the code looks at, is tracked.
         let in_loop = !self.prog.loops_of(st.frames.last().expect("a frame").block).is_empty();
+        // SAFETY: use list of an instruction.
+        let unused = unsafe { LLVMGetFirstUse(call) }.is_null();
         let trackable = self.collecting.is_empty()
             && st.markers.is_empty()
             && !in_loop
+            && !unused
             && s.ret_width.is_some()
             && s.outcomes.iter().all(|o| matches!(o.ret, Returned::Const(_)));
         if trackable {
@@ -1844,8 +1847,7 @@ impl<'p> Engine<'p> {
                 Rc::make_mut(&mut st.results).push((call, c.as_const().expect("a constant")));
             }
         };
-        // SAFETY: use list of an instruction.
-        if !trackable && s.outcomes.len() > 1 && unsafe { LLVMGetFirstUse(call) }.is_null() {
+        if s.outcomes.len() > 1 && unused {
             // Nothing looks at the result: one path through the call covers them all.
             let o = s.merged.as_ref().expect("paths");
             self.take_outcome(st, call, s, args, o)?;

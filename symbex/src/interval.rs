@@ -41,7 +41,9 @@ pub fn refutes(path: &[Expr], query: &Expr) -> bool {
         for (k, (a, b)) in ors.iter().enumerate() {
             learn(if choice >> k & 1 == 0 { a } else { b }, true, &mut f);
         }
-        facts_empty(&f) || eval(query, &f, &mut HashMap::new()) == (0, 0)
+        let mut dead = false;
+        let q = eval(query, &f, &mut HashMap::new(), &mut dead);
+        facts_empty(&f) || dead || q == (0, 0)
     })
 }
 
@@ -120,16 +122,18 @@ fn learn(c: &Expr, holds: bool, facts: &mut HashMap<Expr, Iv>) {
     }
 }
 
-fn eval(e: &Expr, facts: &HashMap<Expr, Iv>, memo: &mut HashMap<usize, Iv>) -> Iv {
+/// The interval of `e`; sets `dead` when a term's computed interval and the path's fact
+/// on it do not meet: then no assignment satisfies the path.
+fn eval(e: &Expr, facts: &HashMap<Expr, Iv>, memo: &mut HashMap<usize, Iv>, dead: &mut bool) -> Iv {
     if let Some(v) = memo.get(&e.id()) {
         return *v;
     }
     let w = e.width();
-    let mut r = if w > 64 { full(w) } else { compute(e, facts, memo) };
+    let mut r = if w > 64 { full(w) } else { compute(e, facts, memo, dead) };
     if let Some(f) = facts.get(e) {
         r = (r.0.max(f.0), r.1.min(f.1));
         if r.0 > r.1 {
-            // The path says this term has no value: nothing satisfies it.
+            *dead = true;
             r = (0, 0);
         }
     }
@@ -137,7 +141,7 @@ fn eval(e: &Expr, facts: &HashMap<Expr, Iv>, memo: &mut HashMap<usize, Iv>) -> I
     r
 }
 
-fn compute(e: &Expr, facts: &HashMap<Expr, Iv>, memo: &mut HashMap<usize, Iv>) -> Iv {
+fn compute(e: &Expr, facts: &HashMap<Expr, Iv>, memo: &mut HashMap<usize, Iv>, dead: &mut bool) -> Iv {
     let w = e.width();
     let m = mask(w);
     let modulus = 1u128 << w;
@@ -164,13 +168,13 @@ fn compute(e: &Expr, facts: &HashMap<Expr, Iv>, memo: &mut HashMap<usize, Iv>) -
     match e.node() {
         Node::Const(c) => (*c, *c),
         Node::Var(_) | Node::Select(..) => (0, m),
-        Node::ZExt(x) => eval(x, facts, memo),
+        Node::ZExt(x) => eval(x, facts, memo, dead),
         Node::Not(x) if w == 1 => {
-            let (lo, hi) = eval(x, facts, memo);
+            let (lo, hi) = eval(x, facts, memo, dead);
             (1 - hi, 1 - lo)
         }
         Node::Extract(0, x) => {
-            let (lo, hi) = eval(x, facts, memo);
+            let (lo, hi) = eval(x, facts, memo, dead);
             if hi <= m {
                 (lo, hi)
             } else {
@@ -178,8 +182,8 @@ fn compute(e: &Expr, facts: &HashMap<Expr, Iv>, memo: &mut HashMap<usize, Iv>) -
             }
         }
         Node::Bin(op, a, b) => {
-            let (al, ah) = eval(a, facts, memo);
-            let (bl, bh) = eval(b, facts, memo);
+            let (al, ah) = eval(a, facts, memo, dead);
+            let (bl, bh) = eval(b, facts, memo, dead);
             match op {
                 BinOp::Add => wrap(al as i128 + bl as i128, ah as i128 + bh as i128),
                 BinOp::Sub => wrap(al as i128 - bh as i128, ah as i128 - bl as i128),
@@ -205,8 +209,8 @@ fn compute(e: &Expr, facts: &HashMap<Expr, Iv>, memo: &mut HashMap<usize, Iv>) -
             }
         }
         Node::Cmp(op, a, b) => {
-            let (al, ah) = eval(a, facts, memo);
-            let (bl, bh) = eval(b, facts, memo);
+            let (al, ah) = eval(a, facts, memo, dead);
+            let (bl, bh) = eval(b, facts, memo, dead);
             bit(match op {
                 CmpOp::Ult if ah < bl => Some(true),
                 CmpOp::Ult if al >= bh => Some(false),
@@ -217,15 +221,68 @@ fn compute(e: &Expr, facts: &HashMap<Expr, Iv>, memo: &mut HashMap<usize, Iv>) -
                 _ => None,
             })
         }
-        Node::Ite(c, t, f) => match eval(c, facts, memo) {
-            (1, 1) => eval(t, facts, memo),
-            (0, 0) => eval(f, facts, memo),
+        Node::Ite(c, t, f) => match eval(c, facts, memo, dead) {
+            (1, 1) => eval(t, facts, memo, dead),
+            (0, 0) => eval(f, facts, memo, dead),
             _ => {
-                let (tl, th) = eval(t, facts, memo);
-                let (fl, fh) = eval(f, facts, memo);
+                let (tl, th) = eval(t, facts, memo, dead);
+                let (fl, fh) = eval(f, facts, memo, dead);
                 (tl.min(fl), th.max(fh))
             }
         },
         _ => (0, m),
+    }
+}
+
+
+/// Ranges the constraints suggest for their variables (for drawing random models, not a
+/// proof: both sides of a disjunction count): `(var, lo, hi)`, from comparisons of a
+/// variable with a constant.
+pub fn hints(constraints: &[Expr]) -> Vec<(crate::expr::VarId, u128, u128)> {
+    let mut out = Vec::new();
+    let mut work: Vec<Expr> = constraints.to_vec();
+    while let Some(c) = work.pop() {
+        if out.len() > 256 {
+            break;
+        }
+        match c.node() {
+            Node::Bin(BinOp::And | BinOp::Or, a, b) if c.width() == 1 => {
+                work.push(a.clone());
+                work.push(b.clone());
+            }
+            Node::Cmp(..) => {
+                let mut facts = HashMap::new();
+                learn(&c, true, &mut facts);
+                for (e, (lo, hi)) in facts {
+                    if let (Node::Var(id), true) = (e.node(), lo <= hi) {
+                        out.push((*id, lo, hi));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A heap pointer plus a scaled index that the path puts in the heap: the check that
+    /// it lies in `mem` cannot fail, whether the base pointer is null or in the heap (null
+    /// makes the sum's interval miss the heap: that side of the path is impossible).
+    #[test]
+    fn a_checked_heap_address_stays_in_mem_for_either_side_of_a_null_test() {
+        let c = |v: u128| Expr::constant(64, v);
+        let base = Expr::var(64, 1);
+        let index = Expr::bin(BinOp::And, &Expr::var(32, 2), &Expr::var(32, 3)).zext(64);
+        let p = Expr::bin(BinOp::Add, &base, &Expr::bin(BinOp::Mul, &index, &c(4)));
+        let heap = |x: &Expr| Expr::and(&Expr::cmp(CmpOp::Ule, &c(0x10_0020_0000), x), &Expr::cmp(CmpOp::Ult, x, &c(0x10_ff00_0000)));
+        let null_or_heap = Expr::bin(BinOp::Or, &Expr::cmp(CmpOp::Eq, &base, &c(0)), &heap(&base));
+        let outside = Expr::cmp(CmpOp::Ult, &Expr::bin(BinOp::Add, &p, &c(0xffff_fff0_0000_0000)), &c(0x1_0000_0000)).not();
+        assert!(refutes(&[null_or_heap.clone(), heap(&p)], &outside));
+        // Without the path's fact on the address, nothing is refuted.
+        assert!(!refutes(&[null_or_heap], &outside));
     }
 }

@@ -53,7 +53,7 @@ impl Default for Config {
         Config {
             entry: "nf_process".into(),
             time_limit: Duration::from_secs(60),
-            query_timeout: Duration::from_millis(1000),
+            query_timeout: Duration::from_millis(250),
             unroll: 64,
             max_paths: 20_000,
             max_steps: 2_000_000,

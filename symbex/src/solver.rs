@@ -212,15 +212,14 @@ impl Solver for Z3 {
         self.queries += 1;
         let solver: &z3::Solver<'_> = &self.solver;
         solver.push();
-        let result = self.check_in_scope(constraints, want_model);
+        let result = self.check_in_scope(solver, constraints, want_model);
         self.solver.pop(1);
         result
     }
 }
 
 impl Z3 {
-    fn check_in_scope(&self, constraints: &[Expr], want_model: bool) -> (Sat, Option<Model>) {
-        let solver: &z3::Solver<'_> = &self.solver;
+    fn check_in_scope(&self, solver: &z3::Solver<'_>, constraints: &[Expr], want_model: bool) -> (Sat, Option<Model>) {
         let mut tr = Tr {
             ctx: &self.ctx,
             bv: HashMap::new(),
@@ -466,13 +465,36 @@ fn random_model(constraints: &[Expr], extra: &Expr, seed: &mut u64) -> Option<Mo
     }
     consts.sort_unstable();
     consts.dedup();
+    // Conjuncts `x == e` (x a variable): after the draw, x takes e's value, so that paths
+    // equating two unknowns (the same index read twice) are satisfied by evaluation too.
+    let mut equations: Vec<(VarId, Expr)> = Vec::new();
+    let mut conj: Vec<Expr> = constraints.iter().chain([extra]).cloned().collect();
+    while let Some(c) = conj.pop() {
+        match c.node() {
+            Node::Bin(BinOp::And, a, b) if c.width() == 1 => {
+                conj.push(a.clone());
+                conj.push(b.clone());
+            }
+            Node::Cmp(CmpOp::Eq, a, b) => {
+                for (x, e) in [(a, b), (b, a)] {
+                    if let Node::Var(id) = x.node() {
+                        equations.push((*id, e.clone()));
+                        break;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let all: Vec<Expr> = constraints.iter().chain([extra]).cloned().collect();
+    let hints = crate::interval::hints(&all);
     let mut next = || {
         *seed ^= *seed << 13;
         *seed ^= *seed >> 7;
         *seed ^= *seed << 17;
         *seed
     };
-    for round in 0..48u32 {
+    for round in 0..64u32 {
         let mut m = Model::default();
         for id in &ids {
             let r = next();
@@ -494,7 +516,32 @@ fn random_model(constraints: &[Expr], extra: &Expr, seed: &mut u64) -> Option<Mo
             };
             m.vars.insert(*id, v);
         }
+        // Every other round, variables the constraints bound by constants are drawn inside
+        // one of those ranges (near its low end, or anywhere).
+        if round % 2 == 1 {
+            for id in &ids {
+                let mine: Vec<&(VarId, u128, u128)> = hints.iter().filter(|h| h.0 == *id).collect();
+                if mine.is_empty() || next() % 4 == 0 {
+                    continue;
+                }
+                let r = next();
+                let (_, lo, hi) = *mine[(r % mine.len() as u64) as usize];
+                let span = hi - lo;
+                let off = if (r >> 32) % 2 == 0 { (next() % 2048) as u128 } else { next() as u128 };
+                m.vars.insert(*id, lo + if span == u128::MAX { off } else { off % (span + 1) });
+            }
+        }
         let base = next();
+        if round % 2 == 1 {
+            for _ in 0..2 {
+                for (x, e) in &equations {
+                    let val = e.eval(&|v: VarId| m.vars.get(&v).copied(), &|_, _| None);
+                    if let Some(val) = val {
+                        m.vars.insert(*x, val);
+                    }
+                }
+            }
+        }
         let byte = |a: VarId, i: u64| -> Option<u8> {
             let mut x = base ^ (a as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ i.wrapping_mul(0xbf58_476d_1ce4_e5b9);
             x ^= x >> 31;

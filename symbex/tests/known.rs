@@ -74,7 +74,7 @@ fwd:
     let of = |n: usize| {
         let p = vec![0u8; n];
         let input = nfcc_symbex::contract::Input { packet: &p, port: 0, time_ns: 0 };
-        c.classes_of(input).expect("conditions evaluate").iter().map(|k| k.returns[0].clone()).collect::<Vec<_>>()
+        c.classes_of(input, &Default::default()).expect("conditions evaluate").iter().map(|k| k.returns[0].clone()).collect::<Vec<_>>()
     };
     assert_eq!(of(0), ["drop"]);
     assert_eq!(of(13), ["drop"]);
@@ -111,7 +111,7 @@ b:
     let mut frame = vec![0u8; 60];
     frame[12] = 8;
     let input = nfcc_symbex::contract::Input { packet: &frame, port: 0, time_ns: 0 };
-    let found = c.classes_of(input).expect("evaluates");
+    let found = c.classes_of(input, &Default::default()).expect("evaluates");
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].when, "eth.type == 0x800");
 }
@@ -413,23 +413,50 @@ fwd:
 
 #[test]
 fn paths_that_differ_only_in_module_state_merge_where_they_join() {
+    // Executed in place, the callee's result is module state like any other: the two
+    // outcomes merge at `join`, and only the length splits.
     let inlined = contract(JOIN_AFTER_A_CALL);
-    let merged = contract_with(JOIN_AFTER_A_CALL, &summarising(&["lookup"]));
-    assert!(merged.coverage.complete, "{:?}", merged.coverage);
-    // Without merging: 2 outcomes x 2 lengths; merged at `join` (whether the callee ran in
-    // place or from its summary): the length still splits.
+    assert!(inlined.coverage.complete, "{:?}", inlined.coverage);
     assert_eq!(inlined.classes.iter().map(|k| k.paths).sum::<u64>(), 2);
-    assert_eq!(merged.classes.iter().map(|k| k.paths).sum::<u64>(), 2);
-    let whens = |c: &Contract| {
-        let mut w: Vec<String> = c.classes.iter().map(|k| k.when.clone()).collect();
-        w.sort();
-        w
-    };
-    assert_eq!(whens(&merged), whens(&inlined));
+    assert!(inlined.calls.is_empty());
     // The merged path pays the dearer side (a: 5): entry 1 + lookup 2 + 5 + join 1 + ret 1.
-    for k in &merged.classes {
+    for k in &inlined.classes {
         assert_eq!(k.instructions.eval(&pcv(&[])), 10, "{}", k.when);
     }
+}
+
+#[test]
+fn a_summarised_calls_results_split_the_classes_and_are_counted() {
+    // From its summary, the call returns a constant on each outcome: it is tracked, its
+    // outcomes stay apart where the paths join, and each class names its result and pays
+    // only its own side.
+    let c = contract_with(JOIN_AFTER_A_CALL, &summarising(&["lookup"]));
+    assert!(c.coverage.complete, "{:?}", c.coverage);
+    assert_eq!(c.calls.len(), 1);
+    let site = &c.calls[0];
+    assert_eq!((site.callee.as_str(), site.function.as_str(), site.block, site.index, site.width), ("lookup", "nf_process", 0, 1, 32));
+    assert_eq!(site.values, vec!["0".to_string(), "1".to_string()]);
+    assert_eq!(site.counters(), vec![format!("{}=0", site.name), format!("{}=1", site.name), format!("{}=other", site.name)]);
+    assert_eq!(c.classes.len(), 4);
+    let hit = format!("{}=1", site.name);
+    for k in &c.classes {
+        assert_eq!(k.paths, 1, "{}", k.when);
+        let took_a = k.results.get(&hit) == Some(&1);
+        assert_eq!(k.results.values().sum::<u64>(), 1, "{}", k.when);
+        assert!(k.when.contains(&format!("{} == {}", site.name, if took_a { 1 } else { 0 })), "{}", k.when);
+        assert_eq!(k.instructions.eval(&pcv(&[])), if took_a { 10 } else { 6 }, "{}", k.when);
+    }
+    // A packet is in a class only if the counted results match: a long frame whose call
+    // returned 1 is in exactly the class of `a`; one whose call returned anything else is
+    // in none.
+    let frame = vec![0u8; 60];
+    let input = nfcc_symbex::contract::Input { packet: &frame, port: 0, time_ns: 0 };
+    let counts = |n: &str| -> BTreeMap<String, u64> { [(n.to_string(), 1)].into_iter().collect() };
+    let found = c.classes_of(input, &counts(&hit)).expect("evaluates");
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].instructions.eval(&pcv(&[])), 10);
+    assert!(c.classes_of(input, &counts(&format!("{}=other", site.name))).expect("evaluates").is_empty());
+    assert!(c.classes_of(input, &BTreeMap::new()).expect("evaluates").is_empty());
 }
 
 #[test]
