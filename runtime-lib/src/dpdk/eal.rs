@@ -6,6 +6,13 @@
 //! never share EAL's files in `/var/run/dpdk`; and, unless they choose lcores (`-l`, `-c`, `--lcores`), one lcore that
 //! floats over every CPU the process may run on (`--lcores=0@(CPUS)`), so runs started in
 //! parallel are not all pinned to CPU 0.
+//!
+//! EAL creates its runtime directory (`/var/run/dpdk/PREFIX` for root) even when it puts
+//! nothing there but its telemetry socket (which it unlinks only at exit); [`RuntimeDirs`]
+//! removes what this process created, once EAL is done and again at exit.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, Once};
 
 /// Why the EAL arguments are refused before EAL sees them.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -72,6 +79,20 @@ impl EalArgs {
         n
     }
 
+    /// The `--file-prefix` EAL runs with (`rte` unless the arguments give one; the last wins).
+    pub fn file_prefix(&self) -> &str {
+        let mut prefix = "rte";
+        let mut words = self.words.iter();
+        while let Some(w) = words.next() {
+            match w.strip_prefix("--file-prefix") {
+                Some("") => prefix = words.next().map_or(prefix, String::as_str),
+                Some(rest) => prefix = rest.strip_prefix('=').unwrap_or(prefix),
+                None => {}
+            }
+        }
+        prefix
+    }
+
     /// The user's words and the host's, as one line for messages (no program name).
     pub fn line(&self) -> String {
         self.words[1..].join(" ")
@@ -87,6 +108,69 @@ pub fn allowed_cpus() -> Vec<usize> {
         return Vec::new();
     }
     (0..libc::CPU_SETSIZE as usize).filter(|&c| unsafe { libc::CPU_ISSET(c, &set) }).collect()
+}
+
+/// The runtime directory EAL (22.11) makes for `prefix`: `$RUNTIME_DIRECTORY`, else
+/// `/var/run` for root, else `$XDG_RUNTIME_DIR` or `/tmp`; then `dpdk/PREFIX`.
+pub fn runtime_dir(prefix: &str) -> PathBuf {
+    let env = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+    // SAFETY: getuid cannot fail.
+    let root = unsafe { libc::getuid() } == 0;
+    let base = env("RUNTIME_DIRECTORY").unwrap_or_else(|| if root { "/var/run".into() } else { env("XDG_RUNTIME_DIR").unwrap_or_else(|| "/tmp".into()) });
+    base.join("dpdk").join(prefix)
+}
+
+/// The directories EAL will create for this process (its runtime directory and the `dpdk`
+/// one above it) that do not exist yet; [`RuntimeDirs::remove`] takes them away again
+/// once EAL is done, if they are empty (a directory another process filled stays). EAL's
+/// telemetry unlinks its socket in the directory from an `atexit` handler, so the removal
+/// is tried again at exit, by a handler registered before EAL's (handlers run last
+/// registered first).
+#[derive(Debug)]
+pub struct RuntimeDirs {
+    /// Deepest first.
+    created: Vec<PathBuf>,
+}
+
+/// What [`RuntimeDirs`] removes at exit.
+static AT_EXIT: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+extern "C" fn remove_at_exit() {
+    if let Ok(dirs) = AT_EXIT.try_lock() {
+        for d in dirs.iter() {
+            let _ = std::fs::remove_dir(d);
+        }
+    }
+}
+
+impl RuntimeDirs {
+    /// Notes which of `dir` and its parent are missing, before EAL starts.
+    pub fn before_init(dir: &Path) -> RuntimeDirs {
+        let mut created = Vec::new();
+        for d in [Some(dir), dir.parent()].into_iter().flatten() {
+            if std::fs::symlink_metadata(d).is_err() {
+                created.push(d.to_path_buf());
+            }
+        }
+        if !created.is_empty() {
+            static REGISTER: Once = Once::new();
+            // SAFETY: registering a handler that only removes empty directories.
+            REGISTER.call_once(|| unsafe {
+                libc::atexit(remove_at_exit);
+            });
+            if let Ok(mut v) = AT_EXIT.lock() {
+                v.extend(created.iter().cloned());
+            }
+        }
+        RuntimeDirs { created }
+    }
+
+    /// Removes the noted directories that are now empty (`rmdir` refuses any other).
+    pub fn remove(&self) {
+        for d in &self.created {
+            let _ = std::fs::remove_dir(d);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -132,6 +216,36 @@ mod tests {
     fn empty_or_nul_arguments_are_refused() {
         assert_eq!(EalArgs::parse(" \t", &[0]), Err(ArgsError::Empty));
         assert!(matches!(EalArgs::parse("--no-huge a\0b", &[0]), Err(ArgsError::Nul(_))));
+    }
+
+    #[test]
+    fn the_file_prefix_is_the_last_given_or_rte() {
+        assert_eq!(EalArgs::parse("--no-huge", &[0]).unwrap().file_prefix(), "rte");
+        assert_eq!(EalArgs::parse("--file-prefix=a --file-prefix b", &[0]).unwrap().file_prefix(), "b");
+        assert_eq!(EalArgs::parse("--file-prefix=x1", &[0]).unwrap().file_prefix(), "x1");
+    }
+
+    #[test]
+    fn only_directories_found_missing_and_left_empty_are_removed() {
+        let base = tempfile::tempdir().unwrap();
+        let parent = base.path().join("dpdk");
+        let dir = parent.join("rte");
+        let dirs = RuntimeDirs::before_init(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dirs.remove();
+        assert!(!parent.exists(), "both were created after the note, and are empty");
+
+        std::fs::create_dir_all(&dir).unwrap();
+        let dirs = RuntimeDirs::before_init(&dir);
+        dirs.remove();
+        assert!(dir.exists(), "existing directories stay");
+
+        std::fs::remove_dir(&dir).unwrap();
+        let dirs = RuntimeDirs::before_init(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("config"), b"x").unwrap();
+        dirs.remove();
+        assert!(dir.join("config").exists(), "a directory with files in it stays");
     }
 
     #[test]

@@ -9,7 +9,8 @@
 //! - Every mbuf has exactly one owner: the receive burst, then the chain, then a transmit
 //!   burst (which hands it to the driver) or a free. A flood copy is a new mbuf.
 //! - Per-packet chain semantics (verdicts, floods, quarantine, violations) are
-//!   `host::run_chain`'s, shared with the pcap host.
+//!   `host::run_chain`'s, shared with the pcap host: the packets a round of the loop
+//!   received go through it as one burst (each module entered once per round).
 //! - Each EAL lcore has its own instance of every module (instances are single-threaded)
 //!   and serves its own receive and transmit queue of every port (queue k: the k-th lcore,
 //!   the main one first); with several lcores the NIC spreads flows by RSS where it can.
@@ -22,7 +23,7 @@ pub mod eal;
 mod sys;
 
 use crate::abi;
-use crate::host::{self, Event, Frame, InChain, RunConfig, RunReport, Step};
+use crate::host::{self, Arrival, Chain, Event, Frame, RunConfig, RunReport};
 use crate::module::{LoadError, Module, ModuleSpec, ModuleStats, Protection, Violation};
 use std::ffi::{c_char, c_int, CStr, CString};
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicU8, Ordering};
@@ -253,10 +254,12 @@ fn last_rte_error() -> String {
     rte_error(unsafe { sys::nfcc_dpdk_errno() })
 }
 
-/// EAL, once initialised: stops and closes the ports that were started and cleans up.
+/// EAL, once initialised: stops and closes the ports that were started and cleans up,
+/// then removes the runtime directory if this process made it and it is empty.
 struct Eal {
     started: Vec<u16>,
     pool: *mut sys::rte_mempool,
+    dirs: eal::RuntimeDirs,
 }
 
 impl Drop for Eal {
@@ -274,6 +277,7 @@ impl Drop for Eal {
             }
             sys::rte_eal_cleanup();
         }
+        self.dirs.remove();
     }
 }
 
@@ -487,8 +491,10 @@ impl Session {
             packets_in: 0,
             packets_out: 0,
             chain_time: Duration::ZERO,
-            lost_copies: 0,
             tx: (0..self.n).map(|_| Vec::with_capacity(BURST * 2)).collect(),
+            arrivals: Vec::with_capacity(2 * BURST),
+            chain: Chain::default(),
+            left: Vec::with_capacity(2 * BURST),
             refill: None,
             shared: std::ptr::from_ref(shared),
             _session: std::marker::PhantomData,
@@ -703,12 +709,17 @@ fn open(cfg: &DpdkConfig) -> Result<Session, DpdkError> {
     let mut argv: Vec<*mut c_char> = cargs.iter().map(|c| c.as_ptr() as *mut c_char).collect();
     // SAFETY: before EAL; DPDK's log then goes to stderr, not into nfcc's report.
     unsafe { sys::nfcc_dpdk_log_to_stderr() };
+    let dirs = eal::RuntimeDirs::before_init(&eal::runtime_dir(args.file_prefix()));
+    // What we printed goes out before EAL's printing is sent to stderr for the call.
+    let _ = std::io::Write::flush(&mut std::io::stdout());
     // SAFETY: argv holds argc valid C strings that outlive EAL (EAL may keep pointers).
-    let rc = unsafe { sys::rte_eal_init(argv.len() as c_int, argv.as_mut_ptr()) };
+    let rc = unsafe { sys::nfcc_dpdk_eal_init(argv.len() as c_int, argv.as_mut_ptr()) };
     if rc < 0 {
-        return Err(DpdkError::Eal { args: line, reason: last_rte_error() });
+        let reason = last_rte_error();
+        dirs.remove();
+        return Err(DpdkError::Eal { args: line, reason });
     }
-    let mut eal = Eal { started: Vec::new(), pool: std::ptr::null_mut() };
+    let mut eal = Eal { started: Vec::new(), pool: std::ptr::null_mut(), dirs };
 
     // SAFETY: EAL is initialised.
     let lcores = unsafe { sys::rte_lcore_count() };
@@ -903,9 +914,14 @@ struct Loop<'a> {
     packets_in: u64,
     packets_out: u64,
     chain_time: Duration,
-    lost_copies: u64,
     /// Per output port, mbufs waiting for the next transmit burst.
     tx: Vec<Vec<*mut sys::rte_mbuf>>,
+    /// The packets of this round, in the order they go to the chain.
+    arrivals: Vec<Arrival<Mbuf>>,
+    /// The chain's scratch, reused every round.
+    chain: Chain<Mbuf>,
+    /// Per arrival of the round: whether its own mbuf left the chain (went to `tx`).
+    left: Vec<bool>,
     /// Benchmarks only: what replaces dropped packets.
     refill: Option<Refill>,
     /// How the run ends; outlives the loop.
@@ -916,7 +932,8 @@ struct Loop<'a> {
 impl Loop<'_> {
     fn finish(self) -> LoopResult {
         let refilled = self.refill.as_ref().map_or(0, |r| r.injected);
-        let Loop { modules, ports, packets_in, packets_out, chain_time, lost_copies, .. } = self;
+        let lost_copies = self.chain.lost_copies;
+        let Loop { modules, ports, packets_in, packets_out, chain_time, .. } = self;
         LoopResult { modules, ports, packets_in, packets_out, chain_time, lost_copies, refilled }
     }
 
@@ -1001,36 +1018,68 @@ impl Loop<'_> {
         got
     }
 
-    /// Runs one received packet through the chain and queues what leaves it. `nfcc
-    /// dpdk-model` and `nfcc check --dpdk` count packets at its entry, so it stays a
-    /// function of its own.
+    /// Takes one received packet for this round's burst of the chain. `nfcc dpdk-model`
+    /// and `nfcc check --dpdk` count packets at its entry, so it stays a function of its
+    /// own, called once per received packet.
     #[inline(never)]
-    fn process(&mut self, port: u16, s: Staged, on_event: &mut dyn FnMut(&Event)) {
+    fn process(&mut self, port: u16, s: Staged) {
         self.packets_in += 1;
-        let mut mb = Mbuf { m: s.pkt.mbuf, data: s.pkt.data, len: s.pkt.len, pool: self.pool };
-        let mut step = Step::default();
-        let mut original_to = None;
-        let tx = &mut self.tx;
-        let mut out = 0u64;
-        host::run_chain(&mut self.modules, 0, InChain::Original(&mut mb), port, s.time_ns, self.n, &mut step, &mut |p, copy| {
-            out += 1;
-            match copy {
-                None => original_to = Some(p),
-                Some(c) => tx[p as usize].push(c.into_raw()),
-            }
-        });
-        self.packets_out += out;
-        self.lost_copies += step.lost_copies;
-        match original_to {
-            Some(p) => self.tx[p as usize].push(mb.into_raw()),
-            None => drop(mb),
+        let frame = Mbuf { m: s.pkt.mbuf, data: s.pkt.data, len: s.pkt.len, pool: self.pool };
+        self.arrivals.push(Arrival { frame, port, time_ns: s.time_ns });
+    }
+
+    /// Runs the round's packets through the chain as one burst and queues what leaves it,
+    /// in the order the chain emits it (by arrival); frees the mbufs that did not leave.
+    fn run_burst(&mut self, on_event: &mut dyn FnMut(&Event)) {
+        let n = self.arrivals.len();
+        if n == 0 {
+            return;
         }
-        if out == 0 && self.refill.is_some() {
-            if let Some(m) = self.next_frame() {
-                self.tx[port as usize].push(m.into_raw());
+        host::run_chain(&mut self.modules, &mut self.arrivals, self.n, &mut self.chain);
+        let first = self.packets_in - n as u64;
+        host::report_stops(&self.modules, &self.chain, |slot| first + slot as u64 + 1, on_event);
+        self.left.clear();
+        self.left.resize(n, false);
+        self.packets_out += self.chain.out.len() as u64;
+        // In benchmarks an arrival nothing left for is replaced on its input port, in
+        // arrival order among the packets that leave.
+        let mut next = 0usize;
+        let mut out = std::mem::take(&mut self.chain.out);
+        for e in out.drain(..) {
+            if self.refill.is_some() {
+                for k in next..e.slot {
+                    self.replace(self.arrivals[k].port);
+                }
+                next = e.slot + 1;
+            }
+            let m = match e.copy {
+                Some(c) => c.into_raw(),
+                None => {
+                    self.left[e.slot] = true;
+                    self.arrivals[e.slot].frame.m
+                }
+            };
+            self.tx[e.port as usize].push(m);
+        }
+        self.chain.out = out;
+        if self.refill.is_some() {
+            for k in next..n {
+                self.replace(self.arrivals[k].port);
             }
         }
-        host::report_stop(&self.modules, &step, self.packets_in, on_event);
+        for (a, left) in self.arrivals.drain(..).zip(&self.left) {
+            if *left {
+                // Handed to a transmit queue above.
+                std::mem::forget(a.frame);
+            }
+        }
+    }
+
+    /// Benchmarks: queues the next refill frame on `port` in place of a dropped packet.
+    fn replace(&mut self, port: u16) {
+        if let Some(m) = self.next_frame() {
+            self.tx[port as usize].push(m.into_raw());
+        }
     }
 
     /// Transmits everything queued, retrying a full queue a little, then dropping. Called
@@ -1145,7 +1194,7 @@ impl Loop<'_> {
                     let heads: Vec<Option<u64>> = staged.iter().map(|s| s.front().map(|x| x.time_ns)).collect();
                     let Some(p) = merge_pick(&heads) else { break };
                     let s = staged[p].pop_front().expect("picked port has a packet");
-                    self.process(p as u16, s, on_event);
+                    self.process(p as u16, s);
                     if staged[p].is_empty() {
                         break;
                     }
@@ -1154,11 +1203,12 @@ impl Loop<'_> {
                 for k in 0..n {
                     let p = (rr + k) % n;
                     while let Some(s) = staged[p].pop_front() {
-                        self.process(p as u16, s, on_event);
+                        self.process(p as u16, s);
                     }
                 }
                 rr = (rr + 1) % n;
             }
+            self.run_burst(on_event);
             self.chain_time += t0.elapsed();
             self.flush();
         }
