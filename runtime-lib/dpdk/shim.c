@@ -51,6 +51,10 @@ uint16_t nfcc_dpdk_rx(uint16_t port, uint16_t queue, struct rte_mbuf **mbufs, st
 		struct rte_mbuf *m = mbufs[i];
 		struct nfcc_dpdk_pkt *p = &pkts[i];
 
+		/* A chain whose frame fits its first segment is made one segment; a longer frame
+		 * (over the pool's 2048 data bytes) stays a chain, which no module is given. */
+		if (unlikely(m->nb_segs > 1))
+			rte_pktmbuf_linearize(m);
 		p->mbuf = m;
 		p->data = rte_pktmbuf_mtod(m, uint8_t *);
 		p->len = rte_pktmbuf_data_len(m);

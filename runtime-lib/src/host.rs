@@ -413,6 +413,27 @@ pub(crate) fn run_chain<F: Frame>(modules: &mut [Module], arrivals: &mut [Arriva
         // frame that nothing else uses while the module runs, and each buffer is in the
         // burst once (arrivals do not share buffers, copies are new).
         unsafe { m.process_burst(&chain.pkts, &mut chain.verdicts) };
+        if !chain.verdicts.contains(&Verdict::Flood) {
+            // No copies to make: what goes on stays where it is, in order.
+            let (verdicts, stopped) = (&chain.verdicts, &mut chain.stopped);
+            let mut k = 0;
+            chain.out.retain_mut(|p| {
+                let v = verdicts[k];
+                k += 1;
+                match v {
+                    Verdict::Port(to) => {
+                        p.port = to;
+                        true
+                    }
+                    Verdict::Violation => {
+                        stopped.push((p.slot, at));
+                        false
+                    }
+                    _ => false,
+                }
+            });
+            continue;
+        }
         chain.next.clear();
         for (mut p, &verdict) in chain.out.drain(..).zip(&chain.verdicts) {
             match verdict {

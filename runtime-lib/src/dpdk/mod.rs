@@ -208,6 +208,14 @@ pub enum DpdkError {
     /// A module could not be loaded.
     #[error(transparent)]
     Load(#[from] LoadError),
+    /// A net_pcap output (`tx_pcap=`) cannot be written or put in place.
+    #[error("{}: cannot write net_pcap output: {source}", path.display())]
+    Output {
+        /// The `tx_pcap` file.
+        path: std::path::PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
 }
 
 impl From<host::HostError> for DpdkError {
@@ -281,7 +289,7 @@ impl Drop for Eal {
     }
 }
 
-/// An mbuf the host owns; freed when dropped.
+/// An mbuf the host owns; freed when dropped (null: handed over already).
 struct Mbuf {
     m: *mut sys::rte_mbuf,
     data: *mut u8,
@@ -318,8 +326,10 @@ impl Frame for Mbuf {
 
 impl Drop for Mbuf {
     fn drop(&mut self) {
-        // SAFETY: the host owns this mbuf.
-        unsafe { sys::nfcc_dpdk_free(self.m) };
+        if !self.m.is_null() {
+            // SAFETY: the host owns this mbuf.
+            unsafe { sys::nfcc_dpdk_free(self.m) };
+        }
     }
 }
 
@@ -388,8 +398,11 @@ struct Session {
     mbufs: u32,
     burst: usize,
     line: String,
-    /// Last: dropped after the modules, and after every mbuf went back.
+    /// Dropped after the modules, and after every mbuf went back.
     eal: Eal,
+    /// net_pcap's outputs, renamed into place once EAL closed them and the run succeeded;
+    /// dropped after `eal` (which closes them), removed if never committed.
+    outputs: eal::PcapOutputs,
 }
 
 /// How a run ends, shared by every lcore's loop.
@@ -494,7 +507,6 @@ impl Session {
             tx: (0..self.n).map(|_| Vec::with_capacity(BURST * 2)).collect(),
             arrivals: Vec::with_capacity(2 * BURST),
             chain: Chain::default(),
-            left: Vec::with_capacity(2 * BURST),
             refill: None,
             shared: std::ptr::from_ref(shared),
             _session: std::marker::PhantomData,
@@ -623,8 +635,10 @@ pub fn run(cfg: &DpdkConfig, on_event: &mut dyn FnMut(&Event)) -> Result<DpdkRep
     let per_lcore: Vec<(u32, u64)> = s.lcore_ids.iter().copied().zip(results.iter().map(|r| r.packets_in)).collect();
     let lost_copies = results.iter().map(|r| r.lost_copies).sum();
     drop(results);
-    let Session { ports: _, line, mbufs, merged, eal, .. } = s;
+    let Session { ports: _, line, mbufs, merged, eal, outputs, .. } = s;
     drop(eal);
+    // EAL closed net_pcap's files: they appear now, whole.
+    outputs.commit().map_err(|(path, source)| DpdkError::Output { path, source })?;
     let mut run = run;
     // Measured once EAL is cleaned up and net_pcap's files are flushed.
     run.wall_time = start.elapsed();
@@ -703,8 +717,9 @@ fn open(cfg: &DpdkConfig) -> Result<Session, DpdkError> {
             return Err(DpdkError::Usage(format!("--dpdk-burst {b}: must be between 1 and {BURST}")));
         }
     }
-    let args = eal::EalArgs::parse(&cfg.eal, &eal::allowed_cpus())?;
+    let mut args = eal::EalArgs::parse(&cfg.eal, &eal::allowed_cpus())?;
     let line = args.line();
+    let outputs = args.stage_pcap_outputs().map_err(|(path, source)| DpdkError::Output { path, source })?;
     let cargs: Vec<CString> = args.words.iter().map(|w| CString::new(w.as_str()).expect("checked for NUL")).collect();
     let mut argv: Vec<*mut c_char> = cargs.iter().map(|c| c.as_ptr() as *mut c_char).collect();
     // SAFETY: before EAL; DPDK's log then goes to stderr, not into nfcc's report.
@@ -889,7 +904,7 @@ fn open(cfg: &DpdkConfig) -> Result<Session, DpdkError> {
         None => default_idle(&drivers),
     };
     let burst = cfg.burst.map_or(BURST, usize::from);
-    Ok(Session { chains, lcore_ids, ports, n, ts_offset, ts_flag, merged, idle, mbufs, burst, line, eal })
+    Ok(Session { chains, lcore_ids, ports, n, ts_offset, ts_flag, merged, idle, mbufs, burst, line, eal, outputs })
 }
 
 /// Frames that replace dropped packets in a benchmark.
@@ -920,8 +935,6 @@ struct Loop<'a> {
     arrivals: Vec<Arrival<Mbuf>>,
     /// The chain's scratch, reused every round.
     chain: Chain<Mbuf>,
-    /// Per arrival of the round: whether its own mbuf left the chain (went to `tx`).
-    left: Vec<bool>,
     /// Benchmarks only: what replaces dropped packets.
     refill: Option<Refill>,
     /// How the run ends; outlives the loop.
@@ -1038,8 +1051,6 @@ impl Loop<'_> {
         host::run_chain(&mut self.modules, &mut self.arrivals, self.n, &mut self.chain);
         let first = self.packets_in - n as u64;
         host::report_stops(&self.modules, &self.chain, |slot| first + slot as u64 + 1, on_event);
-        self.left.clear();
-        self.left.resize(n, false);
         self.packets_out += self.chain.out.len() as u64;
         // In benchmarks an arrival nothing left for is replaced on its input port, in
         // arrival order among the packets that leave.
@@ -1054,10 +1065,8 @@ impl Loop<'_> {
             }
             let m = match e.copy {
                 Some(c) => c.into_raw(),
-                None => {
-                    self.left[e.slot] = true;
-                    self.arrivals[e.slot].frame.m
-                }
+                // Handed over: the arrival no longer owns it.
+                None => std::mem::replace(&mut self.arrivals[e.slot].frame.m, std::ptr::null_mut()),
             };
             self.tx[e.port as usize].push(m);
         }
@@ -1067,12 +1076,8 @@ impl Loop<'_> {
                 self.replace(self.arrivals[k].port);
             }
         }
-        for (a, left) in self.arrivals.drain(..).zip(&self.left) {
-            if *left {
-                // Handed to a transmit queue above.
-                std::mem::forget(a.frame);
-            }
-        }
+        // Frees the mbufs that did not leave.
+        self.arrivals.clear();
     }
 
     /// Benchmarks: queues the next refill frame on `port` in place of a dropped packet.
