@@ -5,8 +5,9 @@
  *   - forwards the services of nfcc.h to the host through the table handed over in
  *     nfcc__bind(); the pointer to that table lives alone in one page, which the host
  *     write-protects after binding, so module code can never redirect it;
- *   - enters module code (nfcc__enter, nfcc__enter_init) on the module's own call
- *     stack, with a sigsetjmp point so that a violation stops the call at once;
+ *   - enters module code (nfcc__enter, nfcc__enter_burst, nfcc__enter_init) on the
+ *     module's own call stack, with a sigsetjmp point so that a violation stops the call
+ *     at once;
  *   - implements the slow path of the isolation checks (nfcc__check), which knows
  *     every region of the module, and the violation exit (nfcc__violation).
  */
@@ -192,6 +193,67 @@ static int enter(int (*fn)(const void *), const void *arg)
 EXPORT int nfcc__enter(void)
 {
 	return enter(call_process, &nfcc__bounds.pkt);
+}
+
+/*
+ * One nfcc__enter_burst: the host's arrays, and how far the loop got. It lives on the
+ * host's stack, which no module region covers; `next` is read again after a violation
+ * (siglongjmp), hence volatile.
+ */
+struct burst {
+	const struct nfcc_packet *pkts;
+	int *verdicts;
+	uint32_t n;
+	volatile uint32_t next;
+};
+
+/*
+ * nf_process on every packet of the burst in turn, on the module's stack. Before each call
+ * the packet's region and descriptor are exactly that packet's (nfcc__bounds.pkt, which the
+ * checks and nf_process read), its headroom is zeroed, and the unsafe stack starts empty:
+ * what nfcc__enter does per call.
+ */
+static int call_burst(const void *arg)
+{
+	struct burst *bu = (struct burst *)arg;
+	struct nfcc_bounds *b = &nfcc__bounds;
+
+	for (uint32_t i = 0; i < bu->n; i++) {
+		const struct nfcc_packet *p = &bu->pkts[i];
+
+		bu->next = i;
+		__builtin_memset(p->data - NFCC_HEADROOM, 0, NFCC_HEADROOM);
+		b->pkt = *p;
+		b->usp = b->usp_top;
+		bu->verdicts[i] = nf_process(&b->pkt);
+	}
+	return 0;
+}
+
+/*
+ * Runs nf_process on pkts[0 .. n) in order, writing each result into verdicts[i], with one
+ * sigsetjmp point and one stack switch for the whole burst. Returns how many verdicts it
+ * wrote: n, or k + 1 when a violation stopped the call on packet k (verdicts[k] is then
+ * NFCC__VIOLATED, nfcc__bounds.v says what happened, and packets after k were not run).
+ * Each data[-NFCC_HEADROOM .. len) is a buffer of its own, the host's arrays are outside
+ * every module region.
+ */
+EXPORT uint32_t nfcc__enter_burst(const struct nfcc_packet *pkts, int *verdicts, uint32_t n)
+{
+	struct nfcc_bounds *b = &nfcc__bounds;
+	struct burst bu = { pkts, verdicts, n, 0 };
+
+	if (n == 0)
+		return 0;
+	if (sigsetjmp(b->jmp, 0) != 0) {
+		b->running = 0;
+		verdicts[bu.next] = NFCC__VIOLATED;
+		return bu.next + 1;
+	}
+	b->running = 1;
+	nfcc__call_on_stack(b->stack_top, call_burst, &bu);
+	b->running = 0;
+	return n;
 }
 
 /* Runs nf_init (if the module has one). */

@@ -5,6 +5,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 #include <rte_errno.h>
 #include <rte_log.h>
 #include <rte_ethdev.h>
@@ -19,6 +20,28 @@ int nfcc_dpdk_errno(void)
 	return rte_errno;
 }
 
+int nfcc_dpdk_eal_init(int argc, char **argv)
+{
+	int saved, rc, err;
+
+	/* EAL prints its usage text with printf: send fd 1 to stderr for the call. */
+	fflush(stdout);
+	saved = dup(STDOUT_FILENO);
+	if (saved >= 0 && dup2(STDERR_FILENO, STDOUT_FILENO) < 0) {
+		close(saved);
+		saved = -1;
+	}
+	rc = rte_eal_init(argc, argv);
+	err = rte_errno;
+	fflush(stdout);
+	if (saved >= 0) {
+		dup2(saved, STDOUT_FILENO);
+		close(saved);
+	}
+	rte_errno = err;
+	return rc;
+}
+
 uint16_t nfcc_dpdk_rx(uint16_t port, uint16_t queue, struct rte_mbuf **mbufs, struct nfcc_dpdk_pkt *pkts,
 		      uint16_t n, int ts_offset, uint64_t ts_flag)
 {
@@ -28,6 +51,10 @@ uint16_t nfcc_dpdk_rx(uint16_t port, uint16_t queue, struct rte_mbuf **mbufs, st
 		struct rte_mbuf *m = mbufs[i];
 		struct nfcc_dpdk_pkt *p = &pkts[i];
 
+		/* A chain whose frame fits its first segment is made one segment; a longer frame
+		 * (over the pool's 2048 data bytes) stays a chain, which no module is given. */
+		if (unlikely(m->nb_segs > 1))
+			rte_pktmbuf_linearize(m);
 		p->mbuf = m;
 		p->data = rte_pktmbuf_mtod(m, uint8_t *);
 		p->len = rte_pktmbuf_data_len(m);

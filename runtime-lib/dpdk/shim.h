@@ -21,6 +21,9 @@ struct nfcc_dpdk_pkt {
 };
 
 int nfcc_dpdk_errno(void);
+/* rte_eal_init, with what EAL prints on stdout (its usage text on bad arguments) sent to
+ * stderr instead: stdout is nfcc's report. rte_errno is kept. */
+int nfcc_dpdk_eal_init(int argc, char **argv);
 /* rte_eth_rx_burst, describing each packet into pkts. */
 uint16_t nfcc_dpdk_rx(uint16_t port, uint16_t queue, struct rte_mbuf **mbufs, struct nfcc_dpdk_pkt *pkts,
 		      uint16_t n, int ts_offset, uint64_t ts_flag);

@@ -213,6 +213,11 @@ pub const SYM_PROTECTION: &str = "nfcc_protection";
 pub const SYM_BIND: &str = "nfcc__bind";
 /// `int nfcc__enter(void)`: runs `nf_process` on the packet in the bounds block.
 pub const SYM_ENTER: &str = "nfcc__enter";
+/// `uint32_t nfcc__enter_burst(const struct nfcc_packet *pkts, int *verdicts, uint32_t n)`:
+/// runs `nf_process` on each packet in turn in one entry; returns the verdicts written (`n`,
+/// or `k + 1` when a violation stopped packet `k`). Modules of older builds lack it (the
+/// host then enters once per packet).
+pub const SYM_ENTER_BURST: &str = "nfcc__enter_burst";
 /// `int nfcc__enter_init(void)`: runs `nf_init`.
 pub const SYM_ENTER_INIT: &str = "nfcc__enter_init";
 /// `void nfcc__fault(uint64_t addr)`: called by the host's signal handler; never returns.
@@ -232,11 +237,12 @@ pub const SYM_VIOLATION: &str = "nfcc__violation";
 /// The bounds block (`struct nfcc_bounds`, hidden in the module).
 pub const SYM_BOUNDS: &str = "nfcc__bounds";
 /// Every symbol a module exports; the linker hides the rest.
-pub const EXPORTED_SYMBOLS: [&str; 10] = [
+pub const EXPORTED_SYMBOLS: [&str; 11] = [
     SYM_ABI_VERSION,
     SYM_PROTECTION,
     SYM_BIND,
     SYM_ENTER,
+    SYM_ENTER_BURST,
     SYM_ENTER_INIT,
     SYM_FAULT,
     SYM_SITES,

@@ -147,20 +147,12 @@ impl InFile {
     }
 }
 
-/// One packet of a batch while it is in the chain.
-struct Slot {
-    buf: PacketBuf,
-    port: u16,
-    time_ns: u64,
+/// What the pcap host keeps of a batch's packet besides its `Arrival`.
+struct Record {
+    /// Its length on the wire, from the capture.
     orig_len: u32,
+    /// 1-based index over every input.
     index: u64,
-}
-
-/// Something that leaves the chain: a packet of the batch (or a flood copy) on a port.
-struct Emit {
-    slot: usize,
-    port: u16,
-    copy: Option<PacketBuf>,
 }
 
 /// Loads the chain, pushes every input packet through it, writes the outputs. `on_event`
@@ -201,9 +193,11 @@ pub fn run(cfg: &RunConfig, on_event: &mut dyn FnMut(&Event)) -> Result<RunRepor
     let modules = load_chain(cfg)?;
     let mut modules = modules;
 
-    let mut batch: Vec<Slot> = Vec::with_capacity(BATCH);
+    // One burst of the chain per batch: every module is entered once per batch.
+    let mut batch: Vec<Arrival<PacketBuf>> = Vec::with_capacity(BATCH);
+    let mut records: Vec<Record> = Vec::with_capacity(BATCH);
     let mut spare: Vec<PacketBuf> = Vec::new();
-    let mut emits: Vec<Emit> = Vec::with_capacity(BATCH);
+    let mut chain = Chain::default();
     let mut rec = PacketRecord::default();
     let (mut packets_in, mut packets_out) = (0u64, 0u64);
     let mut chain_time = Duration::ZERO;
@@ -215,40 +209,37 @@ pub fn run(cfg: &RunConfig, on_event: &mut dyn FnMut(&Event)) -> Result<RunRepor
             let mut buf = spare.pop().unwrap_or_else(|| PacketBuf::from_frame(&[]));
             buf.set(&rec.data);
             packets_in += 1;
-            batch.push(Slot { buf, port: inputs[k].port, time_ns: rec.time_ns, orig_len: rec.orig_len, index: packets_in });
+            batch.push(Arrival { frame: buf, port: inputs[k].port, time_ns: rec.time_ns });
+            records.push(Record { orig_len: rec.orig_len, index: packets_in });
         }
         if batch.is_empty() {
             break;
         }
 
-        emits.clear();
         let t0 = Instant::now();
-        for (i, slot) in batch.iter_mut().enumerate() {
-            let mut step = Step::default();
-            run_chain(&mut modules, 0, InChain::Original(&mut slot.buf), slot.port, slot.time_ns, cfg.ports, &mut step, &mut |port, copy| {
-                emits.push(Emit { slot: i, port, copy })
-            });
-            report_stop(&modules, &step, slot.index, on_event);
-        }
+        run_chain(&mut modules, &mut batch, cfg.ports, &mut chain);
         chain_time += t0.elapsed();
+        report_stops(&modules, &chain, |slot| records[slot].index, on_event);
 
-        for e in &emits {
-            let slot = &batch[e.slot];
+        for e in &chain.out {
+            let (a, r) = (&batch[e.slot], &records[e.slot]);
             let data = match &e.copy {
                 Some(c) => c.frame(),
-                None => slot.buf.frame(),
+                None => a.frame.frame(),
             };
             // A capture cut short by its snaplen stays cut short by the same amount.
-            let orig_len = slot.orig_len.max(data.len() as u32);
+            let orig_len = r.orig_len.max(data.len() as u32);
             packets_out += 1;
             for o in outputs.iter_mut().filter(|o| o.port.is_none_or(|p| p == e.port)) {
                 o.writer
-                    .write(slot.time_ns, orig_len, data)
+                    .write(a.time_ns, orig_len, data)
                     .map_err(|source| HostError::Output { path: o.path.clone(), source })?;
                 o.written += 1;
             }
         }
-        spare.extend(batch.drain(..).map(|s| s.buf));
+        chain.out.clear();
+        records.clear();
+        spare.extend(batch.drain(..).map(|a| a.frame));
     }
 
     let written = outputs.iter().map(|o| o.written).collect();
@@ -340,105 +331,168 @@ impl Frame for PacketBuf {
     }
 }
 
-/// A packet in the chain: the host's own buffer (which stays the host's) or a flood copy
-/// (which the chain owns and hands over when it leaves).
-pub(crate) enum InChain<'a, F> {
-    /// The buffer the packet arrived in.
-    Original(&'a mut F),
-    /// A copy made for one port of a flood.
-    Copy(F),
+/// A packet as it arrived: its buffer (which stays the host's), input port and time.
+pub(crate) struct Arrival<F> {
+    /// The buffer it arrived in.
+    pub frame: F,
+    /// Its input port.
+    pub port: u16,
+    /// Its arrival time.
+    pub time_ns: u64,
 }
 
-impl<F> InChain<'_, F> {
-    fn frame(&mut self) -> &mut F {
-        match self {
-            InChain::Original(f) => f,
-            InChain::Copy(f) => f,
-        }
+/// A packet between two modules of the chain: a copy of arrival `slot` made for one port of
+/// a flood (`copy`), or that arrival's own buffer (`None`), heading for `port`.
+pub(crate) struct InChain<F> {
+    /// Index of the arrival it comes from.
+    pub slot: usize,
+    /// The port the last module sent it to (the input port before the first).
+    pub port: u16,
+    /// A flood copy, which the chain owns; `None`: the arrival's own buffer.
+    pub copy: Option<F>,
+}
+
+/// What a burst did besides the packets that left the chain; reused from burst to burst
+/// (its buffers keep their capacity).
+pub(crate) struct Chain<F> {
+    /// What left the last module, in the order the per-packet chain would have emitted it:
+    /// by arrival, and a flood's copies in port order. An arrival's own buffer leaves at
+    /// most once (`copy: None`); the caller takes these out after each burst.
+    pub out: Vec<InChain<F>>,
+    /// `(arrival, module)` for each module a violation stopped, by arrival.
+    pub stopped: Vec<(usize, usize)>,
+    /// Flood copies that could not be made (no buffer), over every burst.
+    pub lost_copies: u64,
+    next: Vec<InChain<F>>,
+    pkts: Vec<crate::abi::Packet>,
+    verdicts: Vec<Verdict>,
+}
+
+impl<F> Default for Chain<F> {
+    fn default() -> Self {
+        Chain { out: Vec::new(), stopped: Vec::new(), lost_copies: 0, next: Vec::new(), pkts: Vec::new(), verdicts: Vec::new() }
     }
 }
 
-/// What happened to one packet in the chain, besides where it went.
-#[derive(Debug, Default)]
-pub(crate) struct Step {
-    /// Index of a module a violation stopped on this packet.
-    pub stopped: Option<usize>,
-    /// Flood copies that could not be made (no buffer).
-    pub lost_copies: u64,
-}
-
-/// Tells `on_event` about the module a violation stopped on input packet `index`.
-pub(crate) fn report_stop(modules: &[Module], step: &Step, index: u64, on_event: &mut dyn FnMut(&Event)) {
-    if let Some(m) = step.stopped {
+/// Tells `on_event` about every module a violation stopped in the last burst, by arrival;
+/// `index(slot)` is the 1-based input packet number of arrival `slot`.
+pub(crate) fn report_stops<F>(modules: &[Module], chain: &Chain<F>, index: impl Fn(usize) -> u64, on_event: &mut dyn FnMut(&Event)) {
+    for &(slot, m) in &chain.stopped {
         let module: &Module = &modules[m];
         let violation = module.quarantined().expect("a stopped module is quarantined").clone();
-        on_event(&Event::Violation { module: module.name().to_string(), packet: index, violation });
+        on_event(&Event::Violation { module: module.name().to_string(), packet: index(slot), violation });
     }
 }
 
-/// Sends one packet through `modules[at..]`, the per-packet step every host loop shares;
-/// `emit(port, copy)` receives what leaves the last module: `None` for the original
-/// buffer (it can leave at most once), `Some` for a flood copy. A flood makes one copy per
-/// port but the input one, each going through the rest of the chain on its own.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn run_chain<F: Frame>(
-    modules: &mut [Module],
-    at: usize,
-    mut pkt: InChain<'_, F>,
-    port: u16,
-    time_ns: u64,
-    ports: u16,
-    step: &mut Step,
-    emit: &mut dyn FnMut(u16, Option<F>),
-) {
-    let Some(m) = modules.get_mut(at) else {
-        match pkt {
-            InChain::Original(_) => emit(port, None),
-            InChain::Copy(c) => emit(port, Some(c)),
+/// Sends a burst of arrivals through the chain, the step every host loop shares; what
+/// leaves the last module is in `chain.out` afterwards. Each module is entered once for
+/// the burst (`Module::process_burst`), on the packets the previous one passed on, in
+/// order: every module sees exactly the packets, in exactly the order, and decides exactly
+/// what it would if each arrival went through the whole chain before the next (a flood
+/// makes one copy per port but the input one, each going through the rest of the chain on
+/// its own); only the interleaving of different modules' calls differs. No two arrivals
+/// may share a buffer.
+pub(crate) fn run_chain<F: Frame>(modules: &mut [Module], arrivals: &mut [Arrival<F>], ports: u16, chain: &mut Chain<F>) {
+    chain.out.clear();
+    chain.stopped.clear();
+    chain.out.extend(arrivals.iter().enumerate().map(|(slot, a)| InChain { slot, port: a.port, copy: None }));
+    for (at, m) in modules.iter_mut().enumerate() {
+        if chain.out.is_empty() {
+            break;
         }
-        return;
-    };
-    let f = pkt.frame();
-    let len = f.len();
-    // SAFETY: a `Frame` is one buffer with HEADROOM bytes before `len` bytes of frame, and
-    // nothing else uses it while the module runs.
-    let verdict = unsafe { m.process_raw(f.data(), len, port, time_ns) };
-    match verdict {
-        Verdict::Drop => {}
-        Verdict::Violation => step.stopped = Some(at),
-        Verdict::Port(p) => run_chain(modules, at + 1, pkt, p, time_ns, ports, step, emit),
-        Verdict::Flood => {
-            for p in (0..ports).filter(|&p| p != port) {
-                match pkt.frame().duplicate() {
-                    Some(copy) => run_chain(modules, at + 1, InChain::Copy(copy), p, time_ns, ports, step, emit),
-                    None => step.lost_copies += 1,
+        chain.pkts.clear();
+        for p in chain.out.iter_mut() {
+            let a = &mut arrivals[p.slot];
+            let f = match &mut p.copy {
+                Some(c) => c,
+                None => &mut a.frame,
+            };
+            chain.pkts.push(crate::abi::Packet { data: f.data(), len: f.len(), port: p.port, pad: 0, time_ns: a.time_ns });
+        }
+        // SAFETY: every `Frame` is one buffer with HEADROOM bytes before `len` bytes of
+        // frame that nothing else uses while the module runs, and each buffer is in the
+        // burst once (arrivals do not share buffers, copies are new).
+        unsafe { m.process_burst(&chain.pkts, &mut chain.verdicts) };
+        if !chain.verdicts.contains(&Verdict::Flood) {
+            // No copies to make: what goes on stays where it is, in order.
+            let (verdicts, stopped) = (&chain.verdicts, &mut chain.stopped);
+            let mut k = 0;
+            chain.out.retain_mut(|p| {
+                let v = verdicts[k];
+                k += 1;
+                match v {
+                    Verdict::Port(to) => {
+                        p.port = to;
+                        true
+                    }
+                    Verdict::Violation => {
+                        stopped.push((p.slot, at));
+                        false
+                    }
+                    _ => false,
+                }
+            });
+            continue;
+        }
+        chain.next.clear();
+        for (mut p, &verdict) in chain.out.drain(..).zip(&chain.verdicts) {
+            match verdict {
+                Verdict::Drop => {}
+                Verdict::Violation => chain.stopped.push((p.slot, at)),
+                Verdict::Port(to) => {
+                    p.port = to;
+                    chain.next.push(p);
+                }
+                Verdict::Flood => {
+                    for to in (0..ports).filter(|&to| to != p.port) {
+                        let f = match &p.copy {
+                            Some(c) => c,
+                            None => &arrivals[p.slot].frame,
+                        };
+                        match f.duplicate() {
+                            Some(copy) => chain.next.push(InChain { slot: p.slot, port: to, copy: Some(copy) }),
+                            None => chain.lost_copies += 1,
+                        }
+                    }
                 }
             }
         }
+        std::mem::swap(&mut chain.out, &mut chain.next);
     }
+    // Modules stopped in one burst are told by arrival (then chain position).
+    chain.stopped.sort_unstable();
 }
 
 /// Pushes `packets` packets from a preallocated `pool` of frames through the chain, with no
-/// file I/O: the pool is reused round-robin, arrival times advance by `gap_ns` per packet.
-/// Returns the time spent in the chain. Used by `nfcc bench`.
+/// file I/O: the pool is reused round-robin, in bursts of at most [`BATCH`] distinct
+/// frames, arrival times advance by `gap_ns` per packet. Returns the time spent in the
+/// chain. Used by `nfcc bench`.
 pub fn run_pool(cfg: &RunConfig, pool: &[Vec<u8>], packets: u64, gap_ns: u64) -> Result<Duration, HostError> {
     if pool.is_empty() {
         return Err(HostError::Usage("empty packet pool".into()));
     }
     let mut modules = load_chain(cfg)?;
-    let mut bufs: Vec<PacketBuf> = pool.iter().map(|f| PacketBuf::from_frame(f)).collect();
-    let mut step = Step::default();
+    let mut bufs: Vec<Arrival<PacketBuf>> = pool.iter().map(|f| Arrival { frame: PacketBuf::from_frame(f), port: 0, time_ns: 0 }).collect();
+    let burst = bufs.len().min(BATCH);
+    let mut chain = Chain::default();
     let t0 = Instant::now();
     let mut time_ns = 1_700_000_000_000_000_000u64;
-    for i in 0..packets {
-        let k = (i % bufs.len() as u64) as usize;
-        time_ns += gap_ns;
-        run_chain(&mut modules, 0, InChain::Original(&mut bufs[k]), 0, time_ns, cfg.ports, &mut step, &mut |_, _| {});
+    let (mut done, mut k) = (0u64, 0usize);
+    while done < packets {
+        // A burst never holds one buffer twice: it ends at the end of the pool.
+        let n = (burst as u64).min(packets - done).min((bufs.len() - k) as u64) as usize;
+        for a in &mut bufs[k..k + n] {
+            time_ns += gap_ns;
+            a.time_ns = time_ns;
+        }
+        run_chain(&mut modules, &mut bufs[k..k + n], cfg.ports, &mut chain);
+        if let Some(&(_, m)) = chain.stopped.first() {
+            let v = modules[m].quarantined().cloned().expect("stopped modules are quarantined");
+            return Err(HostError::Usage(format!("{} was stopped during the benchmark: {v}", modules[m].name())));
+        }
+        chain.out.clear();
+        done += n as u64;
+        k = (k + n) % bufs.len();
     }
-    let elapsed = t0.elapsed();
-    if let Some(m) = step.stopped {
-        let v = modules[m].quarantined().cloned().expect("stopped modules are quarantined");
-        return Err(HostError::Usage(format!("{} was stopped during the benchmark: {v}", modules[m].name())));
-    }
-    Ok(elapsed)
+    Ok(t0.elapsed())
 }

@@ -12,6 +12,8 @@
 //! - Module code runs only inside `fault::contain` (a fault becomes a violation) and only
 //!   through the runtime's `nfcc__enter*` (its own stacks, a `sigsetjmp` point). After a
 //!   violation the module is quarantined: it never runs again.
+//! - A burst (`process_burst`) means exactly what as many `process_raw` calls in a row
+//!   would: one entry into the module for all of them, each call on exactly its packet.
 
 use crate::abi::{self, Bounds, HostApi, Packet, RawSite, ViolationKind};
 use crate::config::{self, ConfigError, Setting};
@@ -219,11 +221,19 @@ struct Ctx {
     in_init: bool,
 }
 
+/// `nfcc__enter_burst`: runs `nf_process` on `n` descriptors, writes their results; returns
+/// how many it wrote.
+type EnterBurstFn = unsafe extern "C" fn(*const Packet, *mut c_int, u32) -> u32;
+
 /// A loaded, initialised module.
 pub struct Module {
     name: String,
     handle: *mut c_void,
     enter: unsafe extern "C" fn() -> c_int,
+    /// `None` for modules of builds before the burst entry: they are entered per packet.
+    enter_burst: Option<EnterBurstFn>,
+    /// What `nfcc__enter_burst` wrote for the last burst.
+    raw_verdicts: Vec<c_int>,
     fault: FaultFn,
     bounds: *mut Bounds,
     sites: &'static [RawSite],
@@ -285,6 +295,7 @@ impl Module {
         let bind = sym(abi::SYM_BIND)?;
         let enter = sym(abi::SYM_ENTER)?;
         let enter_init = sym(abi::SYM_ENTER_INIT)?;
+        let enter_burst = dlsym(handle, abi::SYM_ENTER_BURST);
         let fault = sym(abi::SYM_FAULT)?;
         // SAFETY: a `const uint32_t` in every module.
         let protection = match unsafe { *(sym(abi::SYM_PROTECTION)? as *const u32) } {
@@ -330,10 +341,14 @@ impl Module {
                 std::mem::transmute::<*mut c_void, FaultFn>(fault),
             )
         };
+        // SAFETY: the runtime defines it with this C signature.
+        let enter_burst = enter_burst.map(|p| unsafe { std::mem::transmute::<*mut c_void, EnterBurstFn>(p) });
         let mut m = Module {
             name: name.to_string(),
             handle: std::mem::replace(&mut guard.handle, std::ptr::null_mut()),
             enter,
+            enter_burst,
+            raw_verdicts: Vec::new(),
             fault,
             bounds: std::ptr::null_mut(),
             sites,
@@ -462,6 +477,56 @@ impl Module {
         let enter = self.enter;
         // SAFETY: the runtime's entry point; faults are contained.
         let rc = fault::contain(self.fault, || unsafe { enter() });
+        self.verdict(rc)
+    }
+
+    /// Runs `nf_process` on every packet of `pkts` in order (each `data` with `abi::HEADROOM`
+    /// bytes before it, zeroed before its call) and puts one verdict per packet in
+    /// `verdicts`, exactly as `process_raw` on each in turn would, with one entry into the
+    /// module for the whole burst. A violation on packet k stops the burst there: k's
+    /// verdict is `Violation`, the module is quarantined, and the packets after k are
+    /// dropped as a quarantined module's are (never offered to it); the verdicts before k
+    /// stand.
+    ///
+    /// # Safety
+    /// Each `pkts[i]` satisfies `process_raw`'s contract for its `data` and `len`, and no two
+    /// of them share a buffer.
+    pub unsafe fn process_burst(&mut self, pkts: &[Packet], verdicts: &mut Vec<Verdict>) {
+        verdicts.clear();
+        let n = pkts.len();
+        if n == 0 {
+            return;
+        }
+        let Some(enter_burst) = self.enter_burst.filter(|_| self.quarantine.is_none()) else {
+            for p in pkts {
+                // SAFETY: the caller's guarantee, packet by packet.
+                verdicts.push(unsafe { self.process_raw(p.data, p.len, p.port, p.time_ns) });
+            }
+            return;
+        };
+        let n32 = u32::try_from(n).expect("a burst holds fewer than 2^32 packets");
+        self.raw_verdicts.clear();
+        self.raw_verdicts.resize(n, 0);
+        let out = self.raw_verdicts.as_mut_ptr();
+        // SAFETY: the runtime's entry point reads n descriptors and writes at most n
+        // verdicts; the packets' buffers are the caller's guarantee; faults are contained.
+        let done = fault::contain(self.fault, || unsafe { enter_burst(pkts.as_ptr(), out, n32) }) as usize;
+        let done = done.min(n);
+        self.stats.received += done as u64;
+        for k in 0..done {
+            let rc = self.raw_verdicts[k];
+            verdicts.push(self.verdict(rc));
+        }
+        if done < n {
+            debug_assert!(self.quarantine.is_some(), "the runtime stops a burst only on a violation");
+            self.stats.quarantined += (n - done) as u64;
+            verdicts.resize(n, Verdict::Drop);
+        }
+    }
+
+    /// The verdict of one `nf_process` result (`abi::VIOLATED`: the call was stopped, the
+    /// module is quarantined), counted.
+    fn verdict(&mut self, rc: c_int) -> Verdict {
         // SAFETY: the module returned; nothing else holds the context.
         let n_ports = unsafe { (*self.ctx).n_ports };
         match rc {

@@ -346,6 +346,21 @@ fn module_errors_come_after_eal_and_still_clean_up() {
     let so = example("macswap");
     let out = run_bounded(dir.path(), &strings(&["run", so.to_str().unwrap(), "bogus=1", "--dpdk", "--no-huge --no-pci --vdev=net_null0"]));
     fails(&out, 1, &["macswap.so: unknown setting `bogus`"]);
+    // net_pcap opened its output when the port started: the failed run leaves none of it.
+    write_pcap(&dir.path().join("in.pcap"), &[(1_000, udp_frame([10, 0, 0, 1], [10, 0, 0, 2], 60))]);
+    let eal = "--no-huge --no-pci --vdev=net_pcap0,rx_pcap=in.pcap,tx_pcap=out.pcap";
+    let out = run_bounded(dir.path(), &strings(&["run", so.to_str().unwrap(), "bogus=1", "--dpdk", eal]));
+    fails(&out, 1, &["macswap.so: unknown setting `bogus`"]);
+    assert_eq!(files_in(dir.path()), ["in.pcap"]);
+    // A run that succeeds puts it in place, whole, with the user's name in the report.
+    let stdout = ok(&run_bounded(dir.path(), &strings(&["run", so.to_str().unwrap(), "--dpdk", eal])));
+    assert!(stdout.contains("tx_pcap=out.pcap"), "{stdout}");
+    assert_eq!(files_in(dir.path()), ["in.pcap", "out.pcap"]);
+    assert_eq!(frames(&dir.path().join("out.pcap")).len(), 1);
+    // An output that cannot be written fails the run before EAL starts.
+    let eal = "--no-huge --no-pci --vdev=net_pcap0,rx_pcap=in.pcap,tx_pcap=no-such-dir/out.pcap";
+    let out = run_bounded(dir.path(), &strings(&["run", so.to_str().unwrap(), "--dpdk", eal]));
+    fails(&out, 1, &["no-such-dir/out.pcap: cannot write net_pcap output"]);
 }
 
 #[test]
@@ -407,4 +422,53 @@ fn several_lcores_each_run_their_own_instances() {
     assert_eq!(attacker[2], "10", "{stdout}");
     assert_eq!(attacker[5], "2", "{stdout}");
     assert_eq!(attacker[6], "yes", "{stdout}");
+}
+
+#[test]
+fn eal_prints_nothing_on_stdout_and_leaves_no_runtime_directory() {
+    // EAL's runtime directory goes under $RUNTIME_DIRECTORY: this test's own.
+    let dir = tempdir();
+    let rd = dir.path().join("run");
+    std::fs::create_dir(&rd).unwrap();
+    let so = example("macswap");
+    let run = |eal: &str| {
+        nfcc()
+            .current_dir(dir.path())
+            .env("RUNTIME_DIRECTORY", &rd)
+            .args(["run", so.to_str().unwrap(), "--dpdk", eal, "--dpdk-packets", "100"])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    // Bad arguments: EAL's usage text goes to stderr, nfcc's stdout stays empty.
+    let out = run("--no-huge --no-pci --no-such-option");
+    let stderr = fails(&out, 1, &["DPDK EAL initialisation failed"]);
+    assert!(out.stdout.is_empty(), "stdout: {}", String::from_utf8_lossy(&out.stdout));
+    assert!(stderr.contains("EAL common options"), "EAL's usage text is shown on stderr:\n{stderr}");
+    assert!(!rd.join("dpdk").exists(), "{:?}", files_in(&rd));
+    // A run: its runtime directory (with EAL's telemetry socket) is gone once it ends.
+    let stdout = ok(&run("--no-huge --no-pci --vdev=net_null0"));
+    assert!(stdout.contains("100 packets in, 100 out"), "{stdout}");
+    assert!(!stdout.contains("EAL:") && !stdout.contains("TELEMETRY:"), "EAL's log stays on stderr:\n{stdout}");
+    assert!(!rd.join("dpdk").exists(), "{:?}", files_in(&rd));
+    // A directory that was there before stays.
+    std::fs::create_dir_all(rd.join("dpdk/rte")).unwrap();
+    ok(&run("--no-huge --no-pci --vdev=net_null0"));
+    assert!(rd.join("dpdk/rte").is_dir());
+}
+
+#[test]
+fn frames_longer_than_an_mbuf_are_counted_and_never_reach_a_module() {
+    // net_pcap reads a 3000-byte frame into a chain of two mbufs: it is dropped and counted;
+    // the packets around it go through as on the pcap host.
+    let dir = tempdir();
+    let small = udp_frame([10, 0, 0, 1], [10, 0, 0, 2], 60);
+    let big = udp_frame([10, 0, 0, 1], [10, 0, 0, 2], 3000);
+    write_pcap(&dir.path().join("in.pcap"), &[(1_000, small.clone()), (2_000, big), (3_000, small.clone())]);
+    let so = example("macswap");
+    let eal = "--no-huge --no-pci --vdev=net_pcap0,rx_pcap=in.pcap,tx_pcap=out.pcap";
+    let stdout = ok(&run_bounded(dir.path(), &strings(&["run", so.to_str().unwrap(), "--dpdk", eal])));
+    assert!(stdout.contains("port 0 (net_pcap0, net_pcap): rx 3, tx 2, 1 multi-segment packets dropped"), "{stdout}");
+    assert!(stdout.contains("2 packets in, 2 out"), "{stdout}");
+    assert_eq!(frames(&dir.path().join("out.pcap")).len(), 2);
 }

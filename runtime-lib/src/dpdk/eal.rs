@@ -6,6 +6,17 @@
 //! never share EAL's files in `/var/run/dpdk`; and, unless they choose lcores (`-l`, `-c`, `--lcores`), one lcore that
 //! floats over every CPU the process may run on (`--lcores=0@(CPUS)`), so runs started in
 //! parallel are not all pinned to CPU 0.
+//!
+//! EAL creates its runtime directory (`/var/run/dpdk/PREFIX` for root) even when it puts
+//! nothing there but its telemetry socket (which it unlinks only at exit); [`RuntimeDirs`]
+//! removes what this process created, once EAL is done and again at exit.
+//!
+//! net_pcap writes its `tx_pcap` files itself; [`EalArgs::stage_pcap_outputs`] points it at
+//! hidden temporaries beside them, which [`PcapOutputs::commit`] renames into place only
+//! once the run succeeded (the host's all-or-nothing rule for every file it writes).
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, Once};
 
 /// Why the EAL arguments are refused before EAL sees them.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -72,6 +83,67 @@ impl EalArgs {
         n
     }
 
+    /// The `--file-prefix` EAL runs with (`rte` unless the arguments give one; the last wins).
+    pub fn file_prefix(&self) -> &str {
+        let mut prefix = "rte";
+        let mut words = self.words.iter();
+        while let Some(w) = words.next() {
+            match w.strip_prefix("--file-prefix") {
+                Some("") => prefix = words.next().map_or(prefix, String::as_str),
+                Some(rest) => prefix = rest.strip_prefix('=').unwrap_or(prefix),
+                None => {}
+            }
+        }
+        prefix
+    }
+
+    /// Points every net_pcap `tx_pcap=PATH` at a hidden temporary in PATH's directory (a PATH
+    /// that exists and is not a regular file, such as a FIFO, is left as it is). Fails,
+    /// naming the file, when a temporary cannot be made there.
+    pub fn stage_pcap_outputs(&mut self) -> Result<PcapOutputs, (PathBuf, std::io::Error)> {
+        let mut files = Vec::new();
+        let mut i = 1;
+        while i < self.words.len() {
+            let at = match self.words[i].strip_prefix("--vdev") {
+                Some("") => i + 1,
+                Some(rest) if rest.starts_with('=') => i,
+                _ => {
+                    i += 1;
+                    continue;
+                }
+            };
+            let Some(word) = self.words.get(at) else { break };
+            let (head, spec) = match word.strip_prefix("--vdev=") {
+                Some(spec) => ("--vdev=", spec),
+                None => ("", word.as_str()),
+            };
+            if spec.starts_with("net_pcap") {
+                let mut parts: Vec<String> = spec.split(',').map(String::from).collect();
+                for part in parts.iter_mut() {
+                    let Some(path) = part.strip_prefix("tx_pcap=").filter(|p| !p.is_empty()).map(PathBuf::from) else { continue };
+                    if std::fs::metadata(&path).is_ok_and(|m| !m.is_file()) {
+                        continue;
+                    }
+                    let dir = match path.parent() {
+                        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+                        _ => PathBuf::from("."),
+                    };
+                    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                    let tmp = tempfile::Builder::new()
+                        .prefix(&format!(".{name}."))
+                        .tempfile_in(&dir)
+                        .map_err(|e| (path.clone(), e))?
+                        .into_temp_path();
+                    *part = format!("tx_pcap={}", tmp.display());
+                    files.push((path, tmp));
+                }
+                self.words[at] = format!("{head}{}", parts.join(","));
+            }
+            i = at + 1;
+        }
+        Ok(PcapOutputs { files })
+    }
+
     /// The user's words and the host's, as one line for messages (no program name).
     pub fn line(&self) -> String {
         self.words[1..].join(" ")
@@ -87,6 +159,90 @@ pub fn allowed_cpus() -> Vec<usize> {
         return Vec::new();
     }
     (0..libc::CPU_SETSIZE as usize).filter(|&c| unsafe { libc::CPU_ISSET(c, &set) }).collect()
+}
+
+/// net_pcap's output files while a run writes them: (destination, hidden temporary). Dropped
+/// without [`PcapOutputs::commit`], the temporaries are removed.
+#[derive(Debug)]
+pub struct PcapOutputs {
+    files: Vec<(PathBuf, tempfile::TempPath)>,
+}
+
+impl PcapOutputs {
+    /// Renames every temporary onto its destination (readable by all, as the pcap host's
+    /// outputs), once the driver has closed it. Fails naming the first file that cannot be
+    /// put in place; the others are removed.
+    pub fn commit(self) -> Result<(), (PathBuf, std::io::Error)> {
+        use std::os::unix::fs::PermissionsExt;
+        for (path, tmp) in self.files {
+            std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o644)).map_err(|e| (path.clone(), e))?;
+            tmp.persist(&path).map_err(|e| (path.clone(), e.error))?;
+        }
+        Ok(())
+    }
+}
+
+/// The runtime directory EAL (22.11) makes for `prefix`: `$RUNTIME_DIRECTORY`, else
+/// `/var/run` for root, else `$XDG_RUNTIME_DIR` or `/tmp`; then `dpdk/PREFIX`.
+pub fn runtime_dir(prefix: &str) -> PathBuf {
+    let env = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+    // SAFETY: getuid cannot fail.
+    let root = unsafe { libc::getuid() } == 0;
+    let base = env("RUNTIME_DIRECTORY").unwrap_or_else(|| if root { "/var/run".into() } else { env("XDG_RUNTIME_DIR").unwrap_or_else(|| "/tmp".into()) });
+    base.join("dpdk").join(prefix)
+}
+
+/// The directories EAL will create for this process (its runtime directory and the `dpdk`
+/// one above it) that do not exist yet; [`RuntimeDirs::remove`] takes them away again
+/// once EAL is done, if they are empty (a directory another process filled stays). EAL's
+/// telemetry unlinks its socket in the directory from an `atexit` handler, so the removal
+/// is tried again at exit, by a handler registered before EAL's (handlers run last
+/// registered first).
+#[derive(Debug)]
+pub struct RuntimeDirs {
+    /// Deepest first.
+    created: Vec<PathBuf>,
+}
+
+/// What [`RuntimeDirs`] removes at exit.
+static AT_EXIT: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+extern "C" fn remove_at_exit() {
+    if let Ok(dirs) = AT_EXIT.try_lock() {
+        for d in dirs.iter() {
+            let _ = std::fs::remove_dir(d);
+        }
+    }
+}
+
+impl RuntimeDirs {
+    /// Notes which of `dir` and its parent are missing, before EAL starts.
+    pub fn before_init(dir: &Path) -> RuntimeDirs {
+        let mut created = Vec::new();
+        for d in [Some(dir), dir.parent()].into_iter().flatten() {
+            if std::fs::symlink_metadata(d).is_err() {
+                created.push(d.to_path_buf());
+            }
+        }
+        if !created.is_empty() {
+            static REGISTER: Once = Once::new();
+            // SAFETY: registering a handler that only removes empty directories.
+            REGISTER.call_once(|| unsafe {
+                libc::atexit(remove_at_exit);
+            });
+            if let Ok(mut v) = AT_EXIT.lock() {
+                v.extend(created.iter().cloned());
+            }
+        }
+        RuntimeDirs { created }
+    }
+
+    /// Removes the noted directories that are now empty (`rmdir` refuses any other).
+    pub fn remove(&self) {
+        for d in &self.created {
+            let _ = std::fs::remove_dir(d);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -132,6 +288,71 @@ mod tests {
     fn empty_or_nul_arguments_are_refused() {
         assert_eq!(EalArgs::parse(" \t", &[0]), Err(ArgsError::Empty));
         assert!(matches!(EalArgs::parse("--no-huge a\0b", &[0]), Err(ArgsError::Nul(_))));
+    }
+
+    #[test]
+    fn the_file_prefix_is_the_last_given_or_rte() {
+        assert_eq!(EalArgs::parse("--no-huge", &[0]).unwrap().file_prefix(), "rte");
+        assert_eq!(EalArgs::parse("--file-prefix=a --file-prefix b", &[0]).unwrap().file_prefix(), "b");
+        assert_eq!(EalArgs::parse("--file-prefix=x1", &[0]).unwrap().file_prefix(), "x1");
+    }
+
+    #[test]
+    fn only_directories_found_missing_and_left_empty_are_removed() {
+        let base = tempfile::tempdir().unwrap();
+        let parent = base.path().join("dpdk");
+        let dir = parent.join("rte");
+        let dirs = RuntimeDirs::before_init(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dirs.remove();
+        assert!(!parent.exists(), "both were created after the note, and are empty");
+
+        std::fs::create_dir_all(&dir).unwrap();
+        let dirs = RuntimeDirs::before_init(&dir);
+        dirs.remove();
+        assert!(dir.exists(), "existing directories stay");
+
+        std::fs::remove_dir(&dir).unwrap();
+        let dirs = RuntimeDirs::before_init(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("config"), b"x").unwrap();
+        dirs.remove();
+        assert!(dir.join("config").exists(), "a directory with files in it stays");
+    }
+
+    #[test]
+    fn net_pcap_outputs_are_written_beside_and_renamed_on_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out.pcap");
+        let text = format!("--no-huge --vdev=net_pcap0,rx_pcap=in.pcap,tx_pcap={} --vdev net_pcap1,tx_pcap=/dev/null --vdev=net_ring0", out.display());
+        let mut a = EalArgs::parse(&text, &[0]).unwrap();
+        let line = a.line();
+        let staged = a.stage_pcap_outputs().unwrap();
+        assert_eq!(staged.files.len(), 1, "/dev/null is not a regular file: left as it is");
+        let tmp = staged.files[0].1.to_path_buf();
+        assert_eq!(tmp.parent(), Some(dir.path()));
+        assert!(tmp.file_name().unwrap().to_string_lossy().starts_with(".out.pcap."));
+        assert_eq!(a.words[2], format!("--vdev=net_pcap0,rx_pcap=in.pcap,tx_pcap={}", tmp.display()));
+        assert_eq!(a.words[4], "net_pcap1,tx_pcap=/dev/null");
+        assert_eq!(a.words[5], "--vdev=net_ring0");
+        assert_ne!(a.line(), line);
+        std::fs::write(&tmp, b"pcap").unwrap();
+        assert!(!out.exists());
+        staged.commit().unwrap();
+        assert_eq!(std::fs::read(&out).unwrap(), b"pcap");
+        assert!(!tmp.exists());
+
+        // Not committed: the destination keeps what it had, the temporary goes.
+        let mut a = EalArgs::parse(&text, &[0]).unwrap();
+        let staged = a.stage_pcap_outputs().unwrap();
+        let tmp = staged.files[0].1.to_path_buf();
+        std::fs::write(&tmp, b"partial").unwrap();
+        drop(staged);
+        assert_eq!(std::fs::read(&out).unwrap(), b"pcap");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+
+        let mut bad = EalArgs::parse("--vdev=net_pcap0,tx_pcap=/nonexistent-dir/o.pcap", &[0]).unwrap();
+        assert_eq!(bad.stage_pcap_outputs().unwrap_err().0, PathBuf::from("/nonexistent-dir/o.pcap"));
     }
 
     #[test]

@@ -9,7 +9,8 @@
 //! - Every mbuf has exactly one owner: the receive burst, then the chain, then a transmit
 //!   burst (which hands it to the driver) or a free. A flood copy is a new mbuf.
 //! - Per-packet chain semantics (verdicts, floods, quarantine, violations) are
-//!   `host::run_chain`'s, shared with the pcap host.
+//!   `host::run_chain`'s, shared with the pcap host: the packets a round of the loop
+//!   received go through it as one burst (each module entered once per round).
 //! - Each EAL lcore has its own instance of every module (instances are single-threaded)
 //!   and serves its own receive and transmit queue of every port (queue k: the k-th lcore,
 //!   the main one first); with several lcores the NIC spreads flows by RSS where it can.
@@ -22,7 +23,7 @@ pub mod eal;
 mod sys;
 
 use crate::abi;
-use crate::host::{self, Event, Frame, InChain, RunConfig, RunReport, Step};
+use crate::host::{self, Arrival, Chain, Event, Frame, RunConfig, RunReport};
 use crate::module::{LoadError, Module, ModuleSpec, ModuleStats, Protection, Violation};
 use std::ffi::{c_char, c_int, CStr, CString};
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicU8, Ordering};
@@ -207,6 +208,14 @@ pub enum DpdkError {
     /// A module could not be loaded.
     #[error(transparent)]
     Load(#[from] LoadError),
+    /// A net_pcap output (`tx_pcap=`) cannot be written or put in place.
+    #[error("{}: cannot write net_pcap output: {source}", path.display())]
+    Output {
+        /// The `tx_pcap` file.
+        path: std::path::PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
 }
 
 impl From<host::HostError> for DpdkError {
@@ -253,10 +262,12 @@ fn last_rte_error() -> String {
     rte_error(unsafe { sys::nfcc_dpdk_errno() })
 }
 
-/// EAL, once initialised: stops and closes the ports that were started and cleans up.
+/// EAL, once initialised: stops and closes the ports that were started and cleans up,
+/// then removes the runtime directory if this process made it and it is empty.
 struct Eal {
     started: Vec<u16>,
     pool: *mut sys::rte_mempool,
+    dirs: eal::RuntimeDirs,
 }
 
 impl Drop for Eal {
@@ -274,10 +285,11 @@ impl Drop for Eal {
             }
             sys::rte_eal_cleanup();
         }
+        self.dirs.remove();
     }
 }
 
-/// An mbuf the host owns; freed when dropped.
+/// An mbuf the host owns; freed when dropped (null: handed over already).
 struct Mbuf {
     m: *mut sys::rte_mbuf,
     data: *mut u8,
@@ -314,8 +326,10 @@ impl Frame for Mbuf {
 
 impl Drop for Mbuf {
     fn drop(&mut self) {
-        // SAFETY: the host owns this mbuf.
-        unsafe { sys::nfcc_dpdk_free(self.m) };
+        if !self.m.is_null() {
+            // SAFETY: the host owns this mbuf.
+            unsafe { sys::nfcc_dpdk_free(self.m) };
+        }
     }
 }
 
@@ -384,8 +398,11 @@ struct Session {
     mbufs: u32,
     burst: usize,
     line: String,
-    /// Last: dropped after the modules, and after every mbuf went back.
+    /// Dropped after the modules, and after every mbuf went back.
     eal: Eal,
+    /// net_pcap's outputs, renamed into place once EAL closed them and the run succeeded;
+    /// dropped after `eal` (which closes them), removed if never committed.
+    outputs: eal::PcapOutputs,
 }
 
 /// How a run ends, shared by every lcore's loop.
@@ -487,8 +504,9 @@ impl Session {
             packets_in: 0,
             packets_out: 0,
             chain_time: Duration::ZERO,
-            lost_copies: 0,
             tx: (0..self.n).map(|_| Vec::with_capacity(BURST * 2)).collect(),
+            arrivals: Vec::with_capacity(2 * BURST),
+            chain: Chain::default(),
             refill: None,
             shared: std::ptr::from_ref(shared),
             _session: std::marker::PhantomData,
@@ -617,8 +635,10 @@ pub fn run(cfg: &DpdkConfig, on_event: &mut dyn FnMut(&Event)) -> Result<DpdkRep
     let per_lcore: Vec<(u32, u64)> = s.lcore_ids.iter().copied().zip(results.iter().map(|r| r.packets_in)).collect();
     let lost_copies = results.iter().map(|r| r.lost_copies).sum();
     drop(results);
-    let Session { ports: _, line, mbufs, merged, eal, .. } = s;
+    let Session { ports: _, line, mbufs, merged, eal, outputs, .. } = s;
     drop(eal);
+    // EAL closed net_pcap's files: they appear now, whole.
+    outputs.commit().map_err(|(path, source)| DpdkError::Output { path, source })?;
     let mut run = run;
     // Measured once EAL is cleaned up and net_pcap's files are flushed.
     run.wall_time = start.elapsed();
@@ -697,18 +717,24 @@ fn open(cfg: &DpdkConfig) -> Result<Session, DpdkError> {
             return Err(DpdkError::Usage(format!("--dpdk-burst {b}: must be between 1 and {BURST}")));
         }
     }
-    let args = eal::EalArgs::parse(&cfg.eal, &eal::allowed_cpus())?;
+    let mut args = eal::EalArgs::parse(&cfg.eal, &eal::allowed_cpus())?;
     let line = args.line();
+    let outputs = args.stage_pcap_outputs().map_err(|(path, source)| DpdkError::Output { path, source })?;
     let cargs: Vec<CString> = args.words.iter().map(|w| CString::new(w.as_str()).expect("checked for NUL")).collect();
     let mut argv: Vec<*mut c_char> = cargs.iter().map(|c| c.as_ptr() as *mut c_char).collect();
     // SAFETY: before EAL; DPDK's log then goes to stderr, not into nfcc's report.
     unsafe { sys::nfcc_dpdk_log_to_stderr() };
+    let dirs = eal::RuntimeDirs::before_init(&eal::runtime_dir(args.file_prefix()));
+    // What we printed goes out before EAL's printing is sent to stderr for the call.
+    let _ = std::io::Write::flush(&mut std::io::stdout());
     // SAFETY: argv holds argc valid C strings that outlive EAL (EAL may keep pointers).
-    let rc = unsafe { sys::rte_eal_init(argv.len() as c_int, argv.as_mut_ptr()) };
+    let rc = unsafe { sys::nfcc_dpdk_eal_init(argv.len() as c_int, argv.as_mut_ptr()) };
     if rc < 0 {
-        return Err(DpdkError::Eal { args: line, reason: last_rte_error() });
+        let reason = last_rte_error();
+        dirs.remove();
+        return Err(DpdkError::Eal { args: line, reason });
     }
-    let mut eal = Eal { started: Vec::new(), pool: std::ptr::null_mut() };
+    let mut eal = Eal { started: Vec::new(), pool: std::ptr::null_mut(), dirs };
 
     // SAFETY: EAL is initialised.
     let lcores = unsafe { sys::rte_lcore_count() };
@@ -878,7 +904,7 @@ fn open(cfg: &DpdkConfig) -> Result<Session, DpdkError> {
         None => default_idle(&drivers),
     };
     let burst = cfg.burst.map_or(BURST, usize::from);
-    Ok(Session { chains, lcore_ids, ports, n, ts_offset, ts_flag, merged, idle, mbufs, burst, line, eal })
+    Ok(Session { chains, lcore_ids, ports, n, ts_offset, ts_flag, merged, idle, mbufs, burst, line, eal, outputs })
 }
 
 /// Frames that replace dropped packets in a benchmark.
@@ -903,9 +929,12 @@ struct Loop<'a> {
     packets_in: u64,
     packets_out: u64,
     chain_time: Duration,
-    lost_copies: u64,
     /// Per output port, mbufs waiting for the next transmit burst.
     tx: Vec<Vec<*mut sys::rte_mbuf>>,
+    /// The packets of this round, in the order they go to the chain.
+    arrivals: Vec<Arrival<Mbuf>>,
+    /// The chain's scratch, reused every round.
+    chain: Chain<Mbuf>,
     /// Benchmarks only: what replaces dropped packets.
     refill: Option<Refill>,
     /// How the run ends; outlives the loop.
@@ -916,7 +945,8 @@ struct Loop<'a> {
 impl Loop<'_> {
     fn finish(self) -> LoopResult {
         let refilled = self.refill.as_ref().map_or(0, |r| r.injected);
-        let Loop { modules, ports, packets_in, packets_out, chain_time, lost_copies, .. } = self;
+        let lost_copies = self.chain.lost_copies;
+        let Loop { modules, ports, packets_in, packets_out, chain_time, .. } = self;
         LoopResult { modules, ports, packets_in, packets_out, chain_time, lost_copies, refilled }
     }
 
@@ -1001,36 +1031,60 @@ impl Loop<'_> {
         got
     }
 
-    /// Runs one received packet through the chain and queues what leaves it. `nfcc
-    /// dpdk-model` and `nfcc check --dpdk` count packets at its entry, so it stays a
-    /// function of its own.
+    /// Takes one received packet for this round's burst of the chain. `nfcc dpdk-model`
+    /// and `nfcc check --dpdk` count packets at its entry, so it stays a function of its
+    /// own, called once per received packet.
     #[inline(never)]
-    fn process(&mut self, port: u16, s: Staged, on_event: &mut dyn FnMut(&Event)) {
+    fn process(&mut self, port: u16, s: Staged) {
         self.packets_in += 1;
-        let mut mb = Mbuf { m: s.pkt.mbuf, data: s.pkt.data, len: s.pkt.len, pool: self.pool };
-        let mut step = Step::default();
-        let mut original_to = None;
-        let tx = &mut self.tx;
-        let mut out = 0u64;
-        host::run_chain(&mut self.modules, 0, InChain::Original(&mut mb), port, s.time_ns, self.n, &mut step, &mut |p, copy| {
-            out += 1;
-            match copy {
-                None => original_to = Some(p),
-                Some(c) => tx[p as usize].push(c.into_raw()),
-            }
-        });
-        self.packets_out += out;
-        self.lost_copies += step.lost_copies;
-        match original_to {
-            Some(p) => self.tx[p as usize].push(mb.into_raw()),
-            None => drop(mb),
+        let frame = Mbuf { m: s.pkt.mbuf, data: s.pkt.data, len: s.pkt.len, pool: self.pool };
+        self.arrivals.push(Arrival { frame, port, time_ns: s.time_ns });
+    }
+
+    /// Runs the round's packets through the chain as one burst and queues what leaves it,
+    /// in the order the chain emits it (by arrival); frees the mbufs that did not leave.
+    fn run_burst(&mut self, on_event: &mut dyn FnMut(&Event)) {
+        let n = self.arrivals.len();
+        if n == 0 {
+            return;
         }
-        if out == 0 && self.refill.is_some() {
-            if let Some(m) = self.next_frame() {
-                self.tx[port as usize].push(m.into_raw());
+        host::run_chain(&mut self.modules, &mut self.arrivals, self.n, &mut self.chain);
+        let first = self.packets_in - n as u64;
+        host::report_stops(&self.modules, &self.chain, |slot| first + slot as u64 + 1, on_event);
+        self.packets_out += self.chain.out.len() as u64;
+        // In benchmarks an arrival nothing left for is replaced on its input port, in
+        // arrival order among the packets that leave.
+        let mut next = 0usize;
+        let mut out = std::mem::take(&mut self.chain.out);
+        for e in out.drain(..) {
+            if self.refill.is_some() {
+                for k in next..e.slot {
+                    self.replace(self.arrivals[k].port);
+                }
+                next = e.slot + 1;
+            }
+            let m = match e.copy {
+                Some(c) => c.into_raw(),
+                // Handed over: the arrival no longer owns it.
+                None => std::mem::replace(&mut self.arrivals[e.slot].frame.m, std::ptr::null_mut()),
+            };
+            self.tx[e.port as usize].push(m);
+        }
+        self.chain.out = out;
+        if self.refill.is_some() {
+            for k in next..n {
+                self.replace(self.arrivals[k].port);
             }
         }
-        host::report_stop(&self.modules, &step, self.packets_in, on_event);
+        // Frees the mbufs that did not leave.
+        self.arrivals.clear();
+    }
+
+    /// Benchmarks: queues the next refill frame on `port` in place of a dropped packet.
+    fn replace(&mut self, port: u16) {
+        if let Some(m) = self.next_frame() {
+            self.tx[port as usize].push(m.into_raw());
+        }
     }
 
     /// Transmits everything queued, retrying a full queue a little, then dropping. Called
@@ -1145,7 +1199,7 @@ impl Loop<'_> {
                     let heads: Vec<Option<u64>> = staged.iter().map(|s| s.front().map(|x| x.time_ns)).collect();
                     let Some(p) = merge_pick(&heads) else { break };
                     let s = staged[p].pop_front().expect("picked port has a packet");
-                    self.process(p as u16, s, on_event);
+                    self.process(p as u16, s);
                     if staged[p].is_empty() {
                         break;
                     }
@@ -1154,11 +1208,12 @@ impl Loop<'_> {
                 for k in 0..n {
                     let p = (rr + k) % n;
                     while let Some(s) = staged[p].pop_front() {
-                        self.process(p as u16, s, on_event);
+                        self.process(p as u16, s);
                     }
                 }
                 rr = (rr + 1) % n;
             }
+            self.run_burst(on_event);
             self.chain_time += t0.elapsed();
             self.flush();
         }
