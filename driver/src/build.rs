@@ -456,36 +456,31 @@ fn build_trace(
     // runtime's (the engine reads both, the module first).
     let in_module = defined_functions(module_bc)?;
     let in_runtime = defined_functions(runtime_bc)?;
+    // Whether `function` (where `what` lies) is the module's (else the runtime's).
+    let in_module_ir = |function: &str, what: String| -> Result<bool, BuildError> {
+        if in_module.contains(function) {
+            Ok(true)
+        } else if in_runtime.contains(function) {
+            Ok(false)
+        } else {
+            Err(BuildError::Contract {
+                output: opts.output.clone(),
+                message: format!("{what} is in `{function}`, which neither the module nor the runtime defines"),
+            })
+        }
+    };
     let mut module_pcvs = Vec::new();
     let mut runtime_pcvs = Vec::new();
     for p in &contract.pcvs {
         let (mut here, mut there) = (Vec::new(), Vec::new());
         for s in &p.sites {
             let site = Site { function: s.function.clone(), header: s.header };
-            if in_module.contains(&s.function) {
-                here.push(site);
-            } else if in_runtime.contains(&s.function) {
-                there.push(site);
-            } else {
-                return Err(BuildError::Contract {
-                    output: opts.output.clone(),
-                    message: format!("PCV `{}`: its loop is in `{}`, which neither the module nor the runtime defines", p.name, s.function),
-                });
-            }
+            if in_module_ir(&s.function, format!("PCV `{}`: its loop", p.name))? { here.push(site) } else { there.push(site) }
         }
         let (mut calls_here, mut calls_there) = (Vec::new(), Vec::new());
         for c in &p.calls {
             let call = CallTest { function: c.function.clone(), block: c.block, index: c.index, width: 0, test: ResultTest::Any };
-            if in_module.contains(&c.function) {
-                calls_here.push(call);
-            } else if in_runtime.contains(&c.function) {
-                calls_there.push(call);
-            } else {
-                return Err(BuildError::Contract {
-                    output: opts.output.clone(),
-                    message: format!("PCV `{}`: its call is in `{}`, which neither the module nor the runtime defines", p.name, c.function),
-                });
-            }
+            if in_module_ir(&c.function, format!("PCV `{}`: its call", p.name))? { calls_here.push(call) } else { calls_there.push(call) }
         }
         module_pcvs.push(PcvSites { name: p.name.clone(), sites: here, calls: calls_here });
         runtime_pcvs.push(PcvSites { name: p.name.clone(), sites: there, calls: calls_there });
@@ -502,13 +497,7 @@ fn build_trace(
         for (name, test) in names.into_iter().zip(tests) {
             let call = CallTest { function: c.function.clone(), block: c.block, index: c.index, width: c.width, test };
             let (mut here, mut there) = (Vec::new(), Vec::new());
-            if in_module.contains(&c.function) {
-                here.push(call);
-            } else if in_runtime.contains(&c.function) {
-                there.push(call);
-            } else {
-                return Err(bad(format!("call `{}` is in `{}`, which neither the module nor the runtime defines", c.name, c.function)));
-            }
+            if in_module_ir(&c.function, format!("call `{}`", c.name))? { here.push(call) } else { there.push(call) }
             module_pcvs.push(PcvSites { name: name.clone(), sites: Vec::new(), calls: here });
             runtime_pcvs.push(PcvSites { name, sites: Vec::new(), calls: there });
         }
