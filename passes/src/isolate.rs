@@ -184,6 +184,7 @@ struct Cx {
     violation: (Value, LLVMTypeRef),
     guard: (Value, LLVMTypeRef),
     guard_pkt: (Value, LLVMTypeRef),
+    guard_pkt_small: (Value, LLVMTypeRef),
     stack_guard: (Value, LLVMTypeRef),
     call_guard: (Value, LLVMTypeRef),
     sites: Vec<Site>,
@@ -247,6 +248,7 @@ impl Cx {
             violation: null,
             guard: null,
             guard_pkt: null,
+            guard_pkt_small: null,
             stack_guard: null,
             call_guard: null,
             sites: Vec::new(),
@@ -570,6 +572,11 @@ impl Cx {
         let (addr, size) = (LLVMGetParam(f, 1), LLVMGetParam(f, 2));
         let data = LLVMBuildLoad2(self.b, self.ptrt, self.bounds_at(abi::BOUNDS_PKT + abi::PACKET_DATA), e.as_ptr());
         let len = LLVMBuildLoad2(self.b, self.i32t, self.bounds_at(abi::BOUNDS_PKT + abi::PACKET_LEN), e.as_ptr());
+        // Volatile: the loads (and the test built on them) stay in this cold block. Plain
+        // loads of a global are safe to speculate, so LICM would hoist the whole test of
+        // every guard in a loop into the loop's preheader, which runs on the hot path.
+        LLVMSetVolatile(data, 1);
+        LLVMSetVolatile(len, 1);
         let head = LLVMConstInt(self.i64t, abi::HEADROOM as u64, 0);
         let d = LLVMBuildPtrToInt(self.b, data, self.i64t, e.as_ptr());
         let start = LLVMBuildSub(self.b, d, head, e.as_ptr());
@@ -579,6 +586,36 @@ impl Cx {
         let room = LLVMBuildSub(self.b, span, o, e.as_ptr());
         let fits = LLVMBuildICmp(self.b, LLVMIntPredicate::LLVMIntULE, size, room, e.as_ptr());
         let in_pkt = LLVMBuildAnd(self.b, starts_in, fits, e.as_ptr());
+        let br = LLVMBuildCondBr(self.b, in_pkt, done, slow);
+        self.unlikely(br);
+        LLVMPositionBuilderAtEnd(self.b, slow);
+        let c = self.call(self.check, &mut [addr, size, LLVMGetParam(f, 3)]);
+        LLVMSetInstructionCallConv(c, CHECK_CALL_CONV);
+        LLVMBuildBr(self.b, done);
+        LLVMPositionBuilderAtEnd(self.b, done);
+        LLVMBuildRetVoid(self.b);
+
+        // nfcc.guard_pkt_small(ok, addr, size, site): `guard_pkt` for a constant size of
+        // at most the headroom. The packet test is then the one `packet_check` compiles,
+        // `(addr - data) + size <= len`: an `addr` up to size - 1 bytes below the data
+        // wraps the sum to below size, which admits it, and it lies in the headroom.
+        self.guard_pkt_small = self.helper("nfcc.guard_pkt_small", self.voidt, &mut [self.i1t, self.i64t, self.i64t, self.i32t]);
+        let f = self.guard_pkt_small.0;
+        let (entry, cold, slow, done) = (self.block(f, "entry"), self.block(f, "pkt"), self.block(f, "slow"), self.block(f, "done"));
+        LLVMPositionBuilderAtEnd(self.b, entry);
+        let br = LLVMBuildCondBr(self.b, LLVMGetParam(f, 0), done, cold);
+        self.unlikely(br);
+        LLVMPositionBuilderAtEnd(self.b, cold);
+        let (addr, size) = (LLVMGetParam(f, 1), LLVMGetParam(f, 2));
+        let data = LLVMBuildLoad2(self.b, self.ptrt, self.bounds_at(abi::BOUNDS_PKT + abi::PACKET_DATA), e.as_ptr());
+        let len = LLVMBuildLoad2(self.b, self.i32t, self.bounds_at(abi::BOUNDS_PKT + abi::PACKET_LEN), e.as_ptr());
+        LLVMSetVolatile(data, 1); // kept in this cold block, as in guard_pkt
+        LLVMSetVolatile(len, 1);
+        let d = LLVMBuildPtrToInt(self.b, data, self.i64t, e.as_ptr());
+        let o = LLVMBuildSub(self.b, addr, d, e.as_ptr());
+        let end = LLVMBuildAdd(self.b, o, size, e.as_ptr());
+        let lz = LLVMBuildZExt(self.b, len, self.i64t, e.as_ptr());
+        let in_pkt = LLVMBuildICmp(self.b, LLVMIntPredicate::LLVMIntULE, end, lz, e.as_ptr());
         let br = LLVMBuildCondBr(self.b, in_pkt, done, slow);
         self.unlikely(br);
         LLVMPositionBuilderAtEnd(self.b, slow);
@@ -1105,7 +1142,9 @@ impl Cx {
     /// inline before the slow path.
     unsafe fn guard_unknown(&mut self, f: Value, inst: Value, ok: Value, addr: Value, n: Value, kind: u32) {
         let site = self.site(f, inst, kind);
-        self.call(self.guard_pkt, &mut [ok, addr, n, LLVMConstInt(self.i32t, site as u64, 0)]);
+        let small = llvm::const_int(n).is_some_and(|k| k > 0 && k <= abi::HEADROOM as i64);
+        let helper = if small { self.guard_pkt_small } else { self.guard_pkt };
+        self.call(helper, &mut [ok, addr, n, LLVMConstInt(self.i32t, site as u64, 0)]);
     }
 
     /// `mem_lo`/`mem_len`, loaded once at the top of the function.
