@@ -102,6 +102,7 @@ struct Stats {
     slow: u64,
     frames: u64,
     indirect_calls: u64,
+    packet_params: u64,
 }
 
 /// The pass.
@@ -137,6 +138,7 @@ impl ModulePass for Isolate {
                 ("checked-slow".into(), s.slow),
                 ("frames".into(), s.frames),
                 ("indirect-calls".into(), s.indirect_calls),
+                ("packet-params".into(), s.packet_params),
             ])
         }
     }
@@ -198,6 +200,22 @@ struct Cx {
     own: HashSet<Value>,
     /// Per function: accesses that need a `mem` check, grouped by base at the end.
     pending_mem: Vec<MemAccess>,
+    /// Pointer parameters every caller passes a packet pointer in (see `packet_params`).
+    pkt_params: HashSet<Value>,
+    /// Per function: the packet's data pointer, loaded once at entry, for those parameters.
+    pkt_data: Option<Value>,
+    /// Per function: accesses that get a packet check, grouped by block and base at the end.
+    pending_pkt: Vec<PktAccess>,
+}
+
+/// An access to check against the packet, waiting to be grouped with others from the same
+/// base in its block.
+struct PktAccess {
+    inst: Value,
+    p: Value,
+    n: u64,
+    kind: u32,
+    data: Value,
 }
 
 /// An access to check against `mem`, waiting to be grouped with others from the same base.
@@ -257,6 +275,9 @@ impl Cx {
             mem_bounds: None,
             own: HashSet::new(),
             pending_mem: Vec::new(),
+            pkt_params: HashSet::new(),
+            pkt_data: None,
+            pending_pkt: Vec::new(),
         }
     }
 
@@ -270,6 +291,8 @@ impl Cx {
         self.declare_runtime();
         self.define_helpers(&taken);
         self.redirect_descriptor();
+        self.pkt_params = self.packet_params(&user_functions, &taken);
+        self.stats.packet_params = self.pkt_params.len() as u64;
         for &f in &user_functions {
             // Large frames touch every page on the way down, so a runaway stack always
             // meets the call stack's guard page rather than skipping over it.
@@ -278,6 +301,7 @@ impl Cx {
             LLVMAddAttributeAtIndex(f, u32::MAX, a);
             self.frame = None;
             self.mem_bounds = None;
+            self.pkt_data = None;
             self.move_locals_to_frame(f)?;
             self.instrument(f)?;
         }
@@ -826,6 +850,7 @@ impl Cx {
             }
         }
         self.flush_mem_checks(f);
+        self.flush_packet_checks(f);
         Ok(())
     }
 
@@ -863,6 +888,65 @@ impl Cx {
             let addr = LLVMBuildPtrToInt(self.b, a.p, self.i64t, e.as_ptr());
             self.guard_unknown(f, a.inst, ok, addr, LLVMConstInt(self.i64t, a.n, 0), a.kind);
         }
+    }
+
+    /// Emits the packet checks. Accesses at constant offsets from one base in one block
+    /// (a header field read byte by byte, a checksum patched) share one test of the span
+    /// they cover, `(first - data) + span <= len`, placed before the first of them; each
+    /// access then only branches on it. All of them run once the first does (a block is
+    /// straight-line code), and the span is contiguous, so the test fails only if one of
+    /// them lies outside the packet; even then no access is refused on its account: a
+    /// failed test sends each access to the exact slow path for its own bytes. Spans stay
+    /// within the headroom, which the test's form needs (see `access`).
+    unsafe fn flush_packet_checks(&mut self, f: Value) {
+        let pending = std::mem::take(&mut self.pending_pkt);
+        // Groups in order of their first access: (block, base, data) -> members.
+        let mut groups: Vec<((LLVMBasicBlockRef, Value, Value), Vec<(PktAccess, i64)>)> = Vec::new();
+        for a in pending {
+            let (base, off) = self.split_const(a.p);
+            let key = (LLVMGetInstructionParent(a.inst), base, a.data);
+            match groups.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, members)) => members.push((a, off)),
+                None => groups.push((key, vec![(a, off)])),
+            }
+        }
+        let e = cstr("");
+        for ((_, base, data), members) in groups {
+            let lo = members.iter().map(|(_, o)| *o).min().unwrap_or(0);
+            let hi = members.iter().map(|(a, o)| o.saturating_add(a.n as i64)).max().unwrap_or(0);
+            let span = hi.saturating_sub(lo);
+            if members.len() == 1 || span <= 0 || span > abi::HEADROOM as i64 {
+                for (a, _) in members {
+                    LLVMPositionBuilderBefore(self.b, a.inst);
+                    self.packet_check(f, a.inst, a.p, a.data, a.n, a.kind);
+                }
+                continue;
+            }
+            // Before the first member (members are in instruction order within the block).
+            LLVMPositionBuilderBefore(self.b, members[0].0.inst);
+            self.stats.packet += 1;
+            self.stats.merged += members.len() as u64 - 1;
+            let mut idx = [LLVMConstInt(self.i64t, lo as u64, 1)];
+            let first = LLVMBuildGEP2(self.b, self.i8t, base, idx.as_mut_ptr(), 1, e.as_ptr());
+            let ok = self.packet_ok(first, data, span as u64);
+            for (a, _) in members {
+                LLVMPositionBuilderBefore(self.b, a.inst);
+                let addr = LLVMBuildPtrToInt(self.b, a.p, self.i64t, e.as_ptr());
+                self.guard(f, a.inst, ok, addr, a.n, a.kind);
+            }
+        }
+    }
+
+    /// `(p - data) + n <= len` at the builder's position.
+    unsafe fn packet_ok(&mut self, p: Value, data: Value, n: u64) -> Value {
+        let e = cstr("");
+        let a = LLVMBuildPtrToInt(self.b, p, self.i64t, e.as_ptr());
+        let d = LLVMBuildPtrToInt(self.b, data, self.i64t, e.as_ptr());
+        let o = LLVMBuildSub(self.b, a, d, e.as_ptr());
+        let end = LLVMBuildAdd(self.b, o, LLVMConstInt(self.i64t, n, 0), e.as_ptr());
+        let len = LLVMBuildLoad2(self.b, self.i32t, self.bounds_at(abi::BOUNDS_PKT + abi::PACKET_LEN), e.as_ptr());
+        let lz = LLVMBuildZExt(self.b, len, self.i64t, e.as_ptr());
+        LLVMBuildICmp(self.b, LLVMIntPredicate::LLVMIntULE, end, lz, e.as_ptr())
     }
 
     /// `base in mem` as an i1, computed where `base` is defined (memoised in `oks`).
@@ -1098,11 +1182,93 @@ impl Cx {
             Root::Bounds if !write && static_ok(abi::BOUNDS_PKT + 24) => self.stats.proven += 1,
             // `off + n <= len` also admits `p` up to n - 1 bytes below the data, which must
             // stay within the packet's headroom: larger accesses take the exact range form.
-            Root::Packet { data } if n <= abi::HEADROOM as u64 => self.packet_check(f, inst, p, data, n, kind),
+            Root::Packet { data } if n <= abi::HEADROOM as u64 => self.pending_pkt.push(PktAccess { inst, p, n, kind, data }),
             Root::Packet { .. } => self.range_check(f, inst, p, LLVMConstInt(self.i64t, n, 0), kind),
+            // A parameter every caller passes a packet pointer in: the packet's test first
+            // (one compare), the exact slow path if it fails. Only a choice of test: the
+            // test is exact whatever the pointer is.
+            Root::Unknown if n <= abi::HEADROOM as u64 && self.pkt_params.contains(&d.root) => {
+                let data = self.packet_data(f);
+                self.pending_pkt.push(PktAccess { inst, p, n, kind, data })
+            }
             Root::Bounds | Root::Unknown => self.pending_mem.push(MemAccess { inst, p, n, kind }),
         }
         Ok(())
+    }
+
+    /// The packet's data pointer, loaded once at the top of the function.
+    unsafe fn packet_data(&mut self, f: Value) -> Value {
+        if let Some(d) = self.pkt_data {
+            return d;
+        }
+        let e = cstr("");
+        let first = LLVMGetFirstInstruction(LLVMGetEntryBasicBlock(f));
+        let builder = LLVMCreateBuilderInContext(self.c);
+        LLVMPositionBuilderBefore(builder, first);
+        let d = LLVMBuildLoad2(builder, self.ptrt, self.bounds_at(abi::BOUNDS_PKT + abi::PACKET_DATA), e.as_ptr());
+        LLVMDisposeBuilder(builder);
+        self.pkt_data = Some(d);
+        d
+    }
+
+    /// Pointer parameters of the module's internal functions that every call passes a
+    /// packet pointer in (the packet's data plus an offset, or such a parameter of the
+    /// caller): the helpers NFs write to parse and rewrite headers. The largest set closed
+    /// under that rule; functions reached through pointers have unknown callers and none.
+    /// It only picks which test an access gets first: every test is exact.
+    unsafe fn packet_params(&self, funcs: &[Value], taken: &[Value]) -> HashSet<Value> {
+        let entry_points = [abi::SYM_PROCESS, "nf_init"];
+        let mut calls: HashMap<Value, Vec<Value>> = HashMap::new();
+        let mut candidates: HashSet<Value> = HashSet::new();
+        for &f in funcs {
+            if taken.contains(&f) || entry_points.contains(&llvm::name(f).as_str()) {
+                continue;
+            }
+            for k in 0..LLVMCountParams(f) {
+                let a = LLVMGetParam(f, k);
+                if llvm::type_kind(LLVMTypeOf(a)) == LLVMTypeKind::LLVMPointerTypeKind {
+                    candidates.insert(a);
+                }
+            }
+        }
+        for &f in funcs {
+            for b in llvm::blocks(f) {
+                for i in llvm::instructions(b) {
+                    if llvm::opcode(i) != Some(LLVMOpcode::LLVMCall) {
+                        continue;
+                    }
+                    if let Some(t) = llvm::as_function(llvm::called_value(i)) {
+                        if llvm::is_definition(t) {
+                            calls.entry(t).or_default().push(i);
+                        }
+                    }
+                }
+            }
+        }
+        // Parameters of functions never called directly have no known caller.
+        candidates.retain(|&a| calls.contains_key(&LLVMGetParamParent(a)));
+        loop {
+            let mut gone = Vec::new();
+            for &a in &candidates {
+                let f = LLVMGetParamParent(a);
+                let k = (0..LLVMCountParams(f)).find(|&k| LLVMGetParam(f, k) == a).unwrap_or(0);
+                let all = calls[&f].iter().all(|&call| {
+                    k < LLVMGetNumArgOperands(call) && {
+                        let root = self.decompose(llvm::operand(call, k)).root;
+                        matches!(self.classify(root), Root::Packet { .. }) || candidates.contains(&root)
+                    }
+                });
+                if !all {
+                    gone.push(a);
+                }
+            }
+            if gone.is_empty() {
+                return candidates;
+            }
+            for a in gone {
+                candidates.remove(&a);
+            }
+        }
     }
 
     /// True if `p + extra` is, on every path, a constant offset into a frame, global or
@@ -1178,13 +1344,8 @@ impl Cx {
     unsafe fn packet_check(&mut self, f: Value, inst: Value, p: Value, data: Value, n: u64, kind: u32) {
         self.stats.packet += 1;
         let e = cstr("");
+        let ok = self.packet_ok(p, data, n);
         let a = LLVMBuildPtrToInt(self.b, p, self.i64t, e.as_ptr());
-        let d = LLVMBuildPtrToInt(self.b, data, self.i64t, e.as_ptr());
-        let o = LLVMBuildSub(self.b, a, d, e.as_ptr());
-        let end = LLVMBuildAdd(self.b, o, LLVMConstInt(self.i64t, n, 0), e.as_ptr());
-        let len = LLVMBuildLoad2(self.b, self.i32t, self.bounds_at(abi::BOUNDS_PKT + abi::PACKET_LEN), e.as_ptr());
-        let lz = LLVMBuildZExt(self.b, len, self.i64t, e.as_ptr());
-        let ok = LLVMBuildICmp(self.b, LLVMIntPredicate::LLVMIntULE, end, lz, e.as_ptr());
         self.guard(f, inst, ok, a, n, kind);
     }
 
