@@ -53,6 +53,8 @@ pub const MAX_FRAME: u64 = 32 * 1024;
 /// `nfcc__check`'s calling convention: the runtime defines it `preserve_most`
 /// (`nfcc_rt.c`), so the slow path clobbers no register the caller keeps values in.
 pub const CHECK_CALL_CONV: u32 = inkwell::llvm_sys::LLVMCallConv::LLVMPreserveMostCallConv as u32;
+/// Most accesses one group guard covers (see `group_guard`).
+const MAX_GROUP: usize = 4;
 /// Accesses of at least this many bytes always go through the runtime's exact check.
 const MAX_INLINE_CHECK: u64 = 4096;
 
@@ -206,6 +208,27 @@ struct Cx {
     pkt_data: Option<Value>,
     /// Per function: accesses that get a packet check, grouped by block and base at the end.
     pending_pkt: Vec<PktAccess>,
+    /// The group guards made so far, by (packet, members).
+    group_helpers: HashMap<(bool, usize), (Value, LLVMTypeRef)>,
+}
+
+/// Accesses that share one guard: one base, one straight stretch of one block.
+#[derive(PartialEq)]
+struct GroupKey {
+    block: LLVMBasicBlockRef,
+    seg: u32,
+    base: Value,
+    data: Option<Value>,
+    ok: Option<Value>,
+}
+
+/// One access of a group: where it stands in its block and what it touches.
+struct Member {
+    inst: Value,
+    pos: u32,
+    off: i64,
+    n: u64,
+    kind: u32,
 }
 
 /// An access to check against the packet, waiting to be grouped with others from the same
@@ -278,6 +301,7 @@ impl Cx {
             pkt_params: HashSet::new(),
             pkt_data: None,
             pending_pkt: Vec::new(),
+            group_helpers: HashMap::new(),
         }
     }
 
@@ -868,7 +892,8 @@ impl Cx {
         }
         let reach = abi::MEM_GUARD_REACH;
         let mut oks: HashMap<Value, Value> = HashMap::new();
-        let e = cstr("");
+        let places = self.places(f);
+        let mut groups: Vec<(GroupKey, Vec<Member>)> = Vec::new();
         for a in pending {
             let (base, off) = self.split_const(a.p);
             let n = a.n as i64;
@@ -884,36 +909,170 @@ impl Cx {
             } else {
                 self.stats.merged += 1;
             }
-            LLVMPositionBuilderBefore(self.b, a.inst);
-            let addr = LLVMBuildPtrToInt(self.b, a.p, self.i64t, e.as_ptr());
-            self.guard_unknown(f, a.inst, ok, addr, LLVMConstInt(self.i64t, a.n, 0), a.kind);
+            if a.n > abi::HEADROOM as u64 {
+                // Too large for the group's packet test: its own guard.
+                LLVMPositionBuilderBefore(self.b, a.inst);
+                let e = cstr("");
+                let addr = LLVMBuildPtrToInt(self.b, a.p, self.i64t, e.as_ptr());
+                self.guard_unknown(f, a.inst, ok, addr, LLVMConstInt(self.i64t, a.n, 0), a.kind);
+                continue;
+            }
+            let (block, seg, pos) = places[&a.inst];
+            let key = GroupKey { block, seg, base, data: None, ok: Some(ok) };
+            let m = Member { inst: a.inst, pos, off, n: a.n, kind: a.kind };
+            match groups.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, ms)) => ms.push(m),
+                None => groups.push((key, vec![m])),
+            }
+        }
+        for (key, members) in groups {
+            let ok = key.ok.expect("a mem group has its compare");
+            self.group_guard(f, false, ok, key.base, members);
         }
     }
 
-    /// Emits the packet checks. Accesses at constant offsets from one base in one block
-    /// (a header field read byte by byte, a checksum patched) share one test of the span
-    /// they cover, `(first - data) + span <= len`, placed before the first of them; each
-    /// access then only branches on it. All of them run once the first does (a block is
-    /// straight-line code), and the span is contiguous, so the test fails only if one of
-    /// them lies outside the packet; even then no access is refused on its account: a
-    /// failed test sends each access to the exact slow path for its own bytes. Spans stay
-    /// within the headroom, which the test's form needs (see `access`).
+    /// Where each instruction of `f` stands: its block, its segment (how many calls that
+    /// might not return precede it in the block) and its position.
+    unsafe fn places(&self, f: Value) -> HashMap<Value, (LLVMBasicBlockRef, u32, u32)> {
+        let mut out = HashMap::new();
+        for b in llvm::blocks(f) {
+            let mut seg = 0;
+            for (pos, i) in llvm::instructions(b).into_iter().enumerate() {
+                out.insert(i, (b, seg, pos as u32));
+                if llvm::opcode(i) == Some(LLVMOpcode::LLVMCall) && self.is_barrier(i) {
+                    seg += 1;
+                }
+            }
+        }
+        out
+    }
+
+    /// A call after which the rest of its block might not run: anything but LLVM's
+    /// intrinsics, the pass's own guards and the checked memory functions, which return
+    /// (or stop the module, as a failed check would).
+    unsafe fn is_barrier(&self, call: Value) -> bool {
+        let Some(t) = llvm::as_function(llvm::called_value(call)) else { return true };
+        let n = llvm::name(t);
+        !(n.starts_with("llvm.") || n.starts_with("nfcc.") || LIBC.iter().any(|l| l.0 == n))
+    }
+
+    /// One guard for accesses at constant offsets from `base` in one straight stretch of a
+    /// block (no call between them that might not return), placed before the first: they
+    /// all run once it does. If `ok` (the base lies in `mem`, or for the packet, their span
+    /// lies in it) holds, none of them needs more; if not, each is tested exactly on its
+    /// own, in order, before the first runs: the packet inline for a pointer of unknown
+    /// region, then the runtime's slow path. So a module is stopped here only if one of
+    /// the accesses it is about to make is outside its regions, never for the group.
+    unsafe fn group_guard(&mut self, f: Value, pkt: bool, ok: Value, base: Value, mut members: Vec<Member>) {
+        members.sort_by_key(|m| m.pos);
+        // Long runs (an unrolled loop's stores) take one guard per few members: each access
+        // is then proven from a handful of slow paths, not from all of them.
+        while members.len() > MAX_GROUP {
+            let rest = members.split_off(MAX_GROUP);
+            self.group_guard(f, pkt, ok, base, std::mem::replace(&mut members, rest));
+        }
+        let e = cstr("");
+        let first = members[0].inst;
+        LLVMPositionBuilderBefore(self.b, first);
+        let mut args = vec![ok];
+        for m in &members {
+            let mut idx = [LLVMConstInt(self.i64t, m.off as u64, 1)];
+            let p = LLVMBuildGEP2(self.b, self.i8t, base, idx.as_mut_ptr(), 1, e.as_ptr());
+            args.push(LLVMBuildPtrToInt(self.b, p, self.i64t, e.as_ptr()));
+            args.push(LLVMConstInt(self.i64t, m.n, 0));
+            let site = self.site(f, m.inst, m.kind);
+            args.push(LLVMConstInt(self.i32t, site as u64, 0));
+        }
+        let helper = self.group_helper(pkt, members.len());
+        LLVMPositionBuilderBefore(self.b, first);
+        self.call(helper, &mut args);
+    }
+
+    /// `nfcc.group.{mem,pkt}.K(ok, addr1, size1, site1, ..., addrK, sizeK, siteK)`: see
+    /// `group_guard`. The packet test of a mem group is `guard_pkt_small`'s (sizes up to
+    /// the headroom).
+    unsafe fn group_helper(&mut self, pkt: bool, k: usize) -> (Value, LLVMTypeRef) {
+        if let Some(&h) = self.group_helpers.get(&(pkt, k)) {
+            return h;
+        }
+        let e = cstr("");
+        let mut params = vec![self.i1t];
+        for _ in 0..k {
+            params.extend([self.i64t, self.i64t, self.i32t]);
+        }
+        let name = format!("nfcc.group.{}.{k}", if pkt { "pkt" } else { "mem" });
+        let h = self.helper(&name, self.voidt, &mut params);
+        let f = h.0;
+        let b = LLVMCreateBuilderInContext(self.c);
+        let (entry, test, slow, done) = (self.block(f, "entry"), self.block(f, "pkt"), self.block(f, "slow"), self.block(f, "done"));
+        let member = |j: usize| (LLVMGetParam(f, 1 + 3 * j as u32), LLVMGetParam(f, 2 + 3 * j as u32), LLVMGetParam(f, 3 + 3 * j as u32));
+        LLVMPositionBuilderAtEnd(b, entry);
+        let br = LLVMBuildCondBr(b, LLVMGetParam(f, 0), done, if pkt { slow } else { test });
+        self.unlikely(br);
+        // One test of all the members against the packet, then one block of slow paths:
+        // each way into `done` proves every member on its own (no path per member).
+        LLVMPositionBuilderAtEnd(b, test);
+        if !pkt {
+            let data = LLVMBuildLoad2(b, self.ptrt, self.bounds_at(abi::BOUNDS_PKT + abi::PACKET_DATA), e.as_ptr());
+            let len = LLVMBuildLoad2(b, self.i32t, self.bounds_at(abi::BOUNDS_PKT + abi::PACKET_LEN), e.as_ptr());
+            LLVMSetVolatile(data, 1);
+            LLVMSetVolatile(len, 1);
+            let d = LLVMBuildPtrToInt(b, data, self.i64t, e.as_ptr());
+            let lz = LLVMBuildZExt(b, len, self.i64t, e.as_ptr());
+            let mut all = LLVMConstInt(self.i1t, 1, 0);
+            for j in 0..k {
+                let (addr, size, _) = member(j);
+                let o = LLVMBuildSub(b, addr, d, e.as_ptr());
+                let end = LLVMBuildAdd(b, o, size, e.as_ptr());
+                let in_pkt = LLVMBuildICmp(b, LLVMIntPredicate::LLVMIntULE, end, lz, e.as_ptr());
+                all = LLVMBuildAnd(b, all, in_pkt, e.as_ptr());
+            }
+            let br = LLVMBuildCondBr(b, all, done, slow);
+            self.unlikely(br);
+        } else {
+            LLVMBuildBr(b, slow);
+        }
+        LLVMPositionBuilderAtEnd(b, slow);
+        for j in 0..k {
+            let (addr, size, site) = member(j);
+            let mut a = [addr, size, site];
+            let c = LLVMBuildCall2(b, self.check.1, self.check.0, a.as_mut_ptr(), 3, e.as_ptr());
+            LLVMSetInstructionCallConv(c, CHECK_CALL_CONV);
+        }
+        LLVMBuildBr(b, done);
+        LLVMPositionBuilderAtEnd(b, done);
+        LLVMBuildRetVoid(b);
+        LLVMDisposeBuilder(b);
+        self.group_helpers.insert((pkt, k), h);
+        h
+    }
+
+    /// Emits the packet checks. Accesses at constant offsets from one base in one straight
+    /// stretch of a block (a header field read byte by byte, a checksum patched) share one
+    /// guard (`group_guard`) on one test of the span they cover, `(first - data) + span <=
+    /// len`; the span is contiguous, so it holds exactly when each of them lies in the
+    /// packet. Spans stay within the headroom, which the test's form needs (see `access`).
     unsafe fn flush_packet_checks(&mut self, f: Value) {
         let pending = std::mem::take(&mut self.pending_pkt);
-        // Groups in order of their first access: (block, base, data) -> members.
-        let mut groups: Vec<((LLVMBasicBlockRef, Value, Value), Vec<(PktAccess, i64)>)> = Vec::new();
+        if pending.is_empty() {
+            return;
+        }
+        let places = self.places(f);
+        let mut groups: Vec<(GroupKey, Vec<(PktAccess, Member)>)> = Vec::new();
         for a in pending {
             let (base, off) = self.split_const(a.p);
-            let key = (LLVMGetInstructionParent(a.inst), base, a.data);
+            let (block, seg, pos) = places[&a.inst];
+            let key = GroupKey { block, seg, base, data: Some(a.data), ok: None };
+            let m = Member { inst: a.inst, pos, off, n: a.n, kind: a.kind };
             match groups.iter_mut().find(|(k, _)| *k == key) {
-                Some((_, members)) => members.push((a, off)),
-                None => groups.push((key, vec![(a, off)])),
+                Some((_, ms)) => ms.push((a, m)),
+                None => groups.push((key, vec![(a, m)])),
             }
         }
         let e = cstr("");
-        for ((_, base, data), members) in groups {
-            let lo = members.iter().map(|(_, o)| *o).min().unwrap_or(0);
-            let hi = members.iter().map(|(a, o)| o.saturating_add(a.n as i64)).max().unwrap_or(0);
+        for (key, members) in groups {
+            let lo = members.iter().map(|(_, m)| m.off).min().unwrap_or(0);
+            let hi = members.iter().map(|(_, m)| m.off.saturating_add(m.n as i64)).max().unwrap_or(0);
             let span = hi.saturating_sub(lo);
             if members.len() == 1 || span <= 0 || span > abi::HEADROOM as i64 {
                 for (a, _) in members {
@@ -922,18 +1081,14 @@ impl Cx {
                 }
                 continue;
             }
-            // Before the first member (members are in instruction order within the block).
-            LLVMPositionBuilderBefore(self.b, members[0].0.inst);
+            let first = members.iter().min_by_key(|(_, m)| m.pos).expect("a group has members").1.inst;
+            LLVMPositionBuilderBefore(self.b, first);
             self.stats.packet += 1;
             self.stats.merged += members.len() as u64 - 1;
             let mut idx = [LLVMConstInt(self.i64t, lo as u64, 1)];
-            let first = LLVMBuildGEP2(self.b, self.i8t, base, idx.as_mut_ptr(), 1, e.as_ptr());
-            let ok = self.packet_ok(first, data, span as u64);
-            for (a, _) in members {
-                LLVMPositionBuilderBefore(self.b, a.inst);
-                let addr = LLVMBuildPtrToInt(self.b, a.p, self.i64t, e.as_ptr());
-                self.guard(f, a.inst, ok, addr, a.n, a.kind);
-            }
+            let start = LLVMBuildGEP2(self.b, self.i8t, key.base, idx.as_mut_ptr(), 1, e.as_ptr());
+            let ok = self.packet_ok(start, key.data.expect("a packet group has its data"), span as u64);
+            self.group_guard(f, true, ok, key.base, members.into_iter().map(|(_, m)| m).collect());
         }
     }
 
