@@ -53,6 +53,8 @@ pub const MAX_FRAME: u64 = 32 * 1024;
 /// `nfcc__check`'s calling convention: the runtime defines it `preserve_most`
 /// (`nfcc_rt.c`), so the slow path clobbers no register the caller keeps values in.
 pub const CHECK_CALL_CONV: u32 = inkwell::llvm_sys::LLVMCallConv::LLVMPreserveMostCallConv as u32;
+/// Most accesses one group guard covers (see `group_guard`).
+const MAX_GROUP: usize = 4;
 /// Accesses of at least this many bytes always go through the runtime's exact check.
 const MAX_INLINE_CHECK: u64 = 4096;
 
@@ -102,6 +104,7 @@ struct Stats {
     slow: u64,
     frames: u64,
     indirect_calls: u64,
+    packet_params: u64,
 }
 
 /// The pass.
@@ -137,6 +140,7 @@ impl ModulePass for Isolate {
                 ("checked-slow".into(), s.slow),
                 ("frames".into(), s.frames),
                 ("indirect-calls".into(), s.indirect_calls),
+                ("packet-params".into(), s.packet_params),
             ])
         }
     }
@@ -184,6 +188,7 @@ struct Cx {
     violation: (Value, LLVMTypeRef),
     guard: (Value, LLVMTypeRef),
     guard_pkt: (Value, LLVMTypeRef),
+    guard_pkt_small: (Value, LLVMTypeRef),
     stack_guard: (Value, LLVMTypeRef),
     call_guard: (Value, LLVMTypeRef),
     sites: Vec<Site>,
@@ -197,6 +202,43 @@ struct Cx {
     own: HashSet<Value>,
     /// Per function: accesses that need a `mem` check, grouped by base at the end.
     pending_mem: Vec<MemAccess>,
+    /// Pointer parameters every caller passes a packet pointer in (see `packet_params`).
+    pkt_params: HashSet<Value>,
+    /// Per function: the packet's data pointer, loaded once at entry, for those parameters.
+    pkt_data: Option<Value>,
+    /// Per function: accesses that get a packet check, grouped by block and base at the end.
+    pending_pkt: Vec<PktAccess>,
+    /// The group guards made so far, by (packet, members).
+    group_helpers: HashMap<(bool, usize), (Value, LLVMTypeRef)>,
+}
+
+/// Accesses that share one guard: one base, one straight stretch of one block.
+#[derive(PartialEq)]
+struct GroupKey {
+    block: LLVMBasicBlockRef,
+    seg: u32,
+    base: Value,
+    data: Option<Value>,
+    ok: Option<Value>,
+}
+
+/// One access of a group: where it stands in its block and what it touches.
+struct Member {
+    inst: Value,
+    pos: u32,
+    off: i64,
+    n: u64,
+    kind: u32,
+}
+
+/// An access to check against the packet, waiting to be grouped with others from the same
+/// base in its block.
+struct PktAccess {
+    inst: Value,
+    p: Value,
+    n: u64,
+    kind: u32,
+    data: Value,
 }
 
 /// An access to check against `mem`, waiting to be grouped with others from the same base.
@@ -247,6 +289,7 @@ impl Cx {
             violation: null,
             guard: null,
             guard_pkt: null,
+            guard_pkt_small: null,
             stack_guard: null,
             call_guard: null,
             sites: Vec::new(),
@@ -255,6 +298,10 @@ impl Cx {
             mem_bounds: None,
             own: HashSet::new(),
             pending_mem: Vec::new(),
+            pkt_params: HashSet::new(),
+            pkt_data: None,
+            pending_pkt: Vec::new(),
+            group_helpers: HashMap::new(),
         }
     }
 
@@ -268,6 +315,8 @@ impl Cx {
         self.declare_runtime();
         self.define_helpers(&taken);
         self.redirect_descriptor();
+        self.pkt_params = self.packet_params(&user_functions, &taken);
+        self.stats.packet_params = self.pkt_params.len() as u64;
         for &f in &user_functions {
             // Large frames touch every page on the way down, so a runaway stack always
             // meets the call stack's guard page rather than skipping over it.
@@ -276,6 +325,7 @@ impl Cx {
             LLVMAddAttributeAtIndex(f, u32::MAX, a);
             self.frame = None;
             self.mem_bounds = None;
+            self.pkt_data = None;
             self.move_locals_to_frame(f)?;
             self.instrument(f)?;
         }
@@ -570,6 +620,11 @@ impl Cx {
         let (addr, size) = (LLVMGetParam(f, 1), LLVMGetParam(f, 2));
         let data = LLVMBuildLoad2(self.b, self.ptrt, self.bounds_at(abi::BOUNDS_PKT + abi::PACKET_DATA), e.as_ptr());
         let len = LLVMBuildLoad2(self.b, self.i32t, self.bounds_at(abi::BOUNDS_PKT + abi::PACKET_LEN), e.as_ptr());
+        // Volatile: the loads (and the test built on them) stay in this cold block. Plain
+        // loads of a global are safe to speculate, so LICM would hoist the whole test of
+        // every guard in a loop into the loop's preheader, which runs on the hot path.
+        LLVMSetVolatile(data, 1);
+        LLVMSetVolatile(len, 1);
         let head = LLVMConstInt(self.i64t, abi::HEADROOM as u64, 0);
         let d = LLVMBuildPtrToInt(self.b, data, self.i64t, e.as_ptr());
         let start = LLVMBuildSub(self.b, d, head, e.as_ptr());
@@ -579,6 +634,36 @@ impl Cx {
         let room = LLVMBuildSub(self.b, span, o, e.as_ptr());
         let fits = LLVMBuildICmp(self.b, LLVMIntPredicate::LLVMIntULE, size, room, e.as_ptr());
         let in_pkt = LLVMBuildAnd(self.b, starts_in, fits, e.as_ptr());
+        let br = LLVMBuildCondBr(self.b, in_pkt, done, slow);
+        self.unlikely(br);
+        LLVMPositionBuilderAtEnd(self.b, slow);
+        let c = self.call(self.check, &mut [addr, size, LLVMGetParam(f, 3)]);
+        LLVMSetInstructionCallConv(c, CHECK_CALL_CONV);
+        LLVMBuildBr(self.b, done);
+        LLVMPositionBuilderAtEnd(self.b, done);
+        LLVMBuildRetVoid(self.b);
+
+        // nfcc.guard_pkt_small(ok, addr, size, site): `guard_pkt` for a constant size of
+        // at most the headroom. The packet test is then the one `packet_check` compiles,
+        // `(addr - data) + size <= len`: an `addr` up to size - 1 bytes below the data
+        // wraps the sum to below size, which admits it, and it lies in the headroom.
+        self.guard_pkt_small = self.helper("nfcc.guard_pkt_small", self.voidt, &mut [self.i1t, self.i64t, self.i64t, self.i32t]);
+        let f = self.guard_pkt_small.0;
+        let (entry, cold, slow, done) = (self.block(f, "entry"), self.block(f, "pkt"), self.block(f, "slow"), self.block(f, "done"));
+        LLVMPositionBuilderAtEnd(self.b, entry);
+        let br = LLVMBuildCondBr(self.b, LLVMGetParam(f, 0), done, cold);
+        self.unlikely(br);
+        LLVMPositionBuilderAtEnd(self.b, cold);
+        let (addr, size) = (LLVMGetParam(f, 1), LLVMGetParam(f, 2));
+        let data = LLVMBuildLoad2(self.b, self.ptrt, self.bounds_at(abi::BOUNDS_PKT + abi::PACKET_DATA), e.as_ptr());
+        let len = LLVMBuildLoad2(self.b, self.i32t, self.bounds_at(abi::BOUNDS_PKT + abi::PACKET_LEN), e.as_ptr());
+        LLVMSetVolatile(data, 1); // kept in this cold block, as in guard_pkt
+        LLVMSetVolatile(len, 1);
+        let d = LLVMBuildPtrToInt(self.b, data, self.i64t, e.as_ptr());
+        let o = LLVMBuildSub(self.b, addr, d, e.as_ptr());
+        let end = LLVMBuildAdd(self.b, o, size, e.as_ptr());
+        let lz = LLVMBuildZExt(self.b, len, self.i64t, e.as_ptr());
+        let in_pkt = LLVMBuildICmp(self.b, LLVMIntPredicate::LLVMIntULE, end, lz, e.as_ptr());
         let br = LLVMBuildCondBr(self.b, in_pkt, done, slow);
         self.unlikely(br);
         LLVMPositionBuilderAtEnd(self.b, slow);
@@ -789,6 +874,7 @@ impl Cx {
             }
         }
         self.flush_mem_checks(f);
+        self.flush_packet_checks(f);
         Ok(())
     }
 
@@ -806,7 +892,8 @@ impl Cx {
         }
         let reach = abi::MEM_GUARD_REACH;
         let mut oks: HashMap<Value, Value> = HashMap::new();
-        let e = cstr("");
+        let places = self.places(f);
+        let mut groups: Vec<(GroupKey, Vec<Member>)> = Vec::new();
         for a in pending {
             let (base, off) = self.split_const(a.p);
             let n = a.n as i64;
@@ -822,10 +909,199 @@ impl Cx {
             } else {
                 self.stats.merged += 1;
             }
-            LLVMPositionBuilderBefore(self.b, a.inst);
-            let addr = LLVMBuildPtrToInt(self.b, a.p, self.i64t, e.as_ptr());
-            self.guard_unknown(f, a.inst, ok, addr, LLVMConstInt(self.i64t, a.n, 0), a.kind);
+            if a.n > abi::HEADROOM as u64 {
+                // Too large for the group's packet test: its own guard.
+                LLVMPositionBuilderBefore(self.b, a.inst);
+                let e = cstr("");
+                let addr = LLVMBuildPtrToInt(self.b, a.p, self.i64t, e.as_ptr());
+                self.guard_unknown(f, a.inst, ok, addr, LLVMConstInt(self.i64t, a.n, 0), a.kind);
+                continue;
+            }
+            let (block, seg, pos) = places[&a.inst];
+            let key = GroupKey { block, seg, base, data: None, ok: Some(ok) };
+            let m = Member { inst: a.inst, pos, off, n: a.n, kind: a.kind };
+            match groups.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, ms)) => ms.push(m),
+                None => groups.push((key, vec![m])),
+            }
         }
+        for (key, members) in groups {
+            let ok = key.ok.expect("a mem group has its compare");
+            self.group_guard(f, false, ok, key.base, members);
+        }
+    }
+
+    /// Where each instruction of `f` stands: its block, its segment (how many calls that
+    /// might not return precede it in the block) and its position.
+    unsafe fn places(&self, f: Value) -> HashMap<Value, (LLVMBasicBlockRef, u32, u32)> {
+        let mut out = HashMap::new();
+        for b in llvm::blocks(f) {
+            let mut seg = 0;
+            for (pos, i) in llvm::instructions(b).into_iter().enumerate() {
+                out.insert(i, (b, seg, pos as u32));
+                if llvm::opcode(i) == Some(LLVMOpcode::LLVMCall) && self.is_barrier(i) {
+                    seg += 1;
+                }
+            }
+        }
+        out
+    }
+
+    /// A call after which the rest of its block might not run: anything but LLVM's
+    /// intrinsics, the pass's own guards and the checked memory functions, which return
+    /// (or stop the module, as a failed check would).
+    unsafe fn is_barrier(&self, call: Value) -> bool {
+        let Some(t) = llvm::as_function(llvm::called_value(call)) else { return true };
+        let n = llvm::name(t);
+        !(n.starts_with("llvm.") || n.starts_with("nfcc.") || LIBC.iter().any(|l| l.0 == n))
+    }
+
+    /// One guard for accesses at constant offsets from `base` in one straight stretch of a
+    /// block (no call between them that might not return), placed before the first: they
+    /// all run once it does. If `ok` (the base lies in `mem`, or for the packet, their span
+    /// lies in it) holds, none of them needs more; if not, each is tested exactly on its
+    /// own, in order, before the first runs: the packet inline for a pointer of unknown
+    /// region, then the runtime's slow path. So a module is stopped here only if one of
+    /// the accesses it is about to make is outside its regions, never for the group.
+    unsafe fn group_guard(&mut self, f: Value, pkt: bool, ok: Value, base: Value, mut members: Vec<Member>) {
+        members.sort_by_key(|m| m.pos);
+        // Long runs (an unrolled loop's stores) take one guard per few members: each access
+        // is then proven from a handful of slow paths, not from all of them.
+        while members.len() > MAX_GROUP {
+            let rest = members.split_off(MAX_GROUP);
+            self.group_guard(f, pkt, ok, base, std::mem::replace(&mut members, rest));
+        }
+        let e = cstr("");
+        let first = members[0].inst;
+        LLVMPositionBuilderBefore(self.b, first);
+        let mut args = vec![ok];
+        for m in &members {
+            let mut idx = [LLVMConstInt(self.i64t, m.off as u64, 1)];
+            let p = LLVMBuildGEP2(self.b, self.i8t, base, idx.as_mut_ptr(), 1, e.as_ptr());
+            args.push(LLVMBuildPtrToInt(self.b, p, self.i64t, e.as_ptr()));
+            args.push(LLVMConstInt(self.i64t, m.n, 0));
+            let site = self.site(f, m.inst, m.kind);
+            args.push(LLVMConstInt(self.i32t, site as u64, 0));
+        }
+        let helper = self.group_helper(pkt, members.len());
+        LLVMPositionBuilderBefore(self.b, first);
+        self.call(helper, &mut args);
+    }
+
+    /// `nfcc.group.{mem,pkt}.K(ok, addr1, size1, site1, ..., addrK, sizeK, siteK)`: see
+    /// `group_guard`. The packet test of a mem group is `guard_pkt_small`'s (sizes up to
+    /// the headroom).
+    unsafe fn group_helper(&mut self, pkt: bool, k: usize) -> (Value, LLVMTypeRef) {
+        if let Some(&h) = self.group_helpers.get(&(pkt, k)) {
+            return h;
+        }
+        let e = cstr("");
+        let mut params = vec![self.i1t];
+        for _ in 0..k {
+            params.extend([self.i64t, self.i64t, self.i32t]);
+        }
+        let name = format!("nfcc.group.{}.{k}", if pkt { "pkt" } else { "mem" });
+        let h = self.helper(&name, self.voidt, &mut params);
+        let f = h.0;
+        let b = LLVMCreateBuilderInContext(self.c);
+        let (entry, test, slow, done) = (self.block(f, "entry"), self.block(f, "pkt"), self.block(f, "slow"), self.block(f, "done"));
+        let member = |j: usize| (LLVMGetParam(f, 1 + 3 * j as u32), LLVMGetParam(f, 2 + 3 * j as u32), LLVMGetParam(f, 3 + 3 * j as u32));
+        LLVMPositionBuilderAtEnd(b, entry);
+        let br = LLVMBuildCondBr(b, LLVMGetParam(f, 0), done, if pkt { slow } else { test });
+        self.unlikely(br);
+        // One test of all the members against the packet, then one block of slow paths:
+        // each way into `done` proves every member on its own (no path per member).
+        LLVMPositionBuilderAtEnd(b, test);
+        if !pkt {
+            let data = LLVMBuildLoad2(b, self.ptrt, self.bounds_at(abi::BOUNDS_PKT + abi::PACKET_DATA), e.as_ptr());
+            let len = LLVMBuildLoad2(b, self.i32t, self.bounds_at(abi::BOUNDS_PKT + abi::PACKET_LEN), e.as_ptr());
+            LLVMSetVolatile(data, 1);
+            LLVMSetVolatile(len, 1);
+            let d = LLVMBuildPtrToInt(b, data, self.i64t, e.as_ptr());
+            let lz = LLVMBuildZExt(b, len, self.i64t, e.as_ptr());
+            let mut all = LLVMConstInt(self.i1t, 1, 0);
+            for j in 0..k {
+                let (addr, size, _) = member(j);
+                let o = LLVMBuildSub(b, addr, d, e.as_ptr());
+                let end = LLVMBuildAdd(b, o, size, e.as_ptr());
+                let in_pkt = LLVMBuildICmp(b, LLVMIntPredicate::LLVMIntULE, end, lz, e.as_ptr());
+                all = LLVMBuildAnd(b, all, in_pkt, e.as_ptr());
+            }
+            let br = LLVMBuildCondBr(b, all, done, slow);
+            self.unlikely(br);
+        } else {
+            LLVMBuildBr(b, slow);
+        }
+        LLVMPositionBuilderAtEnd(b, slow);
+        for j in 0..k {
+            let (addr, size, site) = member(j);
+            let mut a = [addr, size, site];
+            let c = LLVMBuildCall2(b, self.check.1, self.check.0, a.as_mut_ptr(), 3, e.as_ptr());
+            LLVMSetInstructionCallConv(c, CHECK_CALL_CONV);
+        }
+        LLVMBuildBr(b, done);
+        LLVMPositionBuilderAtEnd(b, done);
+        LLVMBuildRetVoid(b);
+        LLVMDisposeBuilder(b);
+        self.group_helpers.insert((pkt, k), h);
+        h
+    }
+
+    /// Emits the packet checks. Accesses at constant offsets from one base in one straight
+    /// stretch of a block (a header field read byte by byte, a checksum patched) share one
+    /// guard (`group_guard`) on one test of the span they cover, `(first - data) + span <=
+    /// len`; the span is contiguous, so it holds exactly when each of them lies in the
+    /// packet. Spans stay within the headroom, which the test's form needs (see `access`).
+    unsafe fn flush_packet_checks(&mut self, f: Value) {
+        let pending = std::mem::take(&mut self.pending_pkt);
+        if pending.is_empty() {
+            return;
+        }
+        let places = self.places(f);
+        let mut groups: Vec<(GroupKey, Vec<(PktAccess, Member)>)> = Vec::new();
+        for a in pending {
+            let (base, off) = self.split_const(a.p);
+            let (block, seg, pos) = places[&a.inst];
+            let key = GroupKey { block, seg, base, data: Some(a.data), ok: None };
+            let m = Member { inst: a.inst, pos, off, n: a.n, kind: a.kind };
+            match groups.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, ms)) => ms.push((a, m)),
+                None => groups.push((key, vec![(a, m)])),
+            }
+        }
+        let e = cstr("");
+        for (key, members) in groups {
+            let lo = members.iter().map(|(_, m)| m.off).min().unwrap_or(0);
+            let hi = members.iter().map(|(_, m)| m.off.saturating_add(m.n as i64)).max().unwrap_or(0);
+            let span = hi.saturating_sub(lo);
+            if members.len() == 1 || span <= 0 || span > abi::HEADROOM as i64 {
+                for (a, _) in members {
+                    LLVMPositionBuilderBefore(self.b, a.inst);
+                    self.packet_check(f, a.inst, a.p, a.data, a.n, a.kind);
+                }
+                continue;
+            }
+            let first = members.iter().min_by_key(|(_, m)| m.pos).expect("a group has members").1.inst;
+            LLVMPositionBuilderBefore(self.b, first);
+            self.stats.packet += 1;
+            self.stats.merged += members.len() as u64 - 1;
+            let mut idx = [LLVMConstInt(self.i64t, lo as u64, 1)];
+            let start = LLVMBuildGEP2(self.b, self.i8t, key.base, idx.as_mut_ptr(), 1, e.as_ptr());
+            let ok = self.packet_ok(start, key.data.expect("a packet group has its data"), span as u64);
+            self.group_guard(f, true, ok, key.base, members.into_iter().map(|(_, m)| m).collect());
+        }
+    }
+
+    /// `(p - data) + n <= len` at the builder's position.
+    unsafe fn packet_ok(&mut self, p: Value, data: Value, n: u64) -> Value {
+        let e = cstr("");
+        let a = LLVMBuildPtrToInt(self.b, p, self.i64t, e.as_ptr());
+        let d = LLVMBuildPtrToInt(self.b, data, self.i64t, e.as_ptr());
+        let o = LLVMBuildSub(self.b, a, d, e.as_ptr());
+        let end = LLVMBuildAdd(self.b, o, LLVMConstInt(self.i64t, n, 0), e.as_ptr());
+        let len = LLVMBuildLoad2(self.b, self.i32t, self.bounds_at(abi::BOUNDS_PKT + abi::PACKET_LEN), e.as_ptr());
+        let lz = LLVMBuildZExt(self.b, len, self.i64t, e.as_ptr());
+        LLVMBuildICmp(self.b, LLVMIntPredicate::LLVMIntULE, end, lz, e.as_ptr())
     }
 
     /// `base in mem` as an i1, computed where `base` is defined (memoised in `oks`).
@@ -1061,11 +1337,93 @@ impl Cx {
             Root::Bounds if !write && static_ok(abi::BOUNDS_PKT + 24) => self.stats.proven += 1,
             // `off + n <= len` also admits `p` up to n - 1 bytes below the data, which must
             // stay within the packet's headroom: larger accesses take the exact range form.
-            Root::Packet { data } if n <= abi::HEADROOM as u64 => self.packet_check(f, inst, p, data, n, kind),
+            Root::Packet { data } if n <= abi::HEADROOM as u64 => self.pending_pkt.push(PktAccess { inst, p, n, kind, data }),
             Root::Packet { .. } => self.range_check(f, inst, p, LLVMConstInt(self.i64t, n, 0), kind),
+            // A parameter every caller passes a packet pointer in: the packet's test first
+            // (one compare), the exact slow path if it fails. Only a choice of test: the
+            // test is exact whatever the pointer is.
+            Root::Unknown if n <= abi::HEADROOM as u64 && self.pkt_params.contains(&d.root) => {
+                let data = self.packet_data(f);
+                self.pending_pkt.push(PktAccess { inst, p, n, kind, data })
+            }
             Root::Bounds | Root::Unknown => self.pending_mem.push(MemAccess { inst, p, n, kind }),
         }
         Ok(())
+    }
+
+    /// The packet's data pointer, loaded once at the top of the function.
+    unsafe fn packet_data(&mut self, f: Value) -> Value {
+        if let Some(d) = self.pkt_data {
+            return d;
+        }
+        let e = cstr("");
+        let first = LLVMGetFirstInstruction(LLVMGetEntryBasicBlock(f));
+        let builder = LLVMCreateBuilderInContext(self.c);
+        LLVMPositionBuilderBefore(builder, first);
+        let d = LLVMBuildLoad2(builder, self.ptrt, self.bounds_at(abi::BOUNDS_PKT + abi::PACKET_DATA), e.as_ptr());
+        LLVMDisposeBuilder(builder);
+        self.pkt_data = Some(d);
+        d
+    }
+
+    /// Pointer parameters of the module's internal functions that every call passes a
+    /// packet pointer in (the packet's data plus an offset, or such a parameter of the
+    /// caller): the helpers NFs write to parse and rewrite headers. The largest set closed
+    /// under that rule; functions reached through pointers have unknown callers and none.
+    /// It only picks which test an access gets first: every test is exact.
+    unsafe fn packet_params(&self, funcs: &[Value], taken: &[Value]) -> HashSet<Value> {
+        let entry_points = [abi::SYM_PROCESS, "nf_init"];
+        let mut calls: HashMap<Value, Vec<Value>> = HashMap::new();
+        let mut candidates: HashSet<Value> = HashSet::new();
+        for &f in funcs {
+            if taken.contains(&f) || entry_points.contains(&llvm::name(f).as_str()) {
+                continue;
+            }
+            for k in 0..LLVMCountParams(f) {
+                let a = LLVMGetParam(f, k);
+                if llvm::type_kind(LLVMTypeOf(a)) == LLVMTypeKind::LLVMPointerTypeKind {
+                    candidates.insert(a);
+                }
+            }
+        }
+        for &f in funcs {
+            for b in llvm::blocks(f) {
+                for i in llvm::instructions(b) {
+                    if llvm::opcode(i) != Some(LLVMOpcode::LLVMCall) {
+                        continue;
+                    }
+                    if let Some(t) = llvm::as_function(llvm::called_value(i)) {
+                        if llvm::is_definition(t) {
+                            calls.entry(t).or_default().push(i);
+                        }
+                    }
+                }
+            }
+        }
+        // Parameters of functions never called directly have no known caller.
+        candidates.retain(|&a| calls.contains_key(&LLVMGetParamParent(a)));
+        loop {
+            let mut gone = Vec::new();
+            for &a in &candidates {
+                let f = LLVMGetParamParent(a);
+                let k = (0..LLVMCountParams(f)).find(|&k| LLVMGetParam(f, k) == a).unwrap_or(0);
+                let all = calls[&f].iter().all(|&call| {
+                    k < LLVMGetNumArgOperands(call) && {
+                        let root = self.decompose(llvm::operand(call, k)).root;
+                        matches!(self.classify(root), Root::Packet { .. }) || candidates.contains(&root)
+                    }
+                });
+                if !all {
+                    gone.push(a);
+                }
+            }
+            if gone.is_empty() {
+                return candidates;
+            }
+            for a in gone {
+                candidates.remove(&a);
+            }
+        }
     }
 
     /// True if `p + extra` is, on every path, a constant offset into a frame, global or
@@ -1105,7 +1463,9 @@ impl Cx {
     /// inline before the slow path.
     unsafe fn guard_unknown(&mut self, f: Value, inst: Value, ok: Value, addr: Value, n: Value, kind: u32) {
         let site = self.site(f, inst, kind);
-        self.call(self.guard_pkt, &mut [ok, addr, n, LLVMConstInt(self.i32t, site as u64, 0)]);
+        let small = llvm::const_int(n).is_some_and(|k| k > 0 && k <= abi::HEADROOM as i64);
+        let helper = if small { self.guard_pkt_small } else { self.guard_pkt };
+        self.call(helper, &mut [ok, addr, n, LLVMConstInt(self.i32t, site as u64, 0)]);
     }
 
     /// `mem_lo`/`mem_len`, loaded once at the top of the function.
@@ -1139,13 +1499,8 @@ impl Cx {
     unsafe fn packet_check(&mut self, f: Value, inst: Value, p: Value, data: Value, n: u64, kind: u32) {
         self.stats.packet += 1;
         let e = cstr("");
+        let ok = self.packet_ok(p, data, n);
         let a = LLVMBuildPtrToInt(self.b, p, self.i64t, e.as_ptr());
-        let d = LLVMBuildPtrToInt(self.b, data, self.i64t, e.as_ptr());
-        let o = LLVMBuildSub(self.b, a, d, e.as_ptr());
-        let end = LLVMBuildAdd(self.b, o, LLVMConstInt(self.i64t, n, 0), e.as_ptr());
-        let len = LLVMBuildLoad2(self.b, self.i32t, self.bounds_at(abi::BOUNDS_PKT + abi::PACKET_LEN), e.as_ptr());
-        let lz = LLVMBuildZExt(self.b, len, self.i64t, e.as_ptr());
-        let ok = LLVMBuildICmp(self.b, LLVMIntPredicate::LLVMIntULE, end, lz, e.as_ptr());
         self.guard(f, inst, ok, a, n, kind);
     }
 

@@ -987,6 +987,15 @@ impl<'c> Enc<'c> {
         if let Some(proof) = self.query(&tru, &and(self.ctx, &together)) {
             return Some(proof);
         }
+        // A merge the obligation does not look into (no back edge, none of its phis in the
+        // obligation): what holds at the end of its immediate dominator holds on every way
+        // into it, since every path to M passes there and the facts met since only add to
+        // what is known. Trying that first keeps a goal whose proof lies further up (an
+        // access of a group guarded before other groups' guards) from splitting at every
+        // merge on the way (paths multiply; the dominator chain does not).
+        if let Some(proof) = self.past_merge(m, preds, ob, rounds, budget, active) {
+            return Some(proof);
+        }
         let mut proof = Proof::Guarded;
         for (p, next) in nexts {
             // Each way round a loop adds a copy of its body to the question: a few at most.
@@ -999,6 +1008,34 @@ impl<'c> Enc<'c> {
             }
         }
         Some(proof)
+    }
+
+    /// `ob` at M's entry, proven at the end of M's immediate dominator (see
+    /// `all_predecessors`), when `preds` are all of M's predecessors, none a back edge, and
+    /// `ob` mentions none of M's phis.
+    fn past_merge(&mut self, m: usize, preds: &[usize], ob: &Ob<'c>, rounds: u32, budget: &mut u32, active: &mut HashSet<(usize, Bool<'c>)>) -> Option<Proof> {
+        if m == 0 || preds.len() != self.cfg.preds[m].len() || preds.iter().any(|&p| self.cfg.dominates(m, p)) {
+            return None;
+        }
+        let mut phis = HashSet::new();
+        for phi in llvm::instructions(self.cfg.blocks[m]).into_iter().take_while(|&i| llvm::opcode(i) == Some(LLVMOpcode::LLVMPHI)) {
+            if !self.phi_vars.contains(&phi) {
+                continue;
+            }
+            match self.term(phi) {
+                Some(T::I(x, _)) => phis.insert(x.decl().name()),
+                Some(T::B(b)) => phis.insert(b.decl().name()),
+                None => return None,
+            };
+        }
+        let vars = self.free_vars(&ob.formula(self.ctx));
+        if vars.iter().any(|v| phis.contains(v)) {
+            return None;
+        }
+        let d = self.cfg.idom[m];
+        let mut next = self.relevant(Ob { hyps: ob.hyps.clone(), goal: ob.goal.clone() });
+        next.hyps.extend(self.block_checks(d));
+        self.solve(d, next, rounds, budget, active)
     }
 
     /// `ob` at M's entry as an obligation at the end of predecessor `p`: M's phis become
