@@ -567,6 +567,39 @@ impl Cx {
         (f, ty)
     }
 
+    /// A guard helper `name(ok, addr, size, site)` for a pointer whose region is not known
+    /// (`ok` tested `mem`): when `ok` failed, `in_packet(addr, size, data, len)` (built in
+    /// the cold block from the current packet's data pointer and length) tests the packet
+    /// before the slow path.
+    unsafe fn packet_guard(&mut self, name: &str, in_packet: impl Fn(&Self, Value, Value, Value, Value) -> Value) -> (Value, LLVMTypeRef) {
+        let e = cstr("");
+        let helper = self.helper(name, self.voidt, &mut [self.i1t, self.i64t, self.i64t, self.i32t]);
+        let f = helper.0;
+        let (entry, cold, slow, done) = (self.block(f, "entry"), self.block(f, "pkt"), self.block(f, "slow"), self.block(f, "done"));
+        LLVMPositionBuilderAtEnd(self.b, entry);
+        let br = LLVMBuildCondBr(self.b, LLVMGetParam(f, 0), done, cold);
+        self.unlikely(br);
+        LLVMPositionBuilderAtEnd(self.b, cold);
+        let (addr, size) = (LLVMGetParam(f, 1), LLVMGetParam(f, 2));
+        let data = LLVMBuildLoad2(self.b, self.ptrt, self.bounds_at(abi::BOUNDS_PKT + abi::PACKET_DATA), e.as_ptr());
+        let len = LLVMBuildLoad2(self.b, self.i32t, self.bounds_at(abi::BOUNDS_PKT + abi::PACKET_LEN), e.as_ptr());
+        // Volatile: the loads (and the test built on them) stay in this cold block. Plain
+        // loads of a global are safe to speculate, so LICM would hoist the whole test of
+        // every guard in a loop into the loop's preheader, which runs on the hot path.
+        LLVMSetVolatile(data, 1);
+        LLVMSetVolatile(len, 1);
+        let in_pkt = in_packet(self, addr, size, data, len);
+        let br = LLVMBuildCondBr(self.b, in_pkt, done, slow);
+        self.unlikely(br);
+        LLVMPositionBuilderAtEnd(self.b, slow);
+        let c = self.call(self.check, &mut [addr, size, LLVMGetParam(f, 3)]);
+        LLVMSetInstructionCallConv(c, CHECK_CALL_CONV);
+        LLVMBuildBr(self.b, done);
+        LLVMPositionBuilderAtEnd(self.b, done);
+        LLVMBuildRetVoid(self.b);
+        helper
+    }
+
     unsafe fn block(&self, f: Value, name: &str) -> LLVMBasicBlockRef {
         let n = cstr(name);
         LLVMAppendBasicBlockInContext(self.c, f, n.as_ptr())
@@ -610,68 +643,29 @@ impl Cx {
         // known (`ok` tested `mem`): when `ok` failed, an exact inline test of `[addr,
         // addr+size)` against the current packet (headroom included) comes before the slow
         // path, so that keys and headers handed to library code by pointer stay cheap.
-        self.guard_pkt = self.helper("nfcc.guard_pkt", self.voidt, &mut [self.i1t, self.i64t, self.i64t, self.i32t]);
-        let f = self.guard_pkt.0;
-        let (entry, cold, slow, done) = (self.block(f, "entry"), self.block(f, "pkt"), self.block(f, "slow"), self.block(f, "done"));
-        LLVMPositionBuilderAtEnd(self.b, entry);
-        let br = LLVMBuildCondBr(self.b, LLVMGetParam(f, 0), done, cold);
-        self.unlikely(br);
-        LLVMPositionBuilderAtEnd(self.b, cold);
-        let (addr, size) = (LLVMGetParam(f, 1), LLVMGetParam(f, 2));
-        let data = LLVMBuildLoad2(self.b, self.ptrt, self.bounds_at(abi::BOUNDS_PKT + abi::PACKET_DATA), e.as_ptr());
-        let len = LLVMBuildLoad2(self.b, self.i32t, self.bounds_at(abi::BOUNDS_PKT + abi::PACKET_LEN), e.as_ptr());
-        // Volatile: the loads (and the test built on them) stay in this cold block. Plain
-        // loads of a global are safe to speculate, so LICM would hoist the whole test of
-        // every guard in a loop into the loop's preheader, which runs on the hot path.
-        LLVMSetVolatile(data, 1);
-        LLVMSetVolatile(len, 1);
-        let head = LLVMConstInt(self.i64t, abi::HEADROOM as u64, 0);
-        let d = LLVMBuildPtrToInt(self.b, data, self.i64t, e.as_ptr());
-        let start = LLVMBuildSub(self.b, d, head, e.as_ptr());
-        let span = LLVMBuildAdd(self.b, LLVMBuildZExt(self.b, len, self.i64t, e.as_ptr()), head, e.as_ptr());
-        let o = LLVMBuildSub(self.b, addr, start, e.as_ptr());
-        let starts_in = LLVMBuildICmp(self.b, LLVMIntPredicate::LLVMIntULT, o, span, e.as_ptr());
-        let room = LLVMBuildSub(self.b, span, o, e.as_ptr());
-        let fits = LLVMBuildICmp(self.b, LLVMIntPredicate::LLVMIntULE, size, room, e.as_ptr());
-        let in_pkt = LLVMBuildAnd(self.b, starts_in, fits, e.as_ptr());
-        let br = LLVMBuildCondBr(self.b, in_pkt, done, slow);
-        self.unlikely(br);
-        LLVMPositionBuilderAtEnd(self.b, slow);
-        let c = self.call(self.check, &mut [addr, size, LLVMGetParam(f, 3)]);
-        LLVMSetInstructionCallConv(c, CHECK_CALL_CONV);
-        LLVMBuildBr(self.b, done);
-        LLVMPositionBuilderAtEnd(self.b, done);
-        LLVMBuildRetVoid(self.b);
+        self.guard_pkt = self.packet_guard("nfcc.guard_pkt", |g, addr, size, data, len| {
+            let head = LLVMConstInt(g.i64t, abi::HEADROOM as u64, 0);
+            let d = LLVMBuildPtrToInt(g.b, data, g.i64t, e.as_ptr());
+            let start = LLVMBuildSub(g.b, d, head, e.as_ptr());
+            let span = LLVMBuildAdd(g.b, LLVMBuildZExt(g.b, len, g.i64t, e.as_ptr()), head, e.as_ptr());
+            let o = LLVMBuildSub(g.b, addr, start, e.as_ptr());
+            let starts_in = LLVMBuildICmp(g.b, LLVMIntPredicate::LLVMIntULT, o, span, e.as_ptr());
+            let room = LLVMBuildSub(g.b, span, o, e.as_ptr());
+            let fits = LLVMBuildICmp(g.b, LLVMIntPredicate::LLVMIntULE, size, room, e.as_ptr());
+            LLVMBuildAnd(g.b, starts_in, fits, e.as_ptr())
+        });
 
         // nfcc.guard_pkt_small(ok, addr, size, site): `guard_pkt` for a constant size of
         // at most the headroom. The packet test is then the one `packet_check` compiles,
         // `(addr - data) + size <= len`: an `addr` up to size - 1 bytes below the data
         // wraps the sum to below size, which admits it, and it lies in the headroom.
-        self.guard_pkt_small = self.helper("nfcc.guard_pkt_small", self.voidt, &mut [self.i1t, self.i64t, self.i64t, self.i32t]);
-        let f = self.guard_pkt_small.0;
-        let (entry, cold, slow, done) = (self.block(f, "entry"), self.block(f, "pkt"), self.block(f, "slow"), self.block(f, "done"));
-        LLVMPositionBuilderAtEnd(self.b, entry);
-        let br = LLVMBuildCondBr(self.b, LLVMGetParam(f, 0), done, cold);
-        self.unlikely(br);
-        LLVMPositionBuilderAtEnd(self.b, cold);
-        let (addr, size) = (LLVMGetParam(f, 1), LLVMGetParam(f, 2));
-        let data = LLVMBuildLoad2(self.b, self.ptrt, self.bounds_at(abi::BOUNDS_PKT + abi::PACKET_DATA), e.as_ptr());
-        let len = LLVMBuildLoad2(self.b, self.i32t, self.bounds_at(abi::BOUNDS_PKT + abi::PACKET_LEN), e.as_ptr());
-        LLVMSetVolatile(data, 1); // kept in this cold block, as in guard_pkt
-        LLVMSetVolatile(len, 1);
-        let d = LLVMBuildPtrToInt(self.b, data, self.i64t, e.as_ptr());
-        let o = LLVMBuildSub(self.b, addr, d, e.as_ptr());
-        let end = LLVMBuildAdd(self.b, o, size, e.as_ptr());
-        let lz = LLVMBuildZExt(self.b, len, self.i64t, e.as_ptr());
-        let in_pkt = LLVMBuildICmp(self.b, LLVMIntPredicate::LLVMIntULE, end, lz, e.as_ptr());
-        let br = LLVMBuildCondBr(self.b, in_pkt, done, slow);
-        self.unlikely(br);
-        LLVMPositionBuilderAtEnd(self.b, slow);
-        let c = self.call(self.check, &mut [addr, size, LLVMGetParam(f, 3)]);
-        LLVMSetInstructionCallConv(c, CHECK_CALL_CONV);
-        LLVMBuildBr(self.b, done);
-        LLVMPositionBuilderAtEnd(self.b, done);
-        LLVMBuildRetVoid(self.b);
+        self.guard_pkt_small = self.packet_guard("nfcc.guard_pkt_small", |g, addr, size, data, len| {
+            let d = LLVMBuildPtrToInt(g.b, data, g.i64t, e.as_ptr());
+            let o = LLVMBuildSub(g.b, addr, d, e.as_ptr());
+            let end = LLVMBuildAdd(g.b, o, size, e.as_ptr());
+            let lz = LLVMBuildZExt(g.b, len, g.i64t, e.as_ptr());
+            LLVMBuildICmp(g.b, LLVMIntPredicate::LLVMIntULE, end, lz, e.as_ptr())
+        });
 
         // nfcc.stack_guard(ok, frame, site): unsafe stack exhausted -> violation.
         self.stack_guard = self.helper("nfcc.stack_guard", self.voidt, &mut [self.i1t, self.i64t, self.i32t]);

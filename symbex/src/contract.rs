@@ -931,9 +931,7 @@ fn location_of(call: nfcc_passes::llvm::Value) -> String {
 fn describe_return(e: &Option<crate::expr::Expr>, engine: &Engine<'_>) -> String {
     match e.as_ref().and_then(|e| e.as_const().map(|v| (v, e.width()))) {
         Some((v, w)) => {
-            let s = crate::expr::eval_bin(crate::expr::BinOp::Add, w, v, 0) as i128;
-            let signed = if w < 128 && v >> (w - 1) & 1 == 1 { s - (1i128 << w) } else { s };
-            match signed {
+            match signed(crate::expr::eval_bin(crate::expr::BinOp::Add, w, v, 0), w) {
                 -1 => "drop".into(),
                 -2 => "flood".into(),
                 p => format!("port {p}"),
