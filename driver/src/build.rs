@@ -451,7 +451,7 @@ fn build_trace(
     opts: &BuildOptions,
     commands: &mut Vec<String>,
 ) -> Result<Vec<u8>, BuildError> {
-    use nfcc_passes::trace::{defined_functions, CallTest, PcvSites, ResultTest, Site, TracePcvs, COUNTS_SYMBOL, INFO_SYMBOL};
+    use nfcc_passes::trace::{defined_functions, BlockSite, CallTest, PcvSites, ResultTest, Site, TracePcvs, COUNTS_SYMBOL, INFO_SYMBOL};
     // A site is in the module's IR if the module defines its function, else in the
     // runtime's (the engine reads both, the module first).
     let in_module = defined_functions(module_bc)?;
@@ -482,8 +482,13 @@ fn build_trace(
             let call = CallTest { function: c.function.clone(), block: c.block, index: c.index, width: 0, test: ResultTest::Any };
             if in_module_ir(&c.function, format!("PCV `{}`: its call", p.name))? { calls_here.push(call) } else { calls_there.push(call) }
         }
-        module_pcvs.push(PcvSites { name: p.name.clone(), sites: here, calls: calls_here });
-        runtime_pcvs.push(PcvSites { name: p.name.clone(), sites: there, calls: calls_there });
+        let (mut blocks_here, mut blocks_there) = (Vec::new(), Vec::new());
+        for b in &p.blocks {
+            let block = BlockSite { function: b.function.clone(), block: b.block };
+            if in_module_ir(&b.function, format!("PCV `{}`: its block", p.name))? { blocks_here.push(block) } else { blocks_there.push(block) }
+        }
+        module_pcvs.push(PcvSites { name: p.name.clone(), sites: here, calls: calls_here, blocks: blocks_here });
+        runtime_pcvs.push(PcvSites { name: p.name.clone(), sites: there, calls: calls_there, blocks: blocks_there });
     }
     // Then each tracked call's counters, in `Contract::counted` order.
     for c in &contract.calls {
@@ -498,8 +503,8 @@ fn build_trace(
             let call = CallTest { function: c.function.clone(), block: c.block, index: c.index, width: c.width, test };
             let (mut here, mut there) = (Vec::new(), Vec::new());
             if in_module_ir(&c.function, format!("call `{}`", c.name))? { here.push(call) } else { there.push(call) }
-            module_pcvs.push(PcvSites { name: name.clone(), sites: Vec::new(), calls: here });
-            runtime_pcvs.push(PcvSites { name, sites: Vec::new(), calls: there });
+            module_pcvs.push(PcvSites { name: name.clone(), sites: Vec::new(), calls: here, blocks: Vec::new() });
+            runtime_pcvs.push(PcvSites { name, sites: Vec::new(), calls: there, blocks: Vec::new() });
         }
     }
     let final_bc = work.join("final.bc");

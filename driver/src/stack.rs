@@ -649,6 +649,7 @@ impl StackModel {
                 loops: vec![format!("{SERVE_FN} (one round per receive burst)")],
                 sites: Vec::new(),
                 calls: Vec::new(),
+                blocks: Vec::new(),
             },
             Bounds { instructions: bound(&self.instructions), memory: bound(&self.memory) },
             Bounds {

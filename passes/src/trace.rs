@@ -21,7 +21,8 @@
 //!   and branches to `h`; `h`'s phis take their values from the new block instead of `u`;
 //! - after every tracked call (function, block position, position in the block), compares
 //!   the result with the slot's value (or with none of the call's values) and adds the
-//!   outcome, 0 or 1, to the slot: no new block, no branch.
+//!   outcome, 0 or 1, to the slot: no new block, no branch;
+//! - at the start of every counted block (after its phis), adds 1 to the slot.
 //!
 //! Isolation is unaffected: the only new memory accesses are a load and a store at a
 //! constant, in-bounds offset of a module global in `nfcc_data`, which is one of the
@@ -63,6 +64,17 @@ pub struct PcvSites {
     pub sites: Vec<Site>,
     /// The calls whose results it counts.
     pub calls: Vec<CallTest>,
+    /// The blocks whose runs it counts.
+    pub blocks: Vec<BlockSite>,
+}
+
+/// A basic block in the module's final IR, whose runs a slot counts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockSite {
+    /// The function.
+    pub function: String,
+    /// The block's position among the function's basic blocks (from 0).
+    pub block: usize,
 }
 
 /// A call instruction in the module's final IR, and which of its results a slot counts.
@@ -179,6 +191,20 @@ impl ModulePass for TracePcvs {
                     calls.push((at, c.clone(), slot as u32));
                 }
             }
+            // The blocks to count, found before anything changes.
+            let mut counted = Vec::new();
+            for (slot, p) in self.pcvs.iter().enumerate() {
+                for b in &p.blocks {
+                    let f = llvm::functions(m)
+                        .into_iter()
+                        .find(|f| llvm::name(*f) == b.function && llvm::is_definition(*f))
+                        .ok_or_else(|| err(format!("PCV `{}`: its block is in `{}`, which this IR does not define", p.name, b.function)))?;
+                    let block = *llvm::blocks(f).get(b.block).ok_or_else(|| {
+                        err(format!("PCV `{}`: `{}` has no block {} (the IR is not the one the contract was made from)", p.name, b.function, b.block))
+                    })?;
+                    counted.push((block, slot as u32));
+                }
+            }
             // The back edges to instrument, per function, found on the CFG as it is now.
             let mut by_function: BTreeMap<String, Vec<(usize, u32)>> = BTreeMap::new();
             for (slot, p) in self.pcvs.iter().enumerate() {
@@ -190,6 +216,12 @@ impl ModulePass for TracePcvs {
             let mut edges = 0u64;
             for (call, test, slot) in &calls {
                 count_result(ctx, builder, *call, test, counts, arr, i64t, i32t, *slot);
+            }
+            for (block, slot) in &counted {
+                let first = llvm::instructions(*block).into_iter().find(|i| llvm::opcode(*i) != Some(LLVMOpcode::LLVMPHI));
+                let Some(first) = first else { return Err(err("a counted block without instructions".into())) };
+                LLVMPositionBuilderBefore(builder, first);
+                add_one(builder, counts, arr, i64t, i32t, *slot);
             }
             // Positioning at an instruction took its debug location: the edge blocks below,
             // in other functions, must not get it.
@@ -221,7 +253,7 @@ impl ModulePass for TracePcvs {
             })();
             LLVMDisposeBuilder(builder);
             result?;
-            Ok(vec![("pcvs".into(), n as u64), ("back-edges".into(), edges), ("calls".into(), calls.len() as u64)])
+            Ok(vec![("pcvs".into(), n as u64), ("back-edges".into(), edges), ("calls".into(), calls.len() as u64), ("blocks".into(), counted.len() as u64)])
         }
     }
 }
@@ -287,6 +319,17 @@ unsafe fn count_result(
     let old = LLVMBuildLoad2(builder, i64t, at, cstr("nfcc.trace.old").as_ptr());
     LLVMSetAlignment(old, 8);
     let new = LLVMBuildAdd(builder, old, one, cstr("nfcc.trace.new").as_ptr());
+    let st = LLVMBuildStore(builder, new, at);
+    LLVMSetAlignment(st, 8);
+}
+
+/// At the builder's position: `counts[slot] += 1`.
+unsafe fn add_one(builder: LLVMBuilderRef, counts: Value, arr: LLVMTypeRef, i64t: LLVMTypeRef, i32t: LLVMTypeRef, slot: u32) {
+    let mut idx = [LLVMConstInt(i32t, 0, 0), LLVMConstInt(i32t, slot as u64, 0)];
+    let at = LLVMConstGEP2(arr, counts, idx.as_mut_ptr(), 2);
+    let old = LLVMBuildLoad2(builder, i64t, at, cstr("nfcc.trace.old").as_ptr());
+    LLVMSetAlignment(old, 8);
+    let new = LLVMBuildAdd(builder, old, LLVMConstInt(i64t, 1, 0), cstr("nfcc.trace.new").as_ptr());
     let st = LLVMBuildStore(builder, new, at);
     LLVMSetAlignment(st, 8);
 }
@@ -395,13 +438,7 @@ unsafe fn split_and_count(
     }
     let b = LLVMAppendBasicBlockInContext(ctx, f, cstr("nfcc.trace").as_ptr());
     LLVMPositionBuilderAtEnd(builder, b);
-    let mut idx = [LLVMConstInt(i32t, 0, 0), LLVMConstInt(i32t, slot as u64, 0)];
-    let at = LLVMConstGEP2(arr, counts, idx.as_mut_ptr(), 2);
-    let old = LLVMBuildLoad2(builder, i64t, at, cstr("nfcc.trace.old").as_ptr());
-    LLVMSetAlignment(old, 8);
-    let new = LLVMBuildAdd(builder, old, LLVMConstInt(i64t, 1, 0), cstr("nfcc.trace.new").as_ptr());
-    let st = LLVMBuildStore(builder, new, at);
-    LLVMSetAlignment(st, 8);
+    add_one(builder, counts, arr, i64t, i32t, slot);
     LLVMBuildBr(builder, h);
     for i in 0..LLVMGetNumSuccessors(term) {
         if LLVMGetSuccessor(term, i) == h {
@@ -450,7 +487,7 @@ mod tests {
 
     #[test]
     fn info_text_reads_back() {
-        let p = |n: &str| PcvSites { name: n.into(), sites: vec![Site { function: "f".into(), header: 1 }], calls: Vec::new() };
+        let p = |n: &str| PcvSites { name: n.into(), sites: vec![Site { function: "f".into(), header: 1 }], calls: Vec::new(), blocks: Vec::new() };
         let t = info_text("ab12", &[p("t"), p("n_x_3")]);
         assert_eq!(parse_info(&t), Some(("ab12".to_string(), vec!["t".to_string(), "n_x_3".to_string()])));
         assert_eq!(parse_info("nfcc-trace/2\nmodule_sha256=ab\n"), None);

@@ -8,7 +8,7 @@
 //! value of the PCVs (all PCVs are >= 0, and a path's formula already holds for the PCV
 //! values that path can have).
 
-use crate::engine::{Engine, Inputs, PathResult, VarInfo, VarKind};
+use crate::engine::{Engine, Extra, Inputs, PathResult, VarInfo, VarKind};
 use crate::expr::{ArrNode, BinOp, CmpOp, Expr, Node};
 use crate::program::Program;
 use crate::render::{input_only, render};
@@ -19,7 +19,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 /// The format name written into every contract.
-pub const FORMAT: &str = "nfcc-contract/2";
+pub const FORMAT: &str = "nfcc-contract/3";
 
 /// A bound: `constant + sum(coefficient * pcv)`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -114,6 +114,19 @@ pub struct Pcv {
     /// (then `loops` gives the call's location).
     #[serde(default)]
     pub calls: Vec<CallRef>,
+    /// Blocks it counts instead (each time one runs), for the PCV of a loop branch: a block
+    /// that only some iterations of its loop run (then `loops` gives the block's location).
+    #[serde(default)]
+    pub blocks: Vec<BlockRef>,
+}
+
+/// A basic block in the module's final IR.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockRef {
+    /// The function it is in.
+    pub function: String,
+    /// Its position among the function's basic blocks (from 0).
+    pub block: usize,
 }
 
 /// A call instruction in the module's final IR.
@@ -771,17 +784,40 @@ impl Contract {
     }
 }
 
-/// The PCV name of each summarised loop.
-fn pcv_names(prog: &Program, engine: &Engine<'_>, cfg: &Config) -> BTreeMap<usize, (String, String)> {
+/// The PCV names of the summarised loops, calls in loops and loop branches.
+struct Names {
+    /// Name and meaning, by PCV id (as in `Engine::loops`).
+    names: BTreeMap<usize, (String, String)>,
+    /// Branches whose block holds a call with a PCV: they run exactly as often as the
+    /// call, so they take its name and add their cost to its coefficient.
+    folded: BTreeSet<usize>,
+}
+
+/// The block of an instruction.
+fn block_of(i: nfcc_passes::llvm::Value) -> inkwell::llvm_sys::prelude::LLVMBasicBlockRef {
+    // SAFETY: an instruction of the program's module, which outlives this.
+    unsafe { inkwell::llvm_sys::core::LLVMGetInstructionParent(i) }
+}
+
+/// The name of each PCV (see [`Names`]).
+fn pcv_names(prog: &Program, engine: &Engine<'_>, cfg: &Config) -> Names {
     let mut out = BTreeMap::new();
+    let mut folded = BTreeSet::new();
     let mut calls_named: BTreeMap<String, usize> = BTreeMap::new();
+    let mut branches = Vec::new();
     for (id, stat) in engine.loops.iter().enumerate() {
         if !stat.summarised {
             continue;
         }
         if id >= prog.loops.len() {
-            // A call inside a loop (see `Engine::loop_calls`).
-            let call = engine.loop_calls[id - prog.loops.len()];
+            let call = match engine.extra[id - prog.loops.len()] {
+                Extra::Call(call) => call,
+                Extra::Branch(b) => {
+                    branches.push((id, b));
+                    continue;
+                }
+            };
+            // A call inside a loop.
             let (callee, loc) = (callee_of(call), location_of(call));
             let base = format!("{callee}@{loc}");
             let k = calls_named.entry(base.clone()).or_insert(0);
@@ -815,24 +851,48 @@ fn pcv_names(prog: &Program, engine: &Engine<'_>, cfg: &Config) -> BTreeMap<usiz
             }),
         );
     }
+    // Branches: a branch holding a call with a PCV counts as that call; the others count
+    // their own runs.
+    let mut function_of: BTreeMap<usize, String> = (0..prog.loops.len()).filter(|id| out.contains_key(id)).map(|id| (id, prog.loops[id].function.clone())).collect();
+    for (id, b) in branches {
+        let call = engine.extra.iter().enumerate().find_map(|(k, e)| match e {
+            Extra::Call(c) if block_of(*c) == b && out.contains_key(&(prog.loops.len() + k)) => Some(prog.loops.len() + k),
+            _ => None,
+        });
+        if let Some(call) = call {
+            let (name, meaning) = out[&call].clone();
+            let meaning = meaning.replacen("(each charged at its dearest outcome", "(each charged at its dearest outcome, plus the loop branch it is in", 1);
+            out.insert(call, (name.clone(), meaning.clone()));
+            out.insert(id, (name, meaning));
+            folded.insert(id);
+            continue;
+        }
+        let br = &prog.branches[&b];
+        let (file, line) = br.location.rsplit_once(':').unwrap_or((br.location.as_str(), "0"));
+        let stem = file.trim_end_matches(".c");
+        let name = format!("br_{stem}_{line}");
+        let meaning = format!("runs of the branch at {} in the loop at {} (which some iterations skip)", br.location, prog.loops[br.loop_id].location);
+        function_of.insert(id, br.function.clone());
+        out.insert(id, (name, meaning));
+    }
     // One name for loops of several functions (a library loop inlined into each of its
     // operations) would charge each at the dearest one's iteration: one PCV per function.
     let mut functions: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for (id, (name, _)) in out.iter().filter(|(id, _)| **id < prog.loops.len()) {
-        functions.entry(name.clone()).or_default().insert(prog.loops[*id].function.clone());
+    for (id, f) in &function_of {
+        functions.entry(out[id].0.clone()).or_default().insert(f.clone());
     }
-    for (id, (name, meaning)) in out.iter_mut().filter(|(id, _)| **id < prog.loops.len()) {
+    for (id, f) in &function_of {
+        let (name, meaning) = out.get_mut(id).expect("named");
         if functions[name.as_str()].len() > 1 {
-            let f = &prog.loops[*id].function;
             *name = format!("{name}_{}", f.strip_prefix("nfcc_").unwrap_or(f));
             *meaning = format!("{meaning}, in `{f}`");
         }
     }
-    out
+    Names { names: out, folded }
 }
 
 /// A path's bounds, with every loop's coefficient known.
-fn path_bounds(p: &PathResult, engine: &Engine<'_>, names: &BTreeMap<usize, (String, String)>) -> (Bound, Bound) {
+fn path_bounds(p: &PathResult, engine: &Engine<'_>, names: &Names) -> (Bound, Bound) {
     let mut bi = Bound { constant: p.cost.instructions as i64, terms: BTreeMap::new() };
     let mut bm = Bound { constant: p.cost.memory as i64, terms: BTreeMap::new() };
     // Loops this path summarised, and (k = 0) every loop summarised inside their iterations.
@@ -849,16 +909,22 @@ fn path_bounds(p: &PathResult, engine: &Engine<'_>, names: &BTreeMap<usize, (Str
             }
         }
     }
+    // A name's coefficient: the largest of its own PCVs', plus the largest of the branches
+    // folded into it.
+    let mut own: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    let mut plus: BTreeMap<String, (u64, u64)> = BTreeMap::new();
     for l in all {
         let stat = &engine.loops[l];
         let k = *with_k.get(&l).unwrap_or(&0) as i64;
-        let name = names.get(&l).map(|n| n.0.clone()).unwrap_or_else(|| format!("loop{l}"));
+        let name = names.names.get(&l).map(|n| n.0.clone()).unwrap_or_else(|| format!("loop{l}"));
         bi.constant -= stat.instructions as i64 * k;
         bm.constant -= stat.memory as i64 * k;
-        let e = bi.terms.entry(name.clone()).or_insert(0);
-        *e = (*e).max(stat.instructions);
-        let e = bm.terms.entry(name).or_insert(0);
-        *e = (*e).max(stat.memory);
+        let e = if names.folded.contains(&l) { &mut plus } else { &mut own }.entry(name).or_insert((0, 0));
+        *e = (e.0.max(stat.instructions), e.1.max(stat.memory));
+    }
+    for (name, (i, m)) in own.into_iter().chain(plus) {
+        *bi.terms.entry(name.clone()).or_insert(0) += i;
+        *bm.terms.entry(name).or_insert(0) += m;
     }
     (bi, bm)
 }
@@ -1047,15 +1113,31 @@ pub fn build(prog: &Program, engine: &mut Engine<'_>, cfg: &Config, info: &Modul
         c.id = k + 1;
     }
     let mut pcvs: BTreeMap<String, Pcv> = BTreeMap::new();
-    for (id, (name, meaning)) in &names {
-        let e = pcvs
-            .entry(name.clone())
-            .or_insert_with(|| Pcv { name: name.clone(), meaning: meaning.clone(), loops: Vec::new(), sites: Vec::new(), calls: Vec::new() });
+    for (id, (name, meaning)) in &names.names {
+        if names.folded.contains(id) {
+            continue;
+        }
+        let e = pcvs.entry(name.clone()).or_insert_with(|| Pcv {
+            name: name.clone(),
+            meaning: meaning.clone(),
+            loops: Vec::new(),
+            sites: Vec::new(),
+            calls: Vec::new(),
+            blocks: Vec::new(),
+        });
         if *id >= prog.loops.len() {
-            let call = engine.loop_calls[*id - prog.loops.len()];
-            let (function, block, index) = call_position(call);
-            e.loops.push(location_of(call));
-            e.calls.push(CallRef { function, block, index });
+            match engine.extra[*id - prog.loops.len()] {
+                Extra::Call(call) => {
+                    let (function, block, index) = call_position(call);
+                    e.loops.push(location_of(call));
+                    e.calls.push(CallRef { function, block, index });
+                }
+                Extra::Branch(b) => {
+                    let br = &prog.branches[&b];
+                    e.loops.push(br.location.clone());
+                    e.blocks.push(BlockRef { function: br.function.clone(), block: br.index });
+                }
+            }
             continue;
         }
         let l = &prog.loops[*id];

@@ -320,11 +320,22 @@ pub struct Engine<'p> {
     pub merged_paths: u64,
     /// Every call instruction executed, and whether its results can be tracked.
     pub calls: HashMap<Value, CallStat>,
-    /// Summarised calls that lie inside a loop of their function, each with a PCV of its
-    /// own: the number of times it runs. `loop_calls[i]` is PCV `prog.loops.len() + i` in
-    /// [`Engine::loops`] (its "iteration" cost: the dearest outcome of the call).
-    pub loop_calls: Vec<Value>,
+    /// The PCVs beyond the program's loops: `extra[i]` is PCV `prog.loops.len() + i` in
+    /// [`Engine::loops`].
+    pub extra: Vec<Extra>,
     loop_call_ids: HashMap<Value, usize>,
+    branch_ids: HashMap<LLVMBasicBlockRef, usize>,
+}
+
+/// What a PCV beyond the program's loops counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Extra {
+    /// The runs of a summarised call that lies inside a loop of its function; its
+    /// "iteration" cost (in [`Engine::loops`]) is the call's dearest outcome.
+    Call(Value),
+    /// The runs of a loop branch ([`Program::branches`]), wherever they happen; its
+    /// "iteration" cost is the block's own.
+    Branch(LLVMBasicBlockRef),
 }
 
 /// The variables standing for the input.
@@ -405,8 +416,9 @@ impl<'p> Engine<'p> {
             parked: Vec::new(),
             merged_paths: 0,
             calls: HashMap::new(),
-            loop_calls: Vec::new(),
+            extra: Vec::new(),
             loop_call_ids: HashMap::new(),
+            branch_ids: HashMap::new(),
         };
         let packet = e.new_var(8, VarKind::Packet);
         let len = e.new_var(32, VarKind::Len);
@@ -567,6 +579,29 @@ impl<'p> Engine<'p> {
         // SAFETY: wrapping a block handle of the program.
         let bb = unsafe { inkwell::basic_block::BasicBlock::new(b) }.expect("a block");
         match block_cost(bb) {
+            Some(c) if self.prog.branches.contains_key(&b) => {
+                // A loop branch: paid per run, wherever it runs, through its own PCV (which
+                // the tracing variant counts), never as a constant: paths that skip it are
+                // not charged for it when paths merge, and an iteration's cost is then its
+                // blocks that every iteration runs.
+                let id = match self.branch_ids.get(&b) {
+                    Some(id) => *id,
+                    None => {
+                        let id = self.loops.len();
+                        self.loops.push(LoopStat { instructions: c.instructions, memory: c.memory(), summarised: true, ..LoopStat::default() });
+                        self.extra.push(Extra::Branch(b));
+                        self.branch_ids.insert(b, id);
+                        id
+                    }
+                };
+                // Once per path, or per iteration being recorded (which names it as a loop
+                // inside it).
+                let from = st.markers.last().map_or(0, |m| m.start.terms.len());
+                if !st.cost.terms[from..].iter().any(|(l, _)| *l == id) {
+                    st.cost.terms.push((id, 0));
+                }
+                Ok(())
+            }
             Some(c) => {
                 st.cost.instructions += c.instructions;
                 st.cost.memory += c.memory();
@@ -1399,7 +1434,8 @@ impl<'p> Engine<'p> {
             }
         }
         if let Some(f) = self.prog.functions.get(&name).cloned() {
-            if self.summarisable(&f) {
+            let in_loop = !self.prog.loops_of(st.frames.last().expect("a frame").block).is_empty();
+            if self.summarisable(&f) || (in_loop && self.cfg.summarise_in_loops.contains(&f.name) && !self.summarising.contains(&f.name)) {
                 if let Some(s) = self.summary(st, &f, &args, i)? {
                     return self.charge_summary(st, i, &s, &args, work);
                 }
@@ -1890,7 +1926,7 @@ impl<'p> Engine<'p> {
                 None => {
                     let id = self.loops.len();
                     self.loops.push(LoopStat { summarised: true, ..LoopStat::default() });
-                    self.loop_calls.push(call);
+                    self.extra.push(Extra::Call(call));
                     self.loop_call_ids.insert(call, id);
                     id
                 }

@@ -46,6 +46,11 @@ pub struct Config {
     pub summarise_files: Vec<String>,
     /// Functions summarised by name, as `summarise_files`.
     pub summarise_functions: Vec<String>,
+    /// Functions summarised by name where a loop calls them (each such call then counts
+    /// through a PCV of its own, the times it runs), and executed in place elsewhere: the
+    /// slow path of the isolation checks, which real runs of valid accesses never take but
+    /// which an iteration whose pointers lost their offsets cannot rule out.
+    pub summarise_in_loops: Vec<String>,
 }
 
 impl Default for Config {
@@ -60,6 +65,7 @@ impl Default for Config {
             sources: HashMap::new(),
             summarise_files: Vec::new(),
             summarise_functions: Vec::new(),
+            summarise_in_loops: Vec::new(),
         }
     }
 }

@@ -97,8 +97,26 @@ pub struct Program {
     pub rodata_range: (u64, u64),
     /// Target data of the module.
     pub td: LLVMTargetDataRef,
+    /// The branches of loops: blocks of a loop's body (outside any loop nested in it) that
+    /// do not dominate every latch of the loop, so that some iterations skip them. The
+    /// engine charges such a block by the times it runs (a PCV of its own, which the
+    /// tracing variant counts) rather than at every iteration of a summarised loop.
+    pub branches: HashMap<LLVMBasicBlockRef, Branch>,
     blocks: std::cell::RefCell<HashMap<LLVMBasicBlockRef, Rc<Vec<Value>>>>,
     innermost: HashMap<LLVMBasicBlockRef, Vec<usize>>,
+}
+
+/// A branch of a loop (see [`Program::branches`]).
+#[derive(Debug, Clone)]
+pub struct Branch {
+    /// The innermost loop it is in.
+    pub loop_id: usize,
+    /// The function.
+    pub function: String,
+    /// Its position among the function's blocks (from 0).
+    pub index: usize,
+    /// `file:line` of its first instruction with a location (else of its loop).
+    pub location: String,
 }
 
 impl Drop for Program {
@@ -136,6 +154,7 @@ impl Program {
             data_range: (0, 0),
             rodata_range: (0, 0),
             td,
+            branches: HashMap::new(),
             blocks: Default::default(),
             innermost: HashMap::new(),
         };
@@ -276,7 +295,10 @@ impl Program {
         let mut result = HashMap::new();
         let mut headers: Vec<_> = by_header.into_iter().collect();
         headers.sort_by_key(|(h, _)| *h);
+        let first = self.loops.len();
+        let mut bodies: Vec<(usize, HashSet<usize>)> = Vec::new();
         for (h, body) in headers {
+            bodies.push((h, body.clone()));
             let id = self.loops.len();
             let body: HashSet<LLVMBasicBlockRef> = body.into_iter().map(|i| blocks[i]).collect();
             let writes = body.iter().any(|b| {
@@ -300,6 +322,23 @@ impl Program {
         let loops = &self.loops;
         for v in self.innermost.values_mut() {
             v.sort_by_key(|id| loops[*id].body.len());
+        }
+        // Branches: per loop, the blocks whose innermost loop it is that miss a latch's
+        // dominators.
+        for (k, (h, body)) in bodies.iter().enumerate() {
+            let id = first + k;
+            let latches: Vec<usize> = preds[*h].iter().copied().filter(|u| body.contains(u)).collect();
+            for &b in body {
+                if b == *h || self.innermost[&blocks[b]].first() != Some(&id) || latches.iter().all(|u| dom[*u][b]) {
+                    continue;
+                }
+                let location = llvm::instructions(blocks[b])
+                    .iter()
+                    .find_map(|i| llvm::debug_location(*i))
+                    .map(|(f, l)| format!("{}:{l}", short(&f)))
+                    .unwrap_or_else(|| self.loops[id].location.clone());
+                self.branches.insert(blocks[b], Branch { loop_id: id, function: llvm::name(f), index: b, location });
+            }
         }
         result
     }

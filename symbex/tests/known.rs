@@ -186,6 +186,60 @@ exit:
 }
 
 #[test]
+fn a_branch_inside_a_summarised_loop_is_charged_by_its_own_runs() {
+    // Walk a chain; entries with an odd value take a dear branch (10 instructions, 2 reads).
+    let c = contract(
+        "@head = internal global ptr null
+define i32 @nf_process(ptr %p) {
+entry:
+  %h0 = load ptr, ptr @head
+  br label %h, !nfcc.cost !0
+h:
+  %cur = phi ptr [ %h0, %entry ], [ %next, %latch ]
+  %k = phi i32 [ 0, %entry ], [ %k2, %latch ]
+  %null = icmp eq ptr %cur, null
+  br i1 %null, label %exit, label %body, !nfcc.cost !1
+body:
+  %vp = getelementptr i8, ptr %cur, i64 8
+  %v = load i32, ptr %vp
+  %odd = trunc i32 %v to i1
+  br i1 %odd, label %dear, label %latch, !nfcc.cost !2
+dear:
+  %k1 = add i32 %k, 1
+  br label %latch, !nfcc.cost !3
+latch:
+  %k2 = phi i32 [ %k, %body ], [ %k1, %dear ]
+  %next = load ptr, ptr %cur
+  br label %h, !nfcc.cost !4
+exit:
+  ret i32 %k, !nfcc.cost !5
+}
+!0 = !{i64 4, i64 1, i64 0, i64 2}
+!1 = !{i64 2, i64 0, i64 0, i64 2}
+!2 = !{i64 3, i64 1, i64 0, i64 3}
+!3 = !{i64 10, i64 2, i64 0, i64 2}
+!4 = !{i64 3, i64 1, i64 0, i64 3}
+!5 = !{i64 1, i64 0, i64 0, i64 1}
+",
+    );
+    assert!(c.coverage.complete, "{:?}", c.coverage);
+    assert_eq!(c.pcvs.len(), 2, "{:?}", c.pcvs);
+    let branch = c.pcvs.iter().find(|p| !p.blocks.is_empty()).expect("a branch PCV");
+    assert_eq!((branch.blocks[0].function.as_str(), branch.blocks[0].block), ("nf_process", 3));
+    let walk = c.pcvs.iter().find(|p| !p.sites.is_empty()).expect("the loop's PCV");
+    // Real cost with t back edges, b of them through `dear`: 4 + (t + 1) * 2 + t * 6 + 10b + 1.
+    for t in 0..6u64 {
+        for b in 0..=t {
+            let (real, real_mem) = (7 + 8 * t + 10 * b, 1 + 2 * t + 2 * b);
+            let at = pcv(&[(&walk.name, t), (&branch.name, b)]);
+            let bound = c.classes.iter().map(|k| k.instructions.eval(&at)).max().expect("a class");
+            let mem = c.classes.iter().map(|k| k.memory.eval(&at)).max().expect("a class");
+            assert_eq!((bound, mem), (real as i64, real_mem as i64), "t={t} b={b}");
+        }
+    }
+}
+
+#[test]
 fn a_call_to_an_unknown_function_is_a_hole() {
     let c = contract(
         "declare i32 @mystery()
