@@ -31,12 +31,12 @@ pub fn generate(
     sources.entry("nfcc_rt.c".into()).or_insert_with(|| nfcc_runtime::abi::RUNTIME_C.into());
     // The data-structure library and the runtime's memory functions are analysed once per
     // calling context and charged by outcome where they are called; so is the isolation
-    // checks' slow path where a loop calls it (with a PCV of its own, 0 in real runs).
+    // checks' slow path, through a PCV of its own (its runs: 0 for valid accesses).
     let cfg = nfcc_symbex::Config {
         sources,
         summarise_files: library.map(|d| format!("{}/", d.display())).into_iter().collect(),
         summarise_functions: ["memcpy", "memmove", "memset", "memcmp", "bcmp"].map(String::from).to_vec(),
-        summarise_in_loops: vec!["nfcc__check".into()],
+        count_calls: vec!["nfcc__check".into()],
         ..nfcc_symbex::Config::default()
     };
     let cfg = match opts.contract_time_limit {

@@ -817,8 +817,12 @@ fn pcv_names(prog: &Program, engine: &Engine<'_>, cfg: &Config) -> Names {
                     continue;
                 }
             };
-            // A call inside a loop.
+            // A call inside a loop, or of a function counted at every call (one PCV for all).
             let (callee, loc) = (callee_of(call), location_of(call));
+            if cfg.count_calls.contains(&callee) {
+                out.insert(id, (callee.clone(), format!("calls of `{callee}` at any of its call sites (each charged at the dearest run seen)")));
+                continue;
+            }
             let base = format!("{callee}@{loc}");
             let k = calls_named.entry(base.clone()).or_insert(0);
             *k += 1;
@@ -861,7 +865,8 @@ fn pcv_names(prog: &Program, engine: &Engine<'_>, cfg: &Config) -> Names {
         });
         if let Some(call) = call {
             let (name, meaning) = out[&call].clone();
-            let meaning = meaning.replacen("(each charged at its dearest outcome", "(each charged at its dearest outcome, plus the loop branch it is in", 1);
+            let meaning =
+                if meaning.contains("plus the loop branch") { meaning } else { meaning.replacen(" outcome", " outcome, plus the loop branch it is in", 1) };
             out.insert(call, (name.clone(), meaning.clone()));
             out.insert(id, (name, meaning));
             folded.insert(id);

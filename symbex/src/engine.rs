@@ -142,6 +142,10 @@ struct Frame {
     call: Option<Value>,
     loops: Rc<HashMap<usize, LoopRun>>,
     alloca_mark: u64,
+    /// For a call of a function the configuration counts (`Config::count_calls`), run in
+    /// place: its PCV, and the path's instructions and memory accesses when it began (what
+    /// it costs goes to the PCV at its return, not to the path's constants).
+    counted: Option<(usize, u64, u64)>,
 }
 
 #[derive(Clone)]
@@ -330,8 +334,9 @@ pub struct Engine<'p> {
 /// What a PCV beyond the program's loops counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Extra {
-    /// The runs of a summarised call that lies inside a loop of its function; its
-    /// "iteration" cost (in [`Engine::loops`]) is the call's dearest outcome.
+    /// The runs of a summarised call that lies inside a loop of its function, or of a call
+    /// of a function of `Config::count_calls` (run in place); its "iteration" cost (in
+    /// [`Engine::loops`]) is the call's dearest outcome, or dearest run.
     Call(Value),
     /// The runs of a loop branch ([`Program::branches`]), wherever they happen; its
     /// "iteration" cost is the block's own.
@@ -558,6 +563,7 @@ impl<'p> Engine<'p> {
                 call: None,
                 loops: Rc::new(HashMap::new()),
                 alloca_mark: layout::ALLOCA_TOP,
+                counted: None,
             }],
             pc: Rc::new(pc),
             cost: Cost::default(),
@@ -1361,6 +1367,18 @@ impl<'p> Engine<'p> {
         }
         let done = st.frames.pop().expect("frame");
         st.alloca_top = done.alloca_mark;
+        if let Some((id, i0, m0)) = done.counted {
+            // A counted call returns: its cost is its PCV's (the dearest run seen).
+            let stat = &mut self.loops[id];
+            stat.instructions = stat.instructions.max(st.cost.instructions - i0);
+            stat.memory = stat.memory.max(st.cost.memory - m0);
+            st.cost.instructions = i0;
+            st.cost.memory = m0;
+            let from = st.markers.last().map_or(0, |m| m.start.terms.len());
+            if !st.cost.terms[from..].iter().any(|(l, _)| *l == id) {
+                st.cost.terms.push((id, 0));
+            }
+        }
         match st.frames.last() {
             None => {
                 let ret = match v {
@@ -1434,8 +1452,7 @@ impl<'p> Engine<'p> {
             }
         }
         if let Some(f) = self.prog.functions.get(&name).cloned() {
-            let in_loop = !self.prog.loops_of(st.frames.last().expect("a frame").block).is_empty();
-            if self.summarisable(&f) || (in_loop && self.cfg.summarise_in_loops.contains(&f.name) && !self.summarising.contains(&f.name)) {
+            if self.summarisable(&f) {
                 if let Some(s) = self.summary(st, &f, &args, i)? {
                     return self.charge_summary(st, i, &s, &args, work);
                 }
@@ -1451,6 +1468,7 @@ impl<'p> Engine<'p> {
             }
             // SAFETY: entry block of a defined function.
             let entry = unsafe { LLVMGetEntryBasicBlock(f.value) };
+            let counted = self.cfg.count_calls.contains(&f.name).then(|| (self.call_pcv(i), st.cost.instructions, st.cost.memory));
             st.frames.push(Frame {
                 func: f,
                 block: entry,
@@ -1459,6 +1477,7 @@ impl<'p> Engine<'p> {
                 call: Some(i),
                 loops: Rc::new(HashMap::new()),
                 alloca_mark: st.alloca_top,
+                counted,
             });
             self.charge(st, entry)?;
             return Ok(false);
@@ -1723,6 +1742,7 @@ impl<'p> Engine<'p> {
                 call: None,
                 loops: Rc::new(HashMap::new()),
                 alloca_mark: key.alloca_top,
+                counted: None,
             }],
             pc: Rc::new(self.axioms.clone()),
             cost: Cost::default(),
@@ -1907,6 +1927,18 @@ impl<'p> Engine<'p> {
         Ok(false)
     }
 
+    /// The PCV of a call charged by its runs (a call in a loop, or a counted call).
+    fn call_pcv(&mut self, call: Value) -> usize {
+        if let Some(id) = self.loop_call_ids.get(&call) {
+            return *id;
+        }
+        let id = self.loops.len();
+        self.loops.push(LoopStat { summarised: true, ..LoopStat::default() });
+        self.extra.push(Extra::Call(call));
+        self.loop_call_ids.insert(call, id);
+        id
+    }
+
     /// Records that `call` ran in a way its results cannot be tracked: in place, inside a
     /// summary or a summarised loop's iteration, or with an outcome of no constant result.
     fn untrack(&mut self, call: Value) {
@@ -1921,16 +1953,7 @@ impl<'p> Engine<'p> {
             // A call inside a loop is charged through its own PCV (the times it runs, which
             // the tracing variant counts), at its dearest outcome: an iteration that does
             // not call it is not charged for it.
-            let id = match self.loop_call_ids.get(&call) {
-                Some(id) => *id,
-                None => {
-                    let id = self.loops.len();
-                    self.loops.push(LoopStat { summarised: true, ..LoopStat::default() });
-                    self.extra.push(Extra::Call(call));
-                    self.loop_call_ids.insert(call, id);
-                    id
-                }
-            };
+            let id = self.call_pcv(call);
             let stat = &mut self.loops[id];
             stat.instructions = stat.instructions.max(o.cost.instructions);
             stat.memory = stat.memory.max(o.cost.memory);

@@ -46,11 +46,12 @@ pub struct Config {
     pub summarise_files: Vec<String>,
     /// Functions summarised by name, as `summarise_files`.
     pub summarise_functions: Vec<String>,
-    /// Functions summarised by name where a loop calls them (each such call then counts
-    /// through a PCV of its own, the times it runs), and executed in place elsewhere: the
-    /// slow path of the isolation checks, which real runs of valid accesses never take but
-    /// which an iteration whose pointers lost their offsets cannot rule out.
-    pub summarise_in_loops: Vec<String>,
+    /// Functions run in place (so their conditions stay on the path) but charged through
+    /// one PCV per function, the times any of its calls runs, at the dearest run, instead
+    /// of as a constant: the isolation checks' slow path, which runs of valid accesses do
+    /// not take but which the engine cannot rule out where pointers lost their offsets (in
+    /// a summarised loop, say).
+    pub count_calls: Vec<String>,
 }
 
 impl Default for Config {
@@ -65,7 +66,7 @@ impl Default for Config {
             sources: HashMap::new(),
             summarise_files: Vec::new(),
             summarise_functions: Vec::new(),
-            summarise_in_loops: Vec::new(),
+            count_calls: Vec::new(),
         }
     }
 }
