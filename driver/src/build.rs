@@ -479,7 +479,15 @@ fn build_trace(
         }
         let (mut calls_here, mut calls_there) = (Vec::new(), Vec::new());
         for c in &p.calls {
-            let call = CallTest { function: c.function.clone(), block: c.block, index: c.index, width: 0, test: ResultTest::Any };
+            let bad = |message: String| BuildError::Contract { output: opts.output.clone(), message };
+            let number = |v: &String| v.parse::<i128>().map_err(|_| bad(format!("PCV `{}`: result `{v}` is not a number", p.name)));
+            let (width, test) = match (&c.returned, c.returned_none_of.is_empty()) {
+                (Some(v), true) => (c.width, ResultTest::Eq(number(v)?)),
+                (None, false) => (c.width, ResultTest::NoneOf(c.returned_none_of.iter().map(number).collect::<Result<_, _>>()?)),
+                (None, true) => (0, ResultTest::Any),
+                (Some(_), false) => return Err(bad(format!("PCV `{}`: a call counted both by one result and by none of several", p.name))),
+            };
+            let call = CallTest { function: c.function.clone(), block: c.block, index: c.index, width, test };
             if in_module_ir(&c.function, format!("PCV `{}`: its call", p.name))? { calls_here.push(call) } else { calls_there.push(call) }
         }
         let (mut blocks_here, mut blocks_there) = (Vec::new(), Vec::new());

@@ -138,6 +138,19 @@ pub struct CallRef {
     pub block: usize,
     /// Its position among the block's instructions (from 0).
     pub index: usize,
+    /// Count only the runs that returned this value (signed decimal, in `width` bits).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub returned: Option<String>,
+    /// Count only the runs that returned none of these values.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub returned_none_of: Vec<String>,
+    /// The result's width in bits, with `returned` or `returned_none_of`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub width: u32,
+}
+
+fn is_zero(w: &u32) -> bool {
+    *w == 0
 }
 
 /// A call whose result the classes name: a data-structure operation called from the
@@ -791,6 +804,11 @@ struct Names {
     /// Branches whose block holds a call with a PCV: they run exactly as often as the
     /// call, so they take its name and add their cost to its coefficient.
     folded: BTreeSet<usize>,
+    /// The PCVs of a call's runs that returned one constant, with the call's `=other`
+    /// counter (runs that returned none of its constants, which the analysis says cannot
+    /// happen) and its coefficients (the call's dearest outcome): a bound that has one of
+    /// the call's constants has it too.
+    others: BTreeMap<usize, (String, u64, u64)>,
 }
 
 /// The block of an instruction.
@@ -804,14 +822,17 @@ fn pcv_names(prog: &Program, engine: &Engine<'_>, cfg: &Config) -> Names {
     let mut out = BTreeMap::new();
     let mut folded = BTreeSet::new();
     let mut calls_named: BTreeMap<String, usize> = BTreeMap::new();
+    // Each call instruction's name (`callee@file:line`, `#k` for the k-th of a line).
+    let mut call_base: std::collections::HashMap<nfcc_passes::llvm::Value, String> = std::collections::HashMap::new();
     let mut branches = Vec::new();
+    let mut valued: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     for (id, stat) in engine.loops.iter().enumerate() {
         if !stat.summarised {
             continue;
         }
         if id >= prog.loops.len() {
-            let call = match engine.extra[id - prog.loops.len()] {
-                Extra::Call(call) => call,
+            let (call, value) = match engine.extra[id - prog.loops.len()] {
+                Extra::Call(call, value) => (call, value),
                 Extra::Branch(b) => {
                     branches.push((id, b));
                     continue;
@@ -823,11 +844,28 @@ fn pcv_names(prog: &Program, engine: &Engine<'_>, cfg: &Config) -> Names {
                 out.insert(id, (callee.clone(), format!("calls of `{callee}` at any of its call sites (each charged at the dearest run seen)")));
                 continue;
             }
-            let base = format!("{callee}@{loc}");
-            let k = calls_named.entry(base.clone()).or_insert(0);
-            *k += 1;
-            let name = if *k == 1 { base } else { format!("{base}#{k}") };
-            out.insert(id, (name, format!("calls of `{callee}` at {loc} (each charged at its dearest outcome; the loops it runs have PCVs of their own)")));
+            let name = call_base
+                .entry(call)
+                .or_insert_with(|| {
+                    let base = format!("{callee}@{loc}");
+                    let k = calls_named.entry(base.clone()).or_insert(0);
+                    *k += 1;
+                    if *k == 1 { base } else { format!("{base}#{k}") }
+                })
+                .clone();
+            match value {
+                None => {
+                    out.insert(id, (name, format!("calls of `{callee}` at {loc} (each charged at its dearest outcome; the loops it runs have PCVs of their own)")));
+                }
+                Some(v) => {
+                    let v = signed(v, result_width(call));
+                    valued.entry(name.clone()).or_default().push(id);
+                    out.insert(
+                        id,
+                        (format!("{name}={v}"), format!("calls of `{callee}` at {loc} that returned {v} (each charged at that outcome's dearest path; the loops it runs have PCVs of their own)")),
+                    );
+                }
+            }
             continue;
         }
         let loc = &prog.loops[id].location;
@@ -859,11 +897,18 @@ fn pcv_names(prog: &Program, engine: &Engine<'_>, cfg: &Config) -> Names {
     // their own runs.
     let mut function_of: BTreeMap<usize, String> = (0..prog.loops.len()).filter(|id| out.contains_key(id)).map(|id| (id, prog.loops[id].function.clone())).collect();
     for (id, b) in branches {
-        let call = engine.extra.iter().enumerate().find_map(|(k, e)| match e {
-            Extra::Call(c) if block_of(*c) == b && out.contains_key(&(prog.loops.len() + k)) => Some(prog.loops.len() + k),
-            _ => None,
-        });
-        if let Some(call) = call {
+        // Only a call counted by one PCV (its runs returning one constant are not all its runs).
+        let calls: Vec<usize> = engine
+            .extra
+            .iter()
+            .enumerate()
+            .filter_map(|(k, e)| match e {
+                Extra::Call(c, _) if block_of(*c) == b && out.contains_key(&(prog.loops.len() + k)) => Some(prog.loops.len() + k),
+                _ => None,
+            })
+            .collect();
+        let single = calls.len() == 1 && matches!(engine.extra[calls[0] - prog.loops.len()], Extra::Call(_, None));
+        if let Some(call) = calls.first().copied().filter(|_| single) {
             let (name, meaning) = out[&call].clone();
             let meaning =
                 if meaning.contains("plus the loop branch") { meaning } else { meaning.replacen(" outcome", " outcome, plus the loop branch it is in", 1) };
@@ -893,7 +938,29 @@ fn pcv_names(prog: &Program, engine: &Engine<'_>, cfg: &Config) -> Names {
             *meaning = format!("{meaning}, in `{f}`");
         }
     }
-    Names { names: out, folded }
+    // Each value-split call's `=other` counter, at the call's dearest outcome.
+    let mut others = BTreeMap::new();
+    for (name, ids) in valued {
+        let i = ids.iter().map(|id| engine.loops[*id].instructions).max().unwrap_or(0);
+        let m = ids.iter().map(|id| engine.loops[*id].memory).max().unwrap_or(0);
+        for id in ids {
+            others.insert(id, (format!("{name}=other"), i, m));
+        }
+    }
+    Names { names: out, folded, others }
+}
+
+/// The width in bits of a call's integer result (0 if it has none).
+fn result_width(call: nfcc_passes::llvm::Value) -> u32 {
+    // SAFETY: type queries on an instruction of the program's module.
+    unsafe {
+        let t = inkwell::llvm_sys::core::LLVMTypeOf(call);
+        if nfcc_passes::llvm::type_kind(t) == inkwell::llvm_sys::LLVMTypeKind::LLVMIntegerTypeKind {
+            inkwell::llvm_sys::core::LLVMGetIntTypeWidth(t)
+        } else {
+            0
+        }
+    }
 }
 
 /// A path's bounds, with every loop's coefficient known.
@@ -918,7 +985,7 @@ fn path_bounds(p: &PathResult, engine: &Engine<'_>, names: &Names) -> (Bound, Bo
     // folded into it.
     let mut own: BTreeMap<String, (u64, u64)> = BTreeMap::new();
     let mut plus: BTreeMap<String, (u64, u64)> = BTreeMap::new();
-    for l in all {
+    for &l in &all {
         let stat = &engine.loops[l];
         let k = *with_k.get(&l).unwrap_or(&0) as i64;
         let name = names.names.get(&l).map(|n| n.0.clone()).unwrap_or_else(|| format!("loop{l}"));
@@ -926,6 +993,12 @@ fn path_bounds(p: &PathResult, engine: &Engine<'_>, names: &Names) -> (Bound, Bo
         bm.constant -= stat.memory as i64 * k;
         let e = if names.folded.contains(&l) { &mut plus } else { &mut own }.entry(name).or_insert((0, 0));
         *e = (e.0.max(stat.instructions), e.1.max(stat.memory));
+    }
+    for l in &all {
+        if let Some((name, i, m)) = names.others.get(l) {
+            let e = own.entry(name.clone()).or_insert((0, 0));
+            *e = (e.0.max(*i), e.1.max(*m));
+        }
     }
     for (name, (i, m)) in own.into_iter().chain(plus) {
         *bi.terms.entry(name.clone()).or_insert(0) += i;
@@ -1132,10 +1205,12 @@ pub fn build(prog: &Program, engine: &mut Engine<'_>, cfg: &Config, info: &Modul
         });
         if *id >= prog.loops.len() {
             match engine.extra[*id - prog.loops.len()] {
-                Extra::Call(call) => {
+                Extra::Call(call, value) => {
                     let (function, block, index) = call_position(call);
                     e.loops.push(location_of(call));
-                    e.calls.push(CallRef { function, block, index });
+                    let width = if value.is_some() { result_width(call) } else { 0 };
+                    let returned = value.map(|v| signed(v, width).to_string());
+                    e.calls.push(CallRef { function, block, index, returned, returned_none_of: Vec::new(), width });
                 }
                 Extra::Branch(b) => {
                     let br = &prog.branches[&b];
@@ -1148,6 +1223,30 @@ pub fn build(prog: &Program, engine: &mut Engine<'_>, cfg: &Config, info: &Modul
         let l = &prog.loops[*id];
         e.loops.push(l.location.clone());
         e.sites.push(LoopSite { function: l.function.clone(), header: l.header_index });
+    }
+    // The `=other` counter of each value-split call: its runs that returned none of them.
+    let mut other_values: BTreeMap<String, (nfcc_passes::llvm::Value, Vec<u128>)> = BTreeMap::new();
+    for (id, (other, _, _)) in &names.others {
+        if let Extra::Call(call, Some(v)) = engine.extra[*id - prog.loops.len()] {
+            other_values.entry(other.clone()).or_insert((call, Vec::new())).1.push(v);
+        }
+    }
+    for (other, (call, mut values)) in other_values {
+        values.sort_unstable();
+        let (function, block, index) = call_position(call);
+        let width = result_width(call);
+        let (callee, loc) = (callee_of(call), location_of(call));
+        pcvs.insert(
+            other.clone(),
+            Pcv {
+                name: other,
+                meaning: format!("calls of `{callee}` at {loc} that returned none of the values the analysis found (never, if it is right; each charged at the dearest outcome)"),
+                loops: vec![loc],
+                sites: Vec::new(),
+                calls: vec![CallRef { function, block, index, returned: None, returned_none_of: values.iter().map(|v| signed(*v, width).to_string()).collect(), width }],
+                blocks: Vec::new(),
+            },
+        );
     }
     let holes = engine.holes.clone();
     let (hits, misses, unknown) = engine.solver_stats();

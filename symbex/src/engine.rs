@@ -327,7 +327,7 @@ pub struct Engine<'p> {
     /// The PCVs beyond the program's loops: `extra[i]` is PCV `prog.loops.len() + i` in
     /// [`Engine::loops`].
     pub extra: Vec<Extra>,
-    loop_call_ids: HashMap<Value, usize>,
+    loop_call_ids: HashMap<(Value, Option<u128>), usize>,
     branch_ids: HashMap<LLVMBasicBlockRef, usize>,
 }
 
@@ -335,9 +335,11 @@ pub struct Engine<'p> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Extra {
     /// The runs of a summarised call that lies inside a loop of its function, or of a call
-    /// of a function of `Config::count_calls` (run in place); its "iteration" cost (in
-    /// [`Engine::loops`]) is the call's dearest outcome, or dearest run.
-    Call(Value),
+    /// of a function of `Config::count_calls` (run in place): every run (`None`), or the
+    /// runs that returned this constant, for a call whose every outcome returns one. Its
+    /// "iteration" cost (in [`Engine::loops`]) is the call's dearest outcome (returning
+    /// that constant), or dearest run.
+    Call(Value, Option<u128>),
     /// The runs of a loop branch ([`Program::branches`]), wherever they happen; its
     /// "iteration" cost is the block's own.
     Branch(LLVMBasicBlockRef),
@@ -1468,7 +1470,7 @@ impl<'p> Engine<'p> {
             }
             // SAFETY: entry block of a defined function.
             let entry = unsafe { LLVMGetEntryBasicBlock(f.value) };
-            let counted = self.cfg.count_calls.contains(&f.name).then(|| (self.call_pcv(i), st.cost.instructions, st.cost.memory));
+            let counted = self.cfg.count_calls.contains(&f.name).then(|| (self.call_pcv(i, None), st.cost.instructions, st.cost.memory));
             st.frames.push(Frame {
                 func: f,
                 block: entry,
@@ -1928,14 +1930,14 @@ impl<'p> Engine<'p> {
     }
 
     /// The PCV of a call charged by its runs (a call in a loop, or a counted call).
-    fn call_pcv(&mut self, call: Value) -> usize {
-        if let Some(id) = self.loop_call_ids.get(&call) {
+    fn call_pcv(&mut self, call: Value, value: Option<u128>) -> usize {
+        if let Some(id) = self.loop_call_ids.get(&(call, value)) {
             return *id;
         }
         let id = self.loops.len();
         self.loops.push(LoopStat { summarised: true, ..LoopStat::default() });
-        self.extra.push(Extra::Call(call));
-        self.loop_call_ids.insert(call, id);
+        self.extra.push(Extra::Call(call, value));
+        self.loop_call_ids.insert((call, value), id);
         id
     }
 
@@ -1952,8 +1954,15 @@ impl<'p> Engine<'p> {
         } else {
             // A call inside a loop is charged through its own PCV (the times it runs, which
             // the tracing variant counts), at its dearest outcome: an iteration that does
-            // not call it is not charged for it.
-            let id = self.call_pcv(call);
+            // not call it is not charged for it. When every outcome returns a constant (and
+            // the result is used), one PCV per constant: the runs that returned it, at that
+            // outcome's cost.
+            let per_value = s.ret_width.is_some() && s.outcomes.iter().all(|o| matches!(o.ret, Returned::Const(_)));
+            let value = match &o.ret {
+                Returned::Const(c) if per_value => c.as_const(),
+                _ => None,
+            };
+            let id = self.call_pcv(call, value);
             let stat = &mut self.loops[id];
             stat.instructions = stat.instructions.max(o.cost.instructions);
             stat.memory = stat.memory.max(o.cost.memory);

@@ -564,3 +564,65 @@ fwd:
     whens.sort();
     assert_eq!(whens, ["eth.type != 0", "eth.type == 0"], "{whens:?}");
 }
+
+#[test]
+fn a_call_in_a_loop_is_charged_per_returned_constant() {
+    // Walk a chain, calling `check` on every entry: it returns 1 after 3 + 20 instructions,
+    // 0 after 3 + 1. Its runs are counted per result, each at that outcome's cost.
+    let cfg = summarising(&["check"]);
+    let c = contract_with(
+        "@head = internal global ptr null
+define internal i32 @check(ptr %e) {
+entry:
+  %vp = getelementptr i8, ptr %e, i64 8
+  %v = load i32, ptr %vp
+  %big = icmp ugt i32 %v, 10
+  br i1 %big, label %dear, label %cheap, !nfcc.cost !6
+dear:
+  ret i32 1, !nfcc.cost !7
+cheap:
+  ret i32 0, !nfcc.cost !5
+}
+define i32 @nf_process(ptr %p) {
+entry:
+  %h0 = load ptr, ptr @head
+  br label %h, !nfcc.cost !0
+h:
+  %cur = phi ptr [ %h0, %entry ], [ %next, %body ]
+  %k = phi i32 [ 0, %entry ], [ %k1, %body ]
+  %null = icmp eq ptr %cur, null
+  br i1 %null, label %exit, label %body, !nfcc.cost !1
+body:
+  %r = call i32 @check(ptr %cur)
+  %k1 = add i32 %k, %r
+  %next = load ptr, ptr %cur
+  br label %h, !nfcc.cost !2
+exit:
+  ret i32 %k, !nfcc.cost !5
+}
+!0 = !{i64 4, i64 1, i64 0, i64 2}
+!1 = !{i64 2, i64 0, i64 0, i64 2}
+!2 = !{i64 3, i64 1, i64 0, i64 3}
+!5 = !{i64 1, i64 0, i64 0, i64 1}
+!6 = !{i64 3, i64 1, i64 0, i64 3}
+!7 = !{i64 20, i64 0, i64 0, i64 1}
+",
+        &cfg,
+    );
+    assert!(c.coverage.complete, "{:?}", c.coverage);
+    let names: Vec<&str> = c.pcvs.iter().map(|p| p.name.as_str()).collect();
+    let named = |suffix: &str| names.iter().find(|n| n.ends_with(suffix)).unwrap_or_else(|| panic!("no {suffix} in {names:?}")).to_string();
+    let (one, zero, other) = (named("=1"), named("=0"), named("=other"));
+    let walk = c.pcvs.iter().find(|p| !p.sites.is_empty()).expect("the loop's PCV").name.clone();
+    let counted = c.pcvs.iter().find(|p| p.name == other).expect("other");
+    assert_eq!(counted.calls[0].returned_none_of, vec!["0".to_string(), "1".to_string()]);
+    // Real with t back edges and d dear calls among t: 4 + 2(t + 1) + 3t + 23d + 4(t - d) + 1.
+    for t in 0..6u64 {
+        for d in 0..=t {
+            let real = 7 + 9 * t + 19 * d;
+            let at = pcv(&[(&walk, t), (&one, d), (&zero, t - d)]);
+            let bound = c.classes.iter().map(|k| k.instructions.eval(&at)).max().expect("a class");
+            assert_eq!(bound, real as i64, "t={t} d={d}");
+        }
+    }
+}
