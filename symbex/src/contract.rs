@@ -869,8 +869,8 @@ fn pcv_names(prog: &Program, engine: &Engine<'_>, cfg: &Config) -> Names {
             continue;
         }
         let loc = &prog.loops[id].location;
-        let (file, line) = loc.rsplit_once(':').unwrap_or((loc.as_str(), "0"));
-        let line: usize = line.parse().unwrap_or(0);
+        let (file, line_text) = loc.rsplit_once(':').unwrap_or((loc.as_str(), "0"));
+        let line: usize = line_text.parse().unwrap_or(0);
         // A `PCV x: meaning` comment on the loop's line or the eight above names it (a rotated
         // loop's header is often the first line of its body).
         let named = cfg.sources.get(file).and_then(|text| {
@@ -889,7 +889,8 @@ fn pcv_names(prog: &Program, engine: &Engine<'_>, cfg: &Config) -> Names {
             id,
             named.unwrap_or_else(|| {
                 let stem = file.trim_end_matches(".c");
-                (format!("n_{stem}_{line}"), format!("iterations of the loop at {loc} (back edges taken, summed over the call)"))
+                // `block7` without debug information.
+                (format!("n_{stem}_{line_text}"), format!("iterations of the loop at {loc} (back edges taken, summed over the call)"))
             }),
         );
     }

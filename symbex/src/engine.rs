@@ -81,6 +81,9 @@ pub struct LoopStat {
     pub summarised: bool,
     /// Regions (`WROTE_*`) an iteration of it wrote, on any path.
     pub wrote: u8,
+    /// Iterations that paid iterations of inner loops concretely, by those loops and how many
+    /// back edges of each (cost still including them), settled by [`Engine::settle_loops`].
+    pub credited: HashMap<Vec<(usize, u64)>, (u64, u64)>,
 }
 
 /// A complete path through the entry point.
@@ -513,7 +516,39 @@ impl<'p> Engine<'p> {
             }
         }
         self.parked.pop();
+        self.settle_loops();
         Ok(())
+    }
+
+    /// Folds each loop's [`LoopStat::credited`] iterations into its iteration cost, inner
+    /// loops first: an inner iteration paid concretely cost at most the inner loop's final
+    /// iteration cost (every concrete iteration is one of the summarised iteration's paths)
+    /// and is also counted by the inner PCV, so the outer iteration needs only the rest.
+    pub fn settle_loops(&mut self) {
+        fn settle(loops: &mut [LoopStat], l: usize, busy: &mut Vec<bool>) -> (u64, u64) {
+            if busy[l] {
+                // Not nested (cannot happen): the cost known so far gives less credit.
+                return (loops[l].instructions, loops[l].memory);
+            }
+            busy[l] = true;
+            let credited = std::mem::take(&mut loops[l].credited);
+            for (inner, (i, m)) in credited {
+                let (mut i, mut m) = (i, m);
+                for (id, k) in inner {
+                    let (ii, im) = settle(loops, id, busy);
+                    i = i.saturating_sub(ii * k);
+                    m = m.saturating_sub(im * k);
+                }
+                loops[l].instructions = loops[l].instructions.max(i);
+                loops[l].memory = loops[l].memory.max(m);
+            }
+            busy[l] = false;
+            (loops[l].instructions, loops[l].memory)
+        }
+        let mut busy = vec![false; self.loops.len()];
+        for l in 0..self.loops.len() {
+            settle(&mut self.loops, l, &mut busy);
+        }
     }
 
     fn initial_state(&mut self, f: &Rc<Function>) -> Result<State, crate::SymbexError> {
@@ -1256,11 +1291,20 @@ impl<'p> Engine<'p> {
                     // One full iteration of a summarised loop: record it; the path ends here.
                     self.enter(st, from, to)?;
                     let m = st.markers.last().expect("marker").clone();
+                    let (i, mem) = (st.cost.instructions - m.start.instructions, st.cost.memory - m.start.memory);
+                    let inner: Vec<(usize, u64)> = st.cost.terms[m.start.terms.len()..].to_vec();
                     let stat = &mut self.loops[l];
-                    stat.instructions = stat.instructions.max(st.cost.instructions - m.start.instructions);
-                    stat.memory = stat.memory.max(st.cost.memory - m.start.memory);
-                    for (inner, _) in &st.cost.terms[m.start.terms.len()..] {
-                        stat.inner.insert(*inner);
+                    stat.inner.extend(inner.iter().map(|(l, _)| *l));
+                    if inner.iter().all(|(_, k)| *k == 0) {
+                        stat.instructions = stat.instructions.max(i);
+                        stat.memory = stat.memory.max(mem);
+                    } else {
+                        // Iterations of loops inside this one that it paid concretely before
+                        // summarising them are also counted by their PCVs: they are credited
+                        // at the inner loops' final iteration costs, once exploration ends
+                        // ([`Engine::settle_loops`]).
+                        let e = stat.credited.entry(inner).or_insert((0, 0));
+                        *e = (e.0.max(i), e.1.max(mem));
                     }
                     stat.wrote |= m.wrote;
                     return Err(Stop::Iteration);

@@ -626,3 +626,63 @@ exit:
         }
     }
 }
+
+#[test]
+fn a_summarised_loop_inside_a_summarised_loop_is_paid_once_per_inner_iteration() {
+    // For each entry of a chain, walk its sub-chain: both trip counts depend on state.
+    let c = contract(
+        "@head = internal global ptr null
+define i32 @nf_process(ptr %p) {
+entry:
+  %h0 = load ptr, ptr @head
+  br label %oh, !nfcc.cost !0
+oh:
+  %cur = phi ptr [ %h0, %entry ], [ %next, %olatch ]
+  %null = icmp eq ptr %cur, null
+  br i1 %null, label %exit, label %obody, !nfcc.cost !1
+obody:
+  %sp = getelementptr i8, ptr %cur, i64 8
+  %s0 = load ptr, ptr %sp
+  br label %ih, !nfcc.cost !2
+ih:
+  %sub = phi ptr [ %s0, %obody ], [ %snext, %ibody ]
+  %snull = icmp eq ptr %sub, null
+  br i1 %snull, label %olatch, label %ibody, !nfcc.cost !3
+ibody:
+  %snext = load ptr, ptr %sub
+  br label %ih, !nfcc.cost !4
+olatch:
+  %next = load ptr, ptr %cur
+  br label %oh, !nfcc.cost !5
+exit:
+  ret i32 0, !nfcc.cost !6
+}
+!0 = !{i64 4, i64 1, i64 0, i64 2}
+!1 = !{i64 2, i64 0, i64 0, i64 2}
+!2 = !{i64 3, i64 1, i64 0, i64 2}
+!3 = !{i64 2, i64 0, i64 0, i64 2}
+!4 = !{i64 5, i64 1, i64 0, i64 2}
+!5 = !{i64 3, i64 1, i64 0, i64 2}
+!6 = !{i64 1, i64 0, i64 0, i64 1}
+",
+    );
+    assert!(c.coverage.complete, "{:?}", c.coverage);
+    let loops: Vec<&str> = c.pcvs.iter().filter(|p| !p.sites.is_empty()).map(|p| p.name.as_str()).collect();
+    assert_eq!(loops.len(), 2, "{:?}", c.pcvs);
+    let (outer, inner) = (loops[0], loops[1]);
+    // t outer back edges, each after walking a sub-chain; u inner back edges in all (the
+    // last outer visit exits at once). Real: 4 + 2(t + 1) + t(3 + 3) + 2(t + u) + 5u + 1:
+    // the outer iteration that paid an inner one concretely is credited it.
+    for t in 0..5u64 {
+        for u in 0..8u64 {
+            if t == 0 && u > 0 {
+                continue;
+            }
+            let real = 7 + 10 * t + 7 * u;
+            let at = pcv(&[(outer, t), (inner, u)]);
+            let bound = c.classes.iter().map(|k| k.instructions.eval(&at)).max().expect("a class");
+            assert!(bound >= real as i64, "t={t} u={u}: bound {bound} < real {real}");
+            assert!(bound <= real as i64 + 2, "t={t} u={u}: bound {bound} far above real {real}");
+        }
+    }
+}
