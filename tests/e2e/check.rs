@@ -264,10 +264,10 @@ fn data_structure_nfs_never_exceed_their_contracts_on_colliding_expiring_traffic
         assert!(out.status.success(), "{nf}: {}", String::from_utf8_lossy(&out.stderr));
         eprintln!("{nf}: max gap {}", r["max_gap"]);
         // Not yet the 3% the contracts aim at (see README), but no worse than it stands:
-        // loop branches charged by their runs brought these from 86-112% to 22-38%.
+        // loop branches and per-value call runs as PCVs brought these from 86-112% to 17-22%.
         for metric in ["instructions", "memory"] {
             let gap = r["max_gap"][metric].as_f64().unwrap();
-            assert!(gap < 0.5, "{nf}: max {metric} gap {gap}");
+            assert!(gap < 0.3, "{nf}: max {metric} gap {gap}");
         }
     }
 }
