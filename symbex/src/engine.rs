@@ -532,8 +532,7 @@ impl<'p> Engine<'p> {
             }
             busy[l] = true;
             let credited = std::mem::take(&mut loops[l].credited);
-            for (inner, (i, m)) in credited {
-                let (mut i, mut m) = (i, m);
+            for (inner, (mut i, mut m)) in credited {
                 for (id, k) in inner {
                     let (ii, im) = settle(loops, id, busy);
                     i = i.saturating_sub(ii * k);
