@@ -93,6 +93,13 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 /// Operands: `!{i64 instructions, i64 mem_reads, i64 mem_writes, i64 ir_instructions}`.
 pub const COST_MD: &str = "nfcc.cost";
 
+/// The metadata kind attached to the terminator of a block some of whose outgoing edges
+/// carry machine code of their own. Operands: groups of
+/// `i64 successor_index, i64 instructions, i64 mem_reads, i64 mem_writes`, one per
+/// successor whose edge costs something; that cost is paid each time the edge is taken, on
+/// top of the two blocks' own.
+pub const EDGE_COST_MD: &str = "nfcc.edge.cost";
+
 /// What one execution of a basic block costs on the machine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct BlockCost {
@@ -129,6 +136,26 @@ pub fn block_cost(bb: BasicBlock<'_>) -> Option<BlockCost> {
         }
     }
     Some(BlockCost { instructions: n[0], reads: n[1], writes: n[2], ir_instructions: n[3] })
+}
+
+/// Reads [`EDGE_COST_MD`] of `bb` back: (successor index, cost) per costed edge; empty if
+/// the block has none. `ir_instructions` is 0 (an edge holds no IR instruction).
+pub fn edge_costs(bb: BasicBlock<'_>) -> Vec<(u32, BlockCost)> {
+    let kind = bb.get_context().get_kind_id(EDGE_COST_MD);
+    let Some(values) = bb.get_terminator().and_then(|t| t.get_metadata(kind)).and_then(|md| md.get_node_values()) else {
+        return Vec::new();
+    };
+    let ints: Option<Vec<u64>> = values
+        .iter()
+        .map(|v| match v {
+            inkwell::values::BasicMetadataValueEnum::IntValue(i) => i.get_zero_extended_constant(),
+            _ => None,
+        })
+        .collect();
+    let Some(ints) = ints.filter(|v| v.len() % 4 == 0) else { return Vec::new() };
+    ints.chunks(4)
+        .map(|c| (c[0] as u32, BlockCost { instructions: c[1], reads: c[2], writes: c[3], ir_instructions: 0 }))
+        .collect()
 }
 
 /// Memory accesses of one instruction, as valgrind counts them.
@@ -477,10 +504,14 @@ fn unquote(s: &str) -> &str {
 pub struct Mapping {
     /// IR block name -> (instructions, reads, writes).
     pub costs: BTreeMap<String, (u64, u64, u64)>,
+    /// IR edge (from, to) -> (instructions, reads, writes) of the machine blocks on it.
+    pub edges: BTreeMap<(String, String), (u64, u64, u64)>,
     /// Machine blocks that named an IR block of the function.
     pub mapped: u64,
-    /// Machine blocks charged to the IR blocks of their predecessors.
+    /// Machine blocks charged to the IR blocks of their predecessors or successors.
     pub charged_to_neighbour: u64,
+    /// Machine blocks charged to the one IR edge they lie on.
+    pub charged_to_edge: u64,
     /// Machine blocks no path reaches (charged nowhere).
     pub unreachable: u64,
     /// Nops of alignment padding charged.
@@ -489,8 +520,13 @@ pub struct Mapping {
     pub unclassified: u64,
 }
 
-/// Charges every machine block of `f` to IR blocks named in `ir_names` (see the module doc).
-pub fn map_function(f: &AsmFunction, ir_names: &HashSet<String>) -> Result<Mapping, PassError> {
+/// Charges every machine block of `f` to IR blocks named in `ir_names`, or to IR edges
+/// (`ir_succs`: each IR block's successors, by name) (see the module doc).
+pub fn map_function(
+    f: &AsmFunction,
+    ir_names: &HashSet<String>,
+    ir_succs: &HashMap<String, Vec<String>>,
+) -> Result<Mapping, PassError> {
     let err = |message: String| PassError::Cost { function: f.name.clone(), message };
     let n = f.blocks.len();
     let index: HashMap<&str, usize> =
@@ -561,6 +597,15 @@ pub fn map_function(f: &AsmFunction, ir_names: &HashSet<String>) -> Result<Mappi
     let depth = |i: usize| f.blocks[i].loop_depth;
     let (mut memo_p, mut memo_s) = (HashMap::new(), HashMap::new());
     let mut charged: BTreeMap<String, Vec<(usize, (u64, u64, u64))>> = BTreeMap::new();
+    let mut on_edge: BTreeMap<(String, String), Vec<(usize, (u64, u64, u64))>> = BTreeMap::new();
+    // IR blocks that own machine code: an edge out of a block whose IR successors all do
+    // is not a path through a block code generation folded away.
+    let present: HashSet<&String> = (0..n).filter_map(own).collect();
+    let edge_of = |p: &[String], s: &[String]| -> Option<(String, String)> {
+        let ([a], [b]) = (p, s) else { return None };
+        let succs = ir_succs.get(a)?;
+        (succs.contains(b) && succs.iter().all(|x| present.contains(x))).then(|| (a.clone(), b.clone()))
+    };
     let mut m = Mapping::default();
     for (i, b) in f.blocks.iter().enumerate() {
         // Padding before block i+1 runs only when block i falls into it.
@@ -584,13 +629,20 @@ pub fn map_function(f: &AsmFunction, ir_names: &HashSet<String>) -> Result<Mappi
                     .map_err(cycle)?;
                 let (s, sd) = resolve(i, &succs, &own_owned, &depth, &mut memo_s, &mut HashSet::new())
                     .map_err(cycle)?;
-                // Both sides are sound; the side in the shallower loop is charged less often
-                // (a loop's exit block must not be paid on every iteration).
-                let t = if p.is_empty() || (!s.is_empty() && sd < pd) { s } else { p };
                 if p_is_empty_and_unreachable(&preds[i], i) {
                     m.unreachable += 1;
                     continue;
                 }
+                // On exactly one IR edge (a critical edge split for its phi copies): paid by
+                // the paths that take that edge, and only by them.
+                if let Some(e) = edge_of(&p, &s) {
+                    m.charged_to_edge += 1;
+                    on_edge.entry(e).or_default().push((i, cost));
+                    continue;
+                }
+                // Both sides are sound; the side in the shallower loop is charged less often
+                // (a loop's exit block must not be paid on every iteration).
+                let t = if p.is_empty() || (!s.is_empty() && sd < pd) { s } else { p };
                 if t.is_empty() {
                     return Err(err(format!(
                         "machine block #{i} names no IR block and has no neighbour to charge"
@@ -606,6 +658,9 @@ pub fn map_function(f: &AsmFunction, ir_names: &HashSet<String>) -> Result<Mappi
     }
     for (name, blocks) in charged {
         m.costs.insert(name, longest_path(&blocks, &succs));
+    }
+    for (edge, blocks) in on_edge {
+        m.edges.insert(edge, longest_path(&blocks, &succs));
     }
     Ok(m)
 }
@@ -737,7 +792,21 @@ impl crate::ModulePass for AnnotateCosts {
             let blocks: Vec<BasicBlock<'_>> = f.get_basic_block_iter().collect();
             let names: HashSet<String> =
                 blocks.iter().map(|b| b.get_name().to_string_lossy().into_owned()).collect();
-            let m = map_function(asm_f, &names)?;
+            let succ_names = |bb: &BasicBlock<'_>| -> Vec<String> {
+                let Some(t) = bb.get_terminator() else { return Vec::new() };
+                // SAFETY: successor queries on a terminator of this module.
+                unsafe {
+                    use inkwell::llvm_sys::core::{LLVMGetBasicBlockName, LLVMGetNumSuccessors, LLVMGetSuccessor};
+                    let t = inkwell::values::AsValueRef::as_value_ref(&t);
+                    (0..LLVMGetNumSuccessors(t))
+                        .map(|k| std::ffi::CStr::from_ptr(LLVMGetBasicBlockName(LLVMGetSuccessor(t, k))).to_string_lossy().into_owned())
+                        .collect()
+                }
+            };
+            let succs: HashMap<String, Vec<String>> =
+                blocks.iter().map(|b| (b.get_name().to_string_lossy().into_owned(), succ_names(b))).collect();
+            let m = map_function(asm_f, &names, &succs)?;
+            let edge_kind = ctx.get_kind_id(EDGE_COST_MD);
             for bb in &blocks {
                 let name = bb.get_name().to_string_lossy().into_owned();
                 let (instructions, reads, writes) = m.costs.get(&name).copied().unwrap_or_default();
@@ -751,6 +820,26 @@ impl crate::ModulePass for AnnotateCosts {
                     function: fname.clone(),
                     message: format!("cannot attach {COST_MD} to block %{name}: {e}"),
                 })?;
+                // The costed edges out of this block, by successor index (a successor named
+                // twice, as by a switch, has the edge's cost on each index).
+                let mut groups = Vec::new();
+                for (k, s) in succ_names(bb).iter().enumerate() {
+                    if let Some(&(i, r, w)) = m.edges.get(&(name.clone(), s.clone())) {
+                        groups.extend([k as u64, i, r, w]);
+                    }
+                }
+                if groups.is_empty() {
+                    // SAFETY: removes the kind from an instruction of this module (a no-op when
+                    // absent): a re-annotation leaves no stale edge cost behind.
+                    unsafe { inkwell::llvm_sys::core::LLVMSetMetadata(inkwell::values::AsValueRef::as_value_ref(&term), edge_kind, std::ptr::null_mut()) };
+                } else {
+                    *counters.entry("edges costed").or_default() += groups.len() as u64 / 4;
+                    let values: Vec<_> = groups.iter().map(|c| i64t.const_int(*c, false).into()).collect();
+                    term.set_metadata(ctx.metadata_node(&values), edge_kind).map_err(|e| PassError::Cost {
+                        function: fname.clone(),
+                        message: format!("cannot attach {EDGE_COST_MD} to block %{name}: {e}"),
+                    })?;
+                }
                 *counters.entry("blocks annotated").or_default() += 1;
                 if instructions == 0 {
                     *counters.entry("blocks with no machine code").or_default() += 1;
@@ -760,6 +849,7 @@ impl crate::ModulePass for AnnotateCosts {
             *counters.entry("machine blocks").or_default() += asm_f.blocks.len() as u64;
             *counters.entry("machine blocks mapped").or_default() += m.mapped;
             *counters.entry("machine blocks charged to a neighbour").or_default() += m.charged_to_neighbour;
+            *counters.entry("machine blocks charged to an edge").or_default() += m.charged_to_edge;
             *counters.entry("unreachable machine blocks").or_default() += m.unreachable;
             *counters.entry("alignment-padding-charged").or_default() += m.padding_nops;
             *counters.entry("unclassified-memory-instructions").or_default() += m.unclassified;

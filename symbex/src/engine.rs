@@ -1358,6 +1358,9 @@ impl<'p> Engine<'p> {
         for (p, v) in phis {
             vals.insert(p, v);
         }
+        let (i, m) = self.prog.edge_cost(from, to);
+        st.cost.instructions += i;
+        st.cost.memory += m;
         self.charge(st, to)
     }
 

@@ -103,6 +103,8 @@ pub struct Program {
     /// tracing variant counts) rather than at every iteration of a summarised loop.
     pub branches: HashMap<LLVMBasicBlockRef, Branch>,
     blocks: std::cell::RefCell<HashMap<LLVMBasicBlockRef, Rc<Vec<Value>>>>,
+    /// Per block, the costed edges out of it: (successor, instructions, memory accesses).
+    edges: std::cell::RefCell<HashMap<LLVMBasicBlockRef, Rc<Vec<(LLVMBasicBlockRef, u64, u64)>>>>,
     innermost: HashMap<LLVMBasicBlockRef, Vec<usize>>,
 }
 
@@ -156,6 +158,7 @@ impl Program {
             td,
             branches: HashMap::new(),
             blocks: Default::default(),
+            edges: Default::default(),
             innermost: HashMap::new(),
         };
         // Globals: the module's data section, its rodata section, then the rest.
@@ -232,6 +235,29 @@ impl Program {
     /// Instructions of `b` (cached).
     pub fn instructions(&self, b: LLVMBasicBlockRef) -> Rc<Vec<Value>> {
         self.blocks.borrow_mut().entry(b).or_insert_with(|| Rc::new(llvm::instructions(b))).clone()
+    }
+
+    /// What taking the edge `from -> to` costs on its own (`nfcc.edge.cost`: machine code
+    /// code generation placed on that edge), as (instructions, memory accesses).
+    pub fn edge_cost(&self, from: LLVMBasicBlockRef, to: LLVMBasicBlockRef) -> (u64, u64) {
+        let list = self
+            .edges
+            .borrow_mut()
+            .entry(from)
+            .or_insert_with(|| {
+                // SAFETY: wrapping a block handle of the program.
+                let bb = unsafe { inkwell::basic_block::BasicBlock::new(from) }.expect("a block");
+                let succs = successors(from);
+                Rc::new(
+                    nfcc_passes::cost::edge_costs(bb)
+                        .into_iter()
+                        .filter_map(|(k, c)| succs.get(k as usize).map(|s| (*s, c.instructions, c.memory())))
+                        .collect(),
+                )
+            })
+            .clone();
+        // A successor named twice (a switch) has the edge's cost on each index: the dearest.
+        list.iter().filter(|(s, ..)| *s == to).fold((0, 0), |a, (_, i, m)| (a.0.max(*i), a.1.max(*m)))
     }
 
     /// Loops containing `b`, innermost first.

@@ -40,6 +40,36 @@ fn straight_line_has_one_class_with_its_exact_cost() {
 }
 
 #[test]
+fn an_edge_cost_is_paid_only_by_the_paths_taking_that_edge() {
+    // `entry -> join` carries machine code of its own (phi copies on a split critical
+    // edge): 4 instructions, 1 write. The path through `mid` does not run it.
+    let c = contract(
+        "define i32 @nf_process(ptr %p) {
+entry:
+  %lp = getelementptr i8, ptr %p, i64 8
+  %len = load i32, ptr %lp
+  %short = icmp ult i32 %len, 14
+  br i1 %short, label %join, label %mid, !nfcc.cost !0, !nfcc.edge.cost !3
+mid:
+  br label %join, !nfcc.cost !1
+join:
+  %r = phi i32 [ -1, %entry ], [ 1, %mid ]
+  ret i32 %r, !nfcc.cost !2
+}
+!0 = !{i64 5, i64 1, i64 0, i64 4}
+!1 = !{i64 2, i64 0, i64 0, i64 1}
+!2 = !{i64 3, i64 1, i64 0, i64 1}
+!3 = !{i64 0, i64 4, i64 0, i64 1}
+",
+    );
+    assert!(c.coverage.complete);
+    let drop = c.classes.iter().find(|k| k.returns == ["drop"]).expect("drop class");
+    let fwd = c.classes.iter().find(|k| k.returns == ["port 1"]).expect("forward class");
+    assert_eq!((drop.instructions.eval(&pcv(&[])), drop.memory.eval(&pcv(&[]))), (5 + 4 + 3, 1 + 1 + 1));
+    assert_eq!((fwd.instructions.eval(&pcv(&[])), fwd.memory.eval(&pcv(&[]))), (5 + 2 + 3, 1 + 1));
+}
+
+#[test]
 fn a_length_test_gives_two_classes_with_witnesses() {
     let c = contract(
         "define i32 @nf_process(ptr %p) {
