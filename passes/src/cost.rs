@@ -15,8 +15,13 @@
 //! 3. Every instruction is classified as valgrind 3.19 (callgrind/cachegrind) counts it
 //!    ([`classify`]): one `Ir` per instruction, `Dr`/`Dw` per the rules below.
 //! 4. A machine block is charged to the IR block it names. A block that names no IR block
-//!    of the module (a critical-edge split, a block a codegen IR pass created such as
-//!    `select.end`) is charged to the IR blocks of all its machine predecessors, or of all
+//!    but lies on exactly one IR edge `a -> b` (its predecessors resolve to `a` alone, its
+//!    successors to `b` alone, `b` is an IR successor of `a`, and every IR successor of `a`
+//!    owns machine code, so no folded-away block hides between them) is a critical-edge
+//!    split holding phi copies: it runs exactly when that edge is taken, and is charged to
+//!    the edge ([`EDGE_COST_MD`] on `a`'s terminator), paid only by paths taking it.
+//!    Any other block that names no IR block of the module (a block a codegen IR pass
+//!    created such as `select.end`) is charged to the IR blocks of all its machine predecessors, or of all
 //!    its machine successors (resolved through other such blocks). Each execution of it
 //!    follows exactly one execution of one predecessor, and is followed by exactly one
 //!    execution of one successor, so either way every path pays for it. The side in the
@@ -79,7 +84,9 @@
 //! counter per block, the metadata summed along it, against callgrind): exact for
 //! straight-line code, diamonds, calls, read-modify-writes and atomics, push/pop-heavy code;
 //! a switch (default path pays for the table jump) and an unrolled loop (its exit test is
-//! tail-duplicated) are over by less than 10% and 5%. No case is under. The per-block drift
+//! tail-duplicated) are over by less than 10% and 5%; early exits whose counter updates
+//! were sunk into one shared block (each exit's address `lea` on its own split edge) are
+//! exact through edge costs. No case is under. The per-block drift
 //! on the example NFs is not measured yet.
 
 use crate::{OptLevel, PassError};
