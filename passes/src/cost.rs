@@ -461,6 +461,16 @@ pub fn parse_asm(text: &str) -> Result<Vec<AsmFunction>, PassError> {
             current = None;
             continue;
         }
+        // `jcc a; jmp b` ending a block: the `jmp` runs only on the way to `b`. It becomes a
+        // block of its own, which names no IR block, so that it is charged to the edge it
+        // lies on (or, failing that, to a neighbour) rather than to every run of the block.
+        let first_word = line.split_whitespace().next().unwrap_or("");
+        if (first_word == "jmp" || first_word == "jmpq")
+            && f.blocks.last().is_some_and(|b| !b.targets.is_empty() && !b.indirect)
+        {
+            let depth = f.blocks.last().map_or(0, |b| b.loop_depth);
+            f.blocks.push(MachineBlock { falls_through: true, loop_depth: depth, ..MachineBlock::default() });
+        }
         let Some(b) = f.blocks.last_mut() else {
             return Err(err(&name, format!("instruction `{line}` before the first block marker")));
         };
