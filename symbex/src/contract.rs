@@ -825,6 +825,7 @@ fn pcv_names(prog: &Program, engine: &Engine<'_>, cfg: &Config) -> Names {
     // Each call instruction's name (`callee@file:line`, `#k` for the k-th of a line).
     let mut call_base: std::collections::HashMap<nfcc_passes::llvm::Value, String> = std::collections::HashMap::new();
     let mut branches = Vec::new();
+    let mut arms = Vec::new();
     let mut valued: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     for (id, stat) in engine.loops.iter().enumerate() {
         if !stat.summarised {
@@ -835,6 +836,10 @@ fn pcv_names(prog: &Program, engine: &Engine<'_>, cfg: &Config) -> Names {
                 Extra::Call(call, value) => (call, value),
                 Extra::Branch(b) => {
                     branches.push((id, b));
+                    continue;
+                }
+                Extra::Arm(b) => {
+                    arms.push((id, b));
                     continue;
                 }
             };
@@ -924,6 +929,41 @@ fn pcv_names(prog: &Program, engine: &Engine<'_>, cfg: &Config) -> Names {
         let name = format!("br_{stem}_{line}");
         let meaning = format!("runs of the branch at {} in the loop at {} (which some iterations skip)", br.location, prog.loops[br.loop_id].location);
         function_of.insert(id, br.function.clone());
+        out.insert(id, (name, meaning));
+    }
+    // Arms: isolation packet tests share one PCV; the others are named by their branch.
+    let mut arm_names: BTreeMap<String, usize> = BTreeMap::new();
+    for (id, b) in arms {
+        let arm = &prog.arms[&b];
+        if arm.packet_test {
+            out.insert(
+                id,
+                (
+                    "nfcc__pkt".into(),
+                    "runs of isolation checks' packet tests (a pointer the compiler could not place, tested against the packet), each charged at the dearest one".into(),
+                ),
+            );
+            continue;
+        }
+        let (file, line) = arm.location.rsplit_once(':').unwrap_or((arm.location.as_str(), "0"));
+        let stem = file.trim_end_matches(".c");
+        let base = format!("{}_{stem}_{line}", if arm.when_true { "if" } else { "ifnot" });
+        let mut name = base.clone();
+        if arm_names.contains_key(&name) {
+            name = format!("{base}_{}", arm.function.strip_prefix("nfcc_").unwrap_or(&arm.function));
+        }
+        let mut k = 1;
+        while arm_names.contains_key(&name) {
+            k += 1;
+            name = format!("{base}#{k}");
+        }
+        arm_names.insert(name.clone(), id);
+        let meaning = format!(
+            "runs of the code the branch at {} (in `{}`) enters when its condition, on module state, {} (each charged at its dearest run)",
+            arm.location,
+            arm.function,
+            if arm.when_true { "holds" } else { "fails" }
+        );
         out.insert(id, (name, meaning));
     }
     // One name for loops of several functions (a library loop inlined into each of its
@@ -1217,6 +1257,11 @@ pub fn build(prog: &Program, engine: &mut Engine<'_>, cfg: &Config, info: &Modul
                     let br = &prog.branches[&b];
                     e.loops.push(br.location.clone());
                     e.blocks.push(BlockRef { function: br.function.clone(), block: br.index });
+                }
+                Extra::Arm(b) => {
+                    let arm = &prog.arms[&b];
+                    e.loops.push(arm.location.clone());
+                    e.blocks.push(BlockRef { function: arm.function.clone(), block: arm.index });
                 }
             }
             continue;

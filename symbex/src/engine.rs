@@ -160,6 +160,14 @@ struct Marker {
     wrote: u8,
 }
 
+/// An arm the path entered: its entry block, the frame depth, the cost before it.
+#[derive(Clone)]
+struct ArmMarker {
+    entry: LLVMBasicBlockRef,
+    depth: usize,
+    start: Cost,
+}
+
 #[derive(Clone)]
 struct SymAccess {
     addr: Expr,
@@ -178,6 +186,8 @@ pub struct State {
     symlog: Rc<Vec<SymAccess>>,
     pkt: Arr,
     markers: Vec<Marker>,
+    /// Arms ([`Program::arms`]) the path is in, innermost last.
+    arms: Vec<ArmMarker>,
     alloca_top: u64,
     steps: u64,
     /// An assignment satisfying `pc` when `model_ok`: the side of a branch it satisfies is
@@ -332,6 +342,8 @@ pub struct Engine<'p> {
     pub extra: Vec<Extra>,
     loop_call_ids: HashMap<(Value, Option<u128>), usize>,
     branch_ids: HashMap<LLVMBasicBlockRef, usize>,
+    /// The PCV of each arm that closed on some path (index into `loops`).
+    arm_ids: HashMap<LLVMBasicBlockRef, usize>,
 }
 
 /// What a PCV beyond the program's loops counts.
@@ -346,6 +358,9 @@ pub enum Extra {
     /// The runs of a loop branch ([`Program::branches`]), wherever they happen; its
     /// "iteration" cost is the block's own.
     Branch(LLVMBasicBlockRef),
+    /// The runs of an arm ([`Program::arms`]), by entry block; its "iteration" cost is the
+    /// dearest run of the arm seen.
+    Arm(LLVMBasicBlockRef),
 }
 
 /// The variables standing for the input.
@@ -429,6 +444,7 @@ impl<'p> Engine<'p> {
             extra: Vec::new(),
             loop_call_ids: HashMap::new(),
             branch_ids: HashMap::new(),
+            arm_ids: HashMap::new(),
         };
         let packet = e.new_var(8, VarKind::Packet);
         let len = e.new_var(32, VarKind::Len);
@@ -607,6 +623,7 @@ impl<'p> Engine<'p> {
             symlog: Rc::new(Vec::new()),
             pkt: Arr::base(self.inputs.packet),
             markers: Vec::new(),
+            arms: Vec::new(),
             alloca_top: layout::ALLOCA_TOP,
             steps: 0,
             model: Rc::new(crate::solver::Model::default()),
@@ -1271,6 +1288,10 @@ impl<'p> Engine<'p> {
     /// Moves the top frame from `from` to `to`: loop bookkeeping, phis, cost.
     fn goto(&mut self, st: &mut State, from: LLVMBasicBlockRef, to: LLVMBasicBlockRef) -> R<()> {
         let depth = st.frames.len();
+        while st.arms.last().is_some_and(|m| m.depth == depth && !self.prog.arms[&m.entry].region.contains(&to)) {
+            let m = st.arms.pop().expect("an arm");
+            self.close_arm(st, m);
+        }
         // Loops left.
         for &l in self.prog.loops_of(from) {
             if !self.prog.loops[l].body.contains(&to) {
@@ -1358,10 +1379,45 @@ impl<'p> Engine<'p> {
         for (p, v) in phis {
             vals.insert(p, v);
         }
+        if self.prog.arms.contains_key(&to) {
+            // The edge into the arm runs exactly when the arm does: the arm pays for it.
+            st.arms.push(ArmMarker { entry: to, depth: st.frames.len(), start: st.cost.clone() });
+        }
         let (i, m) = self.prog.edge_cost(from, to);
         st.cost.instructions += i;
         st.cost.memory += m;
         self.charge(st, to)
+    }
+
+    /// The path leaves arm `m`: what it cost since its entry becomes one run of the arm's
+    /// PCV (the dearest run is its coefficient), unless the arm paid loop iterations
+    /// concretely (those are counted by the loops' PCVs as well), in which case the cost
+    /// stays on the path as a constant.
+    fn close_arm(&mut self, st: &mut State, m: ArmMarker) {
+        let inner = &st.cost.terms[m.start.terms.len()..];
+        if inner.iter().any(|(_, k)| *k > 0) || st.cost.terms.len() < m.start.terms.len() {
+            return;
+        }
+        let (i, mem) = (st.cost.instructions - m.start.instructions, st.cost.memory - m.start.memory);
+        let id = match self.arm_ids.get(&m.entry) {
+            Some(id) => *id,
+            None => {
+                let id = self.loops.len();
+                self.loops.push(LoopStat { summarised: true, ..LoopStat::default() });
+                self.extra.push(Extra::Arm(m.entry));
+                self.arm_ids.insert(m.entry, id);
+                id
+            }
+        };
+        let stat = &mut self.loops[id];
+        stat.instructions = stat.instructions.max(i);
+        stat.memory = stat.memory.max(mem);
+        st.cost.instructions = m.start.instructions;
+        st.cost.memory = m.start.memory;
+        let from = st.markers.last().map_or(0, |mk| mk.start.terms.len());
+        if !st.cost.terms[from..].iter().any(|(l, _)| *l == id) {
+            st.cost.terms.push((id, 0));
+        }
     }
 
     fn start_summary(&mut self, st: &mut State, l: usize, k: u64, header: LLVMBasicBlockRef) -> R<()> {
@@ -1412,6 +1468,10 @@ impl<'p> Engine<'p> {
         let depth = st.frames.len();
         while st.markers.last().is_some_and(|m| m.depth == depth) {
             st.markers.pop();
+        }
+        // An arm holds no return; should one be open, its cost simply stays on the path.
+        while st.arms.last().is_some_and(|m| m.depth >= depth) {
+            st.arms.pop();
         }
         let done = st.frames.pop().expect("frame");
         st.alloca_top = done.alloca_mark;
@@ -1578,6 +1638,7 @@ impl<'p> Engine<'p> {
         st.frames.len() == 1
             && !(returns && !self.collecting.is_empty())
             && st.markers.is_empty()
+            && st.arms.is_empty()
             && self.prog.loops_of(b).is_empty()
             && st.frames[0].func.order.get(&b).is_some_and(|(_, preds)| *preds > 1)
     }
@@ -1630,7 +1691,7 @@ impl<'p> Engine<'p> {
         if fa.block != fb.block || fa.idx != fb.idx || a.alloca_top != b.alloca_top || a.pkt != b.pkt {
             return None;
         }
-        if !fa.loops.is_empty() || !fb.loops.is_empty() || !a.markers.is_empty() || !b.markers.is_empty() {
+        if !fa.loops.is_empty() || !fb.loops.is_empty() || !a.markers.is_empty() || !b.markers.is_empty() || !a.arms.is_empty() || !b.arms.is_empty() {
             return None;
         }
         // Paths whose calls returned different constants stay apart: the classes tell them
@@ -1695,6 +1756,7 @@ impl<'p> Engine<'p> {
             symlog: if same_log { a.symlog.clone() } else { Rc::new(Vec::new()) },
             pkt: a.pkt.clone(),
             markers: Vec::new(),
+            arms: Vec::new(),
             alloca_top: a.alloca_top,
             steps: a.steps.max(b.steps),
             model: Rc::new(crate::solver::Model::default()),
@@ -1798,6 +1860,7 @@ impl<'p> Engine<'p> {
             symlog: Rc::new(Vec::new()),
             pkt: pkt.clone(),
             markers: Vec::new(),
+            arms: Vec::new(),
             alloca_top: key.alloca_top,
             steps: 0,
             model: Rc::new(crate::solver::Model::default()),
@@ -1886,6 +1949,13 @@ impl<'p> Engine<'p> {
         }
         let all: Vec<&SummaryPath> = paths.iter().collect();
         let merged = (!all.is_empty()).then(|| self.outcome(Returned::Fresh, &all, &initial));
+        if std::env::var_os("NFCC_SYMBEX_DEBUG").is_some() {
+            for (ret, ps) in &groups {
+                let mut cs: Vec<(u64, u64, Vec<(usize, u64)>)> = ps.iter().map(|p| (p.cost.instructions, p.cost.memory, p.cost.terms.clone())).collect();
+                cs.sort();
+                eprintln!("SUMMARY {} {:?}: {} paths: {:?}", f.name, ret, ps.len(), cs);
+            }
+        }
         let outcomes = groups.into_iter().map(|(ret, ps)| self.outcome(ret, &ps, &initial)).collect();
         Ok(Some(Summary { func: f.name.clone(), outcomes, merged, ret_width, ret_ptr }))
     }

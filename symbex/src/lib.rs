@@ -121,7 +121,7 @@ pub struct ModuleInfo {
 /// annotated with cost metadata) and builds the contract.
 pub fn analyse(modules: &[LLVMModuleRef], cfg: &Config, info: &ModuleInfo) -> Result<contract::Contract, SymbexError> {
     let t0 = Instant::now();
-    let prog = program::Program::new(modules)?;
+    let prog = program::Program::new(modules, &cfg.entry)?;
     let mut engine = engine::Engine::new(&prog, cfg.clone());
     engine.run(&cfg.entry)?;
     Ok(contract::build(&prog, &mut engine, cfg, info, t0.elapsed()))

@@ -102,6 +102,8 @@ pub struct Program {
     /// engine charges such a block by the times it runs (a PCV of its own, which the
     /// tracing variant counts) rather than at every iteration of a summarised loop.
     pub branches: HashMap<LLVMBasicBlockRef, Branch>,
+    /// The arms of branches on module state outside loops, by entry block (see [`Arm`]).
+    pub arms: HashMap<LLVMBasicBlockRef, Arm>,
     blocks: std::cell::RefCell<HashMap<LLVMBasicBlockRef, Rc<Vec<Value>>>>,
     /// Per block, the costed edges out of it: (successor, instructions, memory accesses).
     edges: std::cell::RefCell<HashMap<LLVMBasicBlockRef, Rc<Vec<(LLVMBasicBlockRef, u64, u64)>>>>,
@@ -119,6 +121,147 @@ pub struct Branch {
     pub index: usize,
     /// `file:line` of its first instruction with a location (else of its loop).
     pub location: String,
+}
+
+/// The arm of a two-way branch outside loops whose condition depends on module state (not
+/// only on the packet and its metadata): the side's first block `entry` (whose only
+/// predecessor is the branch), every block it dominates (`region`), and the one block all
+/// of them leave to. No loop, return or call (but to the isolation slow path) lies in it,
+/// and it does not begin with the slow path. The engine charges
+/// an arm by the times it runs (a PCV of its own, which the tracing variant counts, at its
+/// dearest run) rather than as a constant: paths that skip it are not charged for it when
+/// paths that differ only in module state merge into one class.
+#[derive(Debug, Clone)]
+pub struct Arm {
+    /// The blocks of the arm.
+    pub region: HashSet<LLVMBasicBlockRef>,
+    /// The function.
+    pub function: String,
+    /// The entry's position among the function's blocks (from 0).
+    pub index: usize,
+    /// `file:line` of the branch (else of the entry's first located instruction).
+    pub location: String,
+    /// Whether the arm is taken when the condition holds (successor 0).
+    pub when_true: bool,
+    /// The entry is an isolation check's packet test (a pointer whose region the check
+    /// could not know at compile time).
+    pub packet_test: bool,
+}
+
+/// Offset of a constant address into `nfcc__bounds` (`@nfcc__bounds` or an `i8` GEP of it).
+fn bounds_offset(p: Value) -> Option<i64> {
+    let is_bounds = |g: Value| llvm::as_global_var(g).is_some_and(|g| llvm::name(g) == "nfcc__bounds");
+    if is_bounds(p) {
+        return Some(0);
+    }
+    if llvm::const_expr_opcode(p) == Some(LLVMOpcode::LLVMGetElementPtr) && llvm::num_operands(p) == 2 && is_bounds(llvm::operand(p, 0)) {
+        return llvm::const_int(llvm::operand(p, 1));
+    }
+    None
+}
+
+/// The packet's fields in the bounds block: data pointer, length, port, time.
+const PACKET_FIELDS: std::ops::Range<i64> = 32..56;
+
+/// Whether pointer `p` points into the packet: derived from the packet's data pointer.
+fn packet_pointer(p: Value, packet: Option<Value>, depth: u32) -> bool {
+    if depth > 32 {
+        return false;
+    }
+    match llvm::opcode(p) {
+        Some(LLVMOpcode::LLVMLoad) => {
+            let a = llvm::operand(p, 0);
+            bounds_offset(a) == Some(32) || packet_field(a, packet) == Some(0)
+        }
+        Some(LLVMOpcode::LLVMGetElementPtr | LLVMOpcode::LLVMBitCast) => packet_pointer(llvm::operand(p, 0), packet, depth + 1),
+        Some(LLVMOpcode::LLVMPHI) => (0..llvm::num_operands(p)).all(|k| packet_pointer(llvm::operand(p, k), packet, depth + 1)),
+        Some(LLVMOpcode::LLVMSelect) => {
+            packet_pointer(llvm::operand(p, 1), packet, depth + 1) && packet_pointer(llvm::operand(p, 2), packet, depth + 1)
+        }
+        _ => false,
+    }
+}
+
+/// Offset of address `a` into the entry point's `struct nfcc_packet` parameter (before the
+/// isolation pass replaces it by the bounds block's copy): the parameter, or a constant
+/// `i8` GEP of it.
+fn packet_field(a: Value, packet: Option<Value>) -> Option<i64> {
+    let packet = packet?;
+    if a == packet {
+        return Some(0);
+    }
+    (llvm::opcode(a) == Some(LLVMOpcode::LLVMGetElementPtr) && llvm::num_operands(a) == 2 && llvm::operand(a, 0) == packet)
+        .then(|| llvm::const_int(llvm::operand(a, 1)))
+        .flatten()
+}
+
+/// Whether value `v` may depend on module state: a load from anything but the packet and
+/// its fields, or a function argument (conservatively), within `budget` instructions of the
+/// backward slice (past it: yes). Call results are not: they are outcomes (see below).
+fn depends_on_state(v: Value, packet: Option<Value>, budget: &mut u32, seen: &mut HashSet<Value>) -> bool {
+    // SAFETY: kind queries.
+    if unsafe { !LLVMIsAArgument(v).is_null() } {
+        return true;
+    }
+    let Some(op) = llvm::opcode(v) else { return false };
+    if !seen.insert(v) {
+        return false;
+    }
+    if *budget == 0 {
+        return true;
+    }
+    *budget -= 1;
+    match op {
+        LLVMOpcode::LLVMLoad => {
+            let p = llvm::operand(v, 0);
+            let field = bounds_offset(p).map(|o| o - PACKET_FIELDS.start).or_else(|| packet_field(p, packet));
+            !(field.is_some_and(|o| (0..PACKET_FIELDS.end - PACKET_FIELDS.start).contains(&o)) || packet_pointer(p, packet, 0))
+        }
+        LLVMOpcode::LLVMCall => {
+            // A call's result is an outcome: a summarised call's constants split the classes,
+            // other calls' results are counted with the call. Intrinsics are arithmetic.
+            let intrinsic = llvm::as_function(llvm::called_value(v)).is_some_and(|f| llvm::name(f).starts_with("llvm."));
+            intrinsic && (0..llvm::num_operands(v).saturating_sub(1)).any(|k| depends_on_state(llvm::operand(v, k), packet, budget, seen))
+        }
+        LLVMOpcode::LLVMAlloca => false,
+        // SAFETY: operand kind queries.
+        _ => (0..llvm::num_operands(v))
+            .map(|k| llvm::operand(v, k))
+            .filter(|o| unsafe { LLVMIsABasicBlock(*o).is_null() && LLVMValueIsBasicBlock(*o) == 0 })
+            .any(|o| depends_on_state(o, packet, budget, seen)),
+    }
+}
+
+/// Whether block `b` begins an isolation check's packet test (the volatile loads of the
+/// packet's data pointer and length the isolation pass puts in its cold block).
+fn is_packet_test(b: LLVMBasicBlockRef) -> bool {
+    let first = llvm::instructions(b).into_iter().find(|i| !is_debug_call(*i));
+    // SAFETY: a query on a load.
+    first.is_some_and(|i| {
+        llvm::opcode(i) == Some(LLVMOpcode::LLVMLoad) && unsafe { LLVMGetVolatile(i) } != 0 && bounds_offset(llvm::operand(i, 0)) == Some(32)
+    })
+}
+
+/// Whether block `b` calls a function other than an intrinsic or the isolation slow path:
+/// such a call's cost depends on its outcome, which the classes (or the call's own PCVs)
+/// tell apart, and an arm charged at its dearest run would lose that.
+fn calls_out(b: LLVMBasicBlockRef) -> bool {
+    llvm::instructions(b).into_iter().any(|i| {
+        llvm::opcode(i) == Some(LLVMOpcode::LLVMCall)
+            && !is_debug_call(i)
+            && !llvm::as_function(llvm::called_value(i)).is_some_and(|f| {
+                let n = llvm::name(f);
+                n.starts_with("llvm.") || n == "nfcc__check" || n == "nfcc__violation"
+            })
+    })
+}
+
+/// Whether block `b` calls the isolation slow path or the violation exit.
+fn is_cold_check(b: LLVMBasicBlockRef) -> bool {
+    llvm::instructions(b).into_iter().any(|i| {
+        llvm::opcode(i) == Some(LLVMOpcode::LLVMCall)
+            && llvm::as_function(llvm::called_value(i)).is_some_and(|f| matches!(llvm::name(f).as_str(), "nfcc__check" | "nfcc__violation"))
+    })
 }
 
 impl Drop for Program {
@@ -142,7 +285,7 @@ fn section(g: Value) -> String {
 
 impl Program {
     /// Reads `modules` (the module first, then the runtime).
-    pub fn new(modules: &[LLVMModuleRef]) -> Result<Program, SymbexError> {
+    pub fn new(modules: &[LLVMModuleRef], entry: &str) -> Result<Program, SymbexError> {
         let first = *modules.first().ok_or_else(|| SymbexError::Input("no module".into()))?;
         // SAFETY: the data layout string belongs to the module.
         let td = unsafe { LLVMCreateTargetData(LLVMGetDataLayoutStr(first)) };
@@ -157,6 +300,7 @@ impl Program {
             rodata_range: (0, 0),
             td,
             branches: HashMap::new(),
+            arms: HashMap::new(),
             blocks: Default::default(),
             edges: Default::default(),
             innermost: HashMap::new(),
@@ -225,7 +369,7 @@ impl Program {
                 if !llvm::is_definition(f) || p.functions.contains_key(&name) {
                     continue;
                 }
-                let loops = p.find_loops(f);
+                let loops = p.find_loops(f, llvm::name(f) == entry);
                 p.functions.insert(name.clone(), Rc::new(Function { value: f, name, loops, file: llvm::function_file(f), order: block_order(f) }));
             }
         }
@@ -265,7 +409,7 @@ impl Program {
         self.innermost.get(&b).map(|v| v.as_slice()).unwrap_or(&[])
     }
 
-    fn find_loops(&mut self, f: Value) -> HashMap<LLVMBasicBlockRef, usize> {
+    fn find_loops(&mut self, f: Value, is_entry: bool) -> HashMap<LLVMBasicBlockRef, usize> {
         let blocks = llvm::blocks(f);
         let index: HashMap<LLVMBasicBlockRef, usize> = blocks.iter().enumerate().map(|(i, b)| (*b, i)).collect();
         let succs: Vec<Vec<usize>> = blocks.iter().map(|b| successors(*b).iter().map(|s| index[s]).collect()).collect();
@@ -364,6 +508,86 @@ impl Program {
                     .map(|(f, l)| format!("{}:{l}", short(&f)))
                     .unwrap_or_else(|| self.loops[id].location.clone());
                 self.branches.insert(blocks[b], Branch { loop_id: id, function: llvm::name(f), index: b, location });
+            }
+        }
+        // Arms of branches on module state outside loops.
+        let in_loop = |b: usize| self.innermost.contains_key(&blocks[b]);
+        let mut reachable = vec![false; n];
+        let mut work = vec![0usize];
+        while let Some(b) = work.pop() {
+            if n > 0 && !reachable[b] {
+                reachable[b] = true;
+                work.extend(succs[b].iter().copied());
+            }
+        }
+        for a in 0..n {
+            // SAFETY: the block's terminator.
+            let term = unsafe { LLVMGetBasicBlockTerminator(blocks[a]) };
+            if !reachable[a] || term.is_null() || llvm::opcode(term) != Some(LLVMOpcode::LLVMBr) || succs[a].len() != 2 || succs[a][0] == succs[a][1] {
+                continue;
+            }
+            // SAFETY: a conditional branch's condition.
+            let cond = unsafe { LLVMGetCondition(term) };
+            // SAFETY: the entry point's packet parameter.
+            let packet = (is_entry && unsafe { LLVMCountParams(f) } > 0).then(|| unsafe { LLVMGetParam(f, 0) });
+            let state = depends_on_state(cond, packet, &mut 200, &mut HashSet::new());
+            // Each side's arm, if it is one: (side, entry, region, exit).
+            let mut sides: Vec<(usize, usize, Vec<usize>, usize)> = Vec::new();
+            for (side, &e) in succs[a].iter().enumerate() {
+                let mut from: Vec<usize> = preds[e].clone();
+                from.dedup();
+                if from != [a] || in_loop(e) || is_cold_check(blocks[e]) {
+                    continue;
+                }
+                let packet_test = is_packet_test(blocks[e]);
+                if !state && !packet_test {
+                    continue;
+                }
+                let region: Vec<usize> = (0..n).filter(|&b| reachable[b] && dom[b][e]).collect();
+                let mut exits: HashSet<usize> = HashSet::new();
+                let mut ok = true;
+                for &b in &region {
+                    // SAFETY: the block's terminator.
+                    let t = unsafe { LLVMGetBasicBlockTerminator(blocks[b]) };
+                    ok &= !in_loop(b) && !t.is_null() && llvm::opcode(t) != Some(LLVMOpcode::LLVMRet) && !calls_out(blocks[b]);
+                    exits.extend(succs[b].iter().copied().filter(|s| !(reachable[*s] && dom[*s][e])));
+                }
+                if !ok || exits.len() != 1 {
+                    continue;
+                }
+                sides.push((side, e, region, exits.into_iter().next().expect("one exit")));
+            }
+            // An arm is worth its PCV only if the other side costs nothing of its own: it
+            // goes straight to the arm's exit, or it is an arm to the same exit. Otherwise
+            // the path skipping the arm would set the class's constant with its own code,
+            // and the arm would be paid on top of it.
+            let keep: Vec<bool> = sides
+                .iter()
+                .map(|(side, _, _, exit)| {
+                    let other = succs[a][1 - side];
+                    other == *exit || sides.iter().any(|(s2, _, _, x2)| s2 != side && x2 == exit)
+                })
+                .collect();
+            for ((side, e, region, _), keep) in sides.into_iter().zip(keep) {
+                if !keep {
+                    continue;
+                }
+                let packet_test = is_packet_test(blocks[e]);
+                let location = llvm::debug_location(term)
+                    .or_else(|| llvm::instructions(blocks[e]).iter().find_map(|i| llvm::debug_location(*i)))
+                    .map(|(f, l)| format!("{}:{l}", short(&f)))
+                    .unwrap_or_else(|| format!("{}:block{e}", llvm::name(f)));
+                self.arms.insert(
+                    blocks[e],
+                    Arm {
+                        region: region.iter().map(|b| blocks[*b]).collect(),
+                        function: llvm::name(f),
+                        index: e,
+                        location,
+                        when_true: side == 0,
+                        packet_test,
+                    },
+                );
             }
         }
         result

@@ -70,6 +70,42 @@ join:
 }
 
 #[test]
+fn an_arm_on_module_state_is_a_pcv_paid_only_by_the_runs_that_take_it() {
+    // `if (mode) { 6 instructions }`, `mode` being module state: the two paths merge at
+    // `join` (they differ only in state); the arm is not charged to the path that skips it,
+    // but counted by its own PCV at its cost (edge into it included).
+    let c = contract(
+        "@mode = global i32 0
+define i32 @nf_process(ptr %p) {
+entry:
+  %m = load i32, ptr @mode
+  %on = icmp ne i32 %m, 0
+  br i1 %on, label %arm, label %join, !nfcc.cost !0, !nfcc.edge.cost !3
+arm:
+  store i32 0, ptr @mode
+  br label %join, !nfcc.cost !1
+join:
+  ret i32 1, !nfcc.cost !2
+}
+!0 = !{i64 4, i64 1, i64 0, i64 3}
+!1 = !{i64 6, i64 0, i64 1, i64 2}
+!2 = !{i64 3, i64 1, i64 0, i64 1}
+!3 = !{i64 0, i64 1, i64 0, i64 0}
+",
+    );
+    assert!(c.coverage.complete, "{:?}", c.coverage);
+    assert_eq!(c.classes.len(), 1, "{:#?}", c.classes);
+    let k = &c.classes[0];
+    assert_eq!(k.paths, 1, "the two paths merged");
+    let arm = c.pcvs.iter().find(|p| p.name.starts_with("if_")).unwrap_or_else(|| panic!("no arm PCV: {:?}", c.pcvs));
+    assert_eq!(arm.blocks.len(), 1);
+    assert_eq!((arm.blocks[0].function.as_str(), arm.blocks[0].block), ("nf_process", 1));
+    let name = arm.name.as_str();
+    assert_eq!((k.instructions.eval(&pcv(&[(name, 0)])), k.memory.eval(&pcv(&[(name, 0)]))), (4 + 3, 1 + 1));
+    assert_eq!((k.instructions.eval(&pcv(&[(name, 1)])), k.memory.eval(&pcv(&[(name, 1)]))), (4 + 1 + 6 + 3, 1 + 1 + 1));
+}
+
+#[test]
 fn a_length_test_gives_two_classes_with_witnesses() {
     let c = contract(
         "define i32 @nf_process(ptr %p) {
