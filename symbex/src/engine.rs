@@ -1949,13 +1949,6 @@ impl<'p> Engine<'p> {
         }
         let all: Vec<&SummaryPath> = paths.iter().collect();
         let merged = (!all.is_empty()).then(|| self.outcome(Returned::Fresh, &all, &initial));
-        if std::env::var_os("NFCC_SYMBEX_DEBUG").is_some() {
-            for (ret, ps) in &groups {
-                let mut cs: Vec<(u64, u64, Vec<(usize, u64)>)> = ps.iter().map(|p| (p.cost.instructions, p.cost.memory, p.cost.terms.clone())).collect();
-                cs.sort();
-                eprintln!("SUMMARY {} {:?}: {} paths: {:?}", f.name, ret, ps.len(), cs);
-            }
-        }
         let outcomes = groups.into_iter().map(|(ret, ps)| self.outcome(ret, &ps, &initial)).collect();
         Ok(Some(Summary { func: f.name.clone(), outcomes, merged, ret_width, ret_ptr }))
     }
