@@ -3,17 +3,34 @@
 //! Invariant: until [`AtomicFile::commit`], the data lives in a hidden temporary file in the
 //! destination's directory, removed if the `AtomicFile` is dropped; `commit` renames it onto
 //! the destination in one step, so a failed command never leaves a partial file behind.
+//! A destination that exists and is not a regular file (`/dev/null`, a FIFO, a terminal) is
+//! written in place: renaming onto it would replace the device with a regular file.
 
 use std::fs::File;
 use std::io::{self, Write};
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 /// A file being written to a temporary name, renamed into place on commit.
 pub struct AtomicFile {
     path: PathBuf,
-    tmp: tempfile::NamedTempFile,
+    out: Out,
     mode: u32,
+}
+
+enum Out {
+    /// A temporary file beside the destination.
+    Temp(tempfile::NamedTempFile),
+    /// The destination itself: a device, FIFO or socket that exists already.
+    Special(File),
+}
+
+/// Whether `path` exists and is a character or block device, a FIFO or a socket.
+fn is_special(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| {
+        let t = m.file_type();
+        t.is_char_device() || t.is_block_device() || t.is_fifo() || t.is_socket()
+    })
 }
 
 impl AtomicFile {
@@ -23,6 +40,10 @@ impl AtomicFile {
         if path.is_dir() {
             return Err(io::Error::new(io::ErrorKind::IsADirectory, "is a directory"));
         }
+        if is_special(path) {
+            let f = std::fs::OpenOptions::new().write(true).open(path)?;
+            return Ok(AtomicFile { path: path.to_path_buf(), out: Out::Special(f), mode });
+        }
         let dir = match path.parent() {
             Some(d) if !d.as_os_str().is_empty() => d,
             _ => Path::new("."),
@@ -30,7 +51,7 @@ impl AtomicFile {
         std::fs::create_dir_all(dir)?;
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let tmp = tempfile::Builder::new().prefix(&format!(".{name}.")).tempfile_in(dir)?;
-        Ok(AtomicFile { path: path.to_path_buf(), tmp, mode })
+        Ok(AtomicFile { path: path.to_path_buf(), out: Out::Temp(tmp), mode })
     }
 
     /// The destination.
@@ -40,21 +61,32 @@ impl AtomicFile {
 
     /// Flushes to disk and renames onto the destination.
     pub fn commit(self) -> io::Result<()> {
-        let f: &File = self.tmp.as_file();
-        f.set_permissions(std::fs::Permissions::from_mode(self.mode))?;
-        f.sync_all()?;
-        self.tmp.persist(&self.path).map_err(|e| e.error)?;
+        match self.out {
+            Out::Temp(tmp) => {
+                let f: &File = tmp.as_file();
+                f.set_permissions(std::fs::Permissions::from_mode(self.mode))?;
+                f.sync_all()?;
+                tmp.persist(&self.path).map_err(|e| e.error)?;
+            }
+            Out::Special(mut f) => f.flush()?,
+        }
         Ok(())
     }
 }
 
 impl Write for AtomicFile {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.tmp.write(buf)
+        match &mut self.out {
+            Out::Temp(t) => t.write(buf),
+            Out::Special(f) => f.write(buf),
+        }
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.tmp.flush()
+        match &mut self.out {
+            Out::Temp(t) => t.flush(),
+            Out::Special(f) => f.flush(),
+        }
     }
 }
 
@@ -92,6 +124,17 @@ mod tests {
         assert_eq!(std::fs::read(&path).unwrap(), b"hello");
         let leftovers = std::fs::read_dir(dir.path().join("sub")).unwrap().count();
         assert_eq!(leftovers, 1, "temporary file was not removed");
+    }
+
+    #[test]
+    fn a_device_is_written_in_place_not_replaced() {
+        use std::os::unix::fs::FileTypeExt;
+        let null = Path::new("/dev/null");
+        assert!(std::fs::metadata(null).unwrap().file_type().is_char_device(), "this machine's /dev/null is not a device");
+        let mut a = AtomicFile::create(null, 0o644).unwrap();
+        a.write_all(b"discarded").unwrap();
+        a.commit().unwrap();
+        assert!(std::fs::metadata(null).unwrap().file_type().is_char_device(), "/dev/null was replaced");
     }
 
     #[test]
