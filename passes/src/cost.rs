@@ -840,7 +840,7 @@ impl crate::ModulePass for AnnotateCosts {
                 // The costed edges out of this block, by successor index (a successor named
                 // twice, as by a switch, has the edge's cost on each index).
                 let mut groups = Vec::new();
-                for (k, s) in succ_names(bb).iter().enumerate() {
+                for (k, s) in succs[&name].iter().enumerate() {
                     if let Some(&(i, r, w)) = m.edges.get(&(name.clone(), s.clone())) {
                         groups.extend([k as u64, i, r, w]);
                     }

@@ -341,13 +341,12 @@ pub struct Engine<'p> {
     /// [`Engine::loops`].
     pub extra: Vec<Extra>,
     loop_call_ids: HashMap<(Value, Option<u128>), usize>,
-    branch_ids: HashMap<LLVMBasicBlockRef, usize>,
-    /// The PCV of each arm that closed on some path (index into `loops`).
-    arm_ids: HashMap<LLVMBasicBlockRef, usize>,
+    /// The PCV (index into `loops`) of each loop branch run and each arm closed so far.
+    block_pcvs: HashMap<Extra, usize>,
 }
 
 /// What a PCV beyond the program's loops counts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Extra {
     /// The runs of a summarised call that lies inside a loop of its function, or of a call
     /// of a function of `Config::count_calls` (run in place): every run (`None`), or the
@@ -443,8 +442,7 @@ impl<'p> Engine<'p> {
             calls: HashMap::new(),
             extra: Vec::new(),
             loop_call_ids: HashMap::new(),
-            branch_ids: HashMap::new(),
-            arm_ids: HashMap::new(),
+            block_pcvs: HashMap::new(),
         };
         let packet = e.new_var(8, VarKind::Packet);
         let len = e.new_var(32, VarKind::Len);
@@ -643,16 +641,10 @@ impl<'p> Engine<'p> {
                 // the tracing variant counts), never as a constant: paths that skip it are
                 // not charged for it when paths merge, and an iteration's cost is then its
                 // blocks that every iteration runs.
-                let id = match self.branch_ids.get(&b) {
-                    Some(id) => *id,
-                    None => {
-                        let id = self.loops.len();
-                        self.loops.push(LoopStat { instructions: c.instructions, memory: c.memory(), summarised: true, ..LoopStat::default() });
-                        self.extra.push(Extra::Branch(b));
-                        self.branch_ids.insert(b, id);
-                        id
-                    }
-                };
+                let id = self.block_pcv(
+                    Extra::Branch(b),
+                    LoopStat { instructions: c.instructions, memory: c.memory(), summarised: true, ..LoopStat::default() },
+                );
                 // Once per path, or per iteration being recorded (which names it as a loop
                 // inside it).
                 let from = st.markers.last().map_or(0, |m| m.start.terms.len());
@@ -1389,26 +1381,29 @@ impl<'p> Engine<'p> {
         self.charge(st, to)
     }
 
+    /// The PCV of a loop branch or an arm (`e`), made with `stat` the first time.
+    fn block_pcv(&mut self, e: Extra, stat: LoopStat) -> usize {
+        if let Some(id) = self.block_pcvs.get(&e) {
+            return *id;
+        }
+        let id = self.loops.len();
+        self.loops.push(stat);
+        self.extra.push(e);
+        self.block_pcvs.insert(e, id);
+        id
+    }
+
     /// The path leaves arm `m`: what it cost since its entry becomes one run of the arm's
     /// PCV (the dearest run is its coefficient), unless the arm paid loop iterations
     /// concretely (those are counted by the loops' PCVs as well), in which case the cost
     /// stays on the path as a constant.
     fn close_arm(&mut self, st: &mut State, m: ArmMarker) {
-        let inner = &st.cost.terms[m.start.terms.len()..];
-        if inner.iter().any(|(_, k)| *k > 0) || st.cost.terms.len() < m.start.terms.len() {
+        let inner = st.cost.terms.get(m.start.terms.len()..).unwrap_or(&[]);
+        if st.cost.terms.len() < m.start.terms.len() || inner.iter().any(|(_, k)| *k > 0) {
             return;
         }
         let (i, mem) = (st.cost.instructions - m.start.instructions, st.cost.memory - m.start.memory);
-        let id = match self.arm_ids.get(&m.entry) {
-            Some(id) => *id,
-            None => {
-                let id = self.loops.len();
-                self.loops.push(LoopStat { summarised: true, ..LoopStat::default() });
-                self.extra.push(Extra::Arm(m.entry));
-                self.arm_ids.insert(m.entry, id);
-                id
-            }
-        };
+        let id = self.block_pcv(Extra::Arm(m.entry), LoopStat { summarised: true, ..LoopStat::default() });
         let stat = &mut self.loops[id];
         stat.instructions = stat.instructions.max(i);
         stat.memory = stat.memory.max(mem);

@@ -9,6 +9,7 @@ use inkwell::llvm_sys::prelude::*;
 use inkwell::llvm_sys::target::*;
 use inkwell::llvm_sys::{LLVMOpcode, LLVMTypeKind};
 use nfcc_passes::llvm::{self, Value};
+use nfcc_runtime::abi;
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
@@ -160,8 +161,10 @@ fn bounds_offset(p: Value) -> Option<i64> {
     None
 }
 
-/// The packet's fields in the bounds block: data pointer, length, port, time.
-const PACKET_FIELDS: std::ops::Range<i64> = 32..56;
+/// The packet descriptor's fields (data pointer, length, port, time), as offsets into it.
+const PACKET_FIELDS: std::ops::Range<i64> = 0..std::mem::size_of::<abi::Packet>() as i64;
+/// Offset of the packet's data pointer in the bounds block.
+const BOUNDS_PKT_DATA: i64 = (abi::BOUNDS_PKT + abi::PACKET_DATA) as i64;
 
 /// Whether pointer `p` points into the packet: derived from the packet's data pointer.
 fn packet_pointer(p: Value, packet: Option<Value>, depth: u32) -> bool {
@@ -171,7 +174,7 @@ fn packet_pointer(p: Value, packet: Option<Value>, depth: u32) -> bool {
     match llvm::opcode(p) {
         Some(LLVMOpcode::LLVMLoad) => {
             let a = llvm::operand(p, 0);
-            bounds_offset(a) == Some(32) || packet_field(a, packet) == Some(0)
+            bounds_offset(a) == Some(BOUNDS_PKT_DATA) || packet_field(a, packet) == Some(abi::PACKET_DATA as i64)
         }
         Some(LLVMOpcode::LLVMGetElementPtr | LLVMOpcode::LLVMBitCast) => packet_pointer(llvm::operand(p, 0), packet, depth + 1),
         Some(LLVMOpcode::LLVMPHI) => (0..llvm::num_operands(p)).all(|k| packet_pointer(llvm::operand(p, k), packet, depth + 1)),
@@ -214,8 +217,8 @@ fn depends_on_state(v: Value, packet: Option<Value>, budget: &mut u32, seen: &mu
     match op {
         LLVMOpcode::LLVMLoad => {
             let p = llvm::operand(v, 0);
-            let field = bounds_offset(p).map(|o| o - PACKET_FIELDS.start).or_else(|| packet_field(p, packet));
-            !(field.is_some_and(|o| (0..PACKET_FIELDS.end - PACKET_FIELDS.start).contains(&o)) || packet_pointer(p, packet, 0))
+            let field = bounds_offset(p).map(|o| o - abi::BOUNDS_PKT as i64).or_else(|| packet_field(p, packet));
+            !(field.is_some_and(|o| PACKET_FIELDS.contains(&o)) || packet_pointer(p, packet, 0))
         }
         LLVMOpcode::LLVMCall => {
             // A call's result is an outcome: a summarised call's constants split the classes,
@@ -227,7 +230,7 @@ fn depends_on_state(v: Value, packet: Option<Value>, budget: &mut u32, seen: &mu
         // SAFETY: operand kind queries.
         _ => (0..llvm::num_operands(v))
             .map(|k| llvm::operand(v, k))
-            .filter(|o| unsafe { LLVMIsABasicBlock(*o).is_null() && LLVMValueIsBasicBlock(*o) == 0 })
+            .filter(|o| unsafe { LLVMValueIsBasicBlock(*o) == 0 })
             .any(|o| depends_on_state(o, packet, budget, seen)),
     }
 }
@@ -238,7 +241,7 @@ fn is_packet_test(b: LLVMBasicBlockRef) -> bool {
     let first = llvm::instructions(b).into_iter().find(|i| !is_debug_call(*i));
     // SAFETY: a query on a load.
     first.is_some_and(|i| {
-        llvm::opcode(i) == Some(LLVMOpcode::LLVMLoad) && unsafe { LLVMGetVolatile(i) } != 0 && bounds_offset(llvm::operand(i, 0)) == Some(32)
+        llvm::opcode(i) == Some(LLVMOpcode::LLVMLoad) && unsafe { LLVMGetVolatile(i) } != 0 && bounds_offset(llvm::operand(i, 0)) == Some(BOUNDS_PKT_DATA)
     })
 }
 
