@@ -245,26 +245,30 @@ fn is_packet_test(b: LLVMBasicBlockRef) -> bool {
     })
 }
 
-/// Whether block `b` calls a function other than an intrinsic or the isolation slow path:
-/// such a call's cost depends on its outcome, which the classes (or the call's own PCVs)
-/// tell apart, and an arm charged at its dearest run would lose that.
+/// The names of the functions block `b` calls directly (debug intrinsics left out).
+fn callees(b: LLVMBasicBlockRef) -> impl Iterator<Item = String> {
+    llvm::instructions(b)
+        .into_iter()
+        .filter(|i| llvm::opcode(*i) == Some(LLVMOpcode::LLVMCall) && !is_debug_call(*i))
+        .map(|i| llvm::as_function(llvm::called_value(i)).map(llvm::name).unwrap_or_default())
+}
+
+/// Whether a function is the isolation slow path or the violation exit.
+fn is_cold_check_fn(name: &str) -> bool {
+    matches!(name, "nfcc__check" | "nfcc__violation")
+}
+
+/// Whether block `b` calls a function other than an intrinsic or the isolation slow path
+/// (an indirect call included): such a call's cost depends on its outcome, which the
+/// classes (or the call's own PCVs) tell apart, and an arm charged at its dearest run would
+/// lose that.
 fn calls_out(b: LLVMBasicBlockRef) -> bool {
-    llvm::instructions(b).into_iter().any(|i| {
-        llvm::opcode(i) == Some(LLVMOpcode::LLVMCall)
-            && !is_debug_call(i)
-            && !llvm::as_function(llvm::called_value(i)).is_some_and(|f| {
-                let n = llvm::name(f);
-                n.starts_with("llvm.") || n == "nfcc__check" || n == "nfcc__violation"
-            })
-    })
+    callees(b).any(|n| !(n.starts_with("llvm.") || is_cold_check_fn(&n)))
 }
 
 /// Whether block `b` calls the isolation slow path or the violation exit.
 fn is_cold_check(b: LLVMBasicBlockRef) -> bool {
-    llvm::instructions(b).into_iter().any(|i| {
-        llvm::opcode(i) == Some(LLVMOpcode::LLVMCall)
-            && llvm::as_function(llvm::called_value(i)).is_some_and(|f| matches!(llvm::name(f).as_str(), "nfcc__check" | "nfcc__violation"))
-    })
+    callees(b).any(|n| is_cold_check_fn(&n))
 }
 
 impl Drop for Program {
@@ -523,6 +527,8 @@ impl Program {
                 work.extend(succs[b].iter().copied());
             }
         }
+        // SAFETY: the entry point's packet parameter.
+        let packet = (is_entry && unsafe { LLVMCountParams(f) } > 0).then(|| unsafe { LLVMGetParam(f, 0) });
         for a in 0..n {
             // SAFETY: the block's terminator.
             let term = unsafe { LLVMGetBasicBlockTerminator(blocks[a]) };
@@ -531,11 +537,9 @@ impl Program {
             }
             // SAFETY: a conditional branch's condition.
             let cond = unsafe { LLVMGetCondition(term) };
-            // SAFETY: the entry point's packet parameter.
-            let packet = (is_entry && unsafe { LLVMCountParams(f) } > 0).then(|| unsafe { LLVMGetParam(f, 0) });
             let state = depends_on_state(cond, packet, &mut 200, &mut HashSet::new());
-            // Each side's arm, if it is one: (side, entry, region, exit).
-            let mut sides: Vec<(usize, usize, Vec<usize>, usize)> = Vec::new();
+            // Each side's arm, if it is one: (side, entry, region, exit, packet test).
+            let mut sides: Vec<(usize, usize, Vec<usize>, usize, bool)> = Vec::new();
             for (side, &e) in succs[a].iter().enumerate() {
                 let mut from: Vec<usize> = preds[e].clone();
                 from.dedup();
@@ -558,7 +562,7 @@ impl Program {
                 if !ok || exits.len() != 1 {
                     continue;
                 }
-                sides.push((side, e, region, exits.into_iter().next().expect("one exit")));
+                sides.push((side, e, region, exits.into_iter().next().expect("one exit"), packet_test));
             }
             // An arm is worth its PCV only if the other side costs nothing of its own: it
             // goes straight to the arm's exit, or it is an arm to the same exit. Otherwise
@@ -566,16 +570,15 @@ impl Program {
             // and the arm would be paid on top of it.
             let keep: Vec<bool> = sides
                 .iter()
-                .map(|(side, _, _, exit)| {
+                .map(|(side, _, _, exit, _)| {
                     let other = succs[a][1 - side];
-                    other == *exit || sides.iter().any(|(s2, _, _, x2)| s2 != side && x2 == exit)
+                    other == *exit || sides.iter().any(|(s2, _, _, x2, _)| s2 != side && x2 == exit)
                 })
                 .collect();
-            for ((side, e, region, _), keep) in sides.into_iter().zip(keep) {
+            for ((side, e, region, _, packet_test), keep) in sides.into_iter().zip(keep) {
                 if !keep {
                     continue;
                 }
-                let packet_test = is_packet_test(blocks[e]);
                 let location = llvm::debug_location(term)
                     .or_else(|| llvm::instructions(blocks[e]).iter().find_map(|i| llvm::debug_location(*i)))
                     .map(|(f, l)| format!("{}:{l}", short(&f)))
