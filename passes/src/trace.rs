@@ -3,12 +3,12 @@
 //! and, per tracked call of the contract (`symbex::contract::CallSite`), how many times it
 //! returned each value.
 //!
-//! A PCV's value for one call is the number of times control enters one of its loop
-//! headers (its *sites*: function name and header position in the module's final IR) from
-//! a block inside that header's natural loop (a back edge), summed over the call. Natural
-//! loops are found exactly as the contract engine finds them (`symbex/src/program.rs`):
-//! iterative dominators over the function's blocks in order; `u -> h` is a back edge when
-//! `h` dominates `u`.
+//! A PCV's value for one call is the number of times one of its loop headers (its *sites*:
+//! function name and header position in the module's final IR) runs, summed over the call:
+//! each entry into the loop and each back edge. Natural loops are found exactly as the
+//! contract engine finds them (`symbex/src/program.rs`): iterative dominators over the
+//! function's blocks in order; `u -> h` is a back edge when `h` dominates `u`, and a site
+//! must have one.
 //!
 //! [`TracePcvs`] runs last, on the module's final IR (after the isolation verifier and the
 //! cost annotation), and:
@@ -16,9 +16,7 @@
 //!   (`nfcc_data`, one slot per PCV) and `@nfcc__trace_info`, a constant string in
 //!   `nfcc_rodata` naming the module the counts describe and the PCV of each slot
 //!   ([`info_text`]); the driver exports both;
-//! - splits every back edge `u -> h` of every site: a new block, appended at the end of the
-//!   function (the positions of the existing blocks do not change), adds 1 to the PCV's slot
-//!   and branches to `h`; `h`'s phis take their values from the new block instead of `u`;
+//! - at the start of every site's header (after its phis), adds 1 to the PCV's slot;
 //! - after every tracked call (function, block position, position in the block), compares
 //!   the result with the slot's value (or with none of the call's values) and adds the
 //!   outcome, 0 or 1, to the slot: no new block, no branch;
@@ -27,9 +25,8 @@
 //! Isolation is unaffected: the only new memory accesses are a load and a store at a
 //! constant, in-bounds offset of a module global in `nfcc_data`, which is one of the
 //! module's own regions (the verifier proves such accesses without a check, and the driver
-//! runs it again on the tracing variant of protected modules). Control flow is unchanged
-//! apart from the new blocks on the edges, so the tracing variant takes exactly the paths
-//! the module takes on the same inputs.
+//! runs it again on the tracing variant of protected modules). Control flow is unchanged,
+//! so the tracing variant takes exactly the paths the module takes on the same inputs.
 
 use crate::llvm::{self, cstr, Value};
 use crate::{ModulePass, PassError};
@@ -44,7 +41,7 @@ pub const COUNTS_SYMBOL: &str = "nfcc__trace_counts";
 /// The description of the counters (see [`info_text`]).
 pub const INFO_SYMBOL: &str = "nfcc__trace_info";
 /// First line of [`info_text`].
-pub const INFO_FORMAT: &str = "nfcc-trace/1";
+pub const INFO_FORMAT: &str = "nfcc-trace/2";
 
 /// A loop header in the module's final IR.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,7 +100,7 @@ pub enum ResultTest {
     NoneOf(Vec<i128>),
 }
 
-/// The text of `@nfcc__trace_info`: `nfcc-trace/1`, then `module_sha256=HEX` (the module
+/// The text of `@nfcc__trace_info`: `nfcc-trace/2`, then `module_sha256=HEX` (the module
 /// whose contract's PCVs are counted), then `pcv=NAME` for each slot in order, one per
 /// line.
 pub fn info_text(module_sha256: &str, pcvs: &[PcvSites]) -> String {
@@ -205,15 +202,33 @@ impl ModulePass for TracePcvs {
                     counted.push((block, slot as u32));
                 }
             }
-            // The back edges to instrument, per function, found on the CFG as it is now.
+            // The loop headers to count, checked against the CFG as it is now.
             let mut by_function: BTreeMap<String, Vec<(usize, u32)>> = BTreeMap::new();
             for (slot, p) in self.pcvs.iter().enumerate() {
                 for s in &p.sites {
                     by_function.entry(s.function.clone()).or_default().push((s.header, slot as u32));
                 }
             }
+            let mut headers = 0u64;
+            for (fname, sites) in &by_function {
+                let f = llvm::functions(m)
+                    .into_iter()
+                    .find(|f| llvm::name(*f) == *fname && llvm::is_definition(*f))
+                    .ok_or_else(|| err(format!("PCV loop site in `{fname}`, which this IR does not define")))?;
+                let blocks = llvm::blocks(f);
+                let back = back_edges(&blocks);
+                for &(h, slot) in sites {
+                    if h >= blocks.len() || !back.iter().any(|(_, t)| *t == h) {
+                        let name = &self.pcvs[slot as usize].name;
+                        return Err(err(format!(
+                            "PCV `{name}`: block {h} of `{fname}` is not a loop header in this IR (the IR is not the one the contract was made from)"
+                        )));
+                    }
+                    counted.push((blocks[h], slot));
+                    headers += 1;
+                }
+            }
             let builder = LLVMCreateBuilderInContext(ctx);
-            let mut edges = 0u64;
             for (call, test, slot) in &calls {
                 count_result(ctx, builder, *call, test, counts, arr, i64t, i32t, *slot);
             }
@@ -223,37 +238,8 @@ impl ModulePass for TracePcvs {
                 LLVMPositionBuilderBefore(builder, first);
                 add_one(builder, counts, arr, i64t, i32t, *slot);
             }
-            // Positioning at an instruction took its debug location: the edge blocks below,
-            // in other functions, must not get it.
-            LLVMSetCurrentDebugLocation2(builder, std::ptr::null_mut());
-            let result = (|| {
-                for (fname, headers) in &by_function {
-                    let f = llvm::functions(m)
-                        .into_iter()
-                        .find(|f| llvm::name(*f) == *fname && llvm::is_definition(*f))
-                        .ok_or_else(|| err(format!("PCV loop site in `{fname}`, which this IR does not define")))?;
-                    let blocks = llvm::blocks(f);
-                    let back = back_edges(&blocks);
-                    for &(h, slot) in headers {
-                        let name = &self.pcvs[slot as usize].name;
-                        let sources: Vec<usize> = back.iter().filter(|(_, t)| *t == h).map(|(u, _)| *u).collect();
-                        if h >= blocks.len() || sources.is_empty() {
-                            return Err(err(format!(
-                                "PCV `{name}`: block {h} of `{fname}` is not a loop header in this IR (the IR is not the one the contract was made from)"
-                            )));
-                        }
-                        for u in sources {
-                            split_and_count(ctx, builder, f, blocks[u], blocks[h], counts, arr, i64t, i32t, slot)
-                                .map_err(|m| err(format!("PCV `{name}`: back edge {u} -> {h} of `{fname}`: {m}")))?;
-                            edges += 1;
-                        }
-                    }
-                }
-                Ok(())
-            })();
             LLVMDisposeBuilder(builder);
-            result?;
-            Ok(vec![("pcvs".into(), n as u64), ("back-edges".into(), edges), ("calls".into(), calls.len() as u64), ("blocks".into(), counted.len() as u64)])
+            Ok(vec![("pcvs".into(), n as u64), ("headers".into(), headers), ("calls".into(), calls.len() as u64), ("blocks".into(), counted.len() as u64 - headers)])
         }
     }
 }
@@ -416,71 +402,6 @@ fn successors(b: LLVMBasicBlockRef) -> Vec<LLVMBasicBlockRef> {
     }
 }
 
-/// Puts a block counting into `counts[slot]` on the edge `u -> h` (every successor slot of
-/// `u`'s terminator that names `h` goes to it), and rewrites `h`'s phis.
-#[allow(clippy::too_many_arguments)]
-unsafe fn split_and_count(
-    ctx: LLVMContextRef,
-    builder: LLVMBuilderRef,
-    f: Value,
-    u: LLVMBasicBlockRef,
-    h: LLVMBasicBlockRef,
-    counts: Value,
-    arr: LLVMTypeRef,
-    i64t: LLVMTypeRef,
-    i32t: LLVMTypeRef,
-    slot: u32,
-) -> Result<(), String> {
-    let term = LLVMGetBasicBlockTerminator(u);
-    match llvm::opcode(term) {
-        Some(LLVMOpcode::LLVMBr | LLVMOpcode::LLVMSwitch) => {}
-        other => return Err(format!("cannot split an edge out of a {other:?} terminator")),
-    }
-    let b = LLVMAppendBasicBlockInContext(ctx, f, cstr("nfcc.trace").as_ptr());
-    LLVMPositionBuilderAtEnd(builder, b);
-    add_one(builder, counts, arr, i64t, i32t, slot);
-    LLVMBuildBr(builder, h);
-    for i in 0..LLVMGetNumSuccessors(term) {
-        if LLVMGetSuccessor(term, i) == h {
-            LLVMSetSuccessor(term, i, b);
-        }
-    }
-    // Phis of h: the entries from u now come from b (once, even if u named h in several
-    // successor slots: b names it once). The C API cannot retarget an entry, so each phi
-    // is rebuilt.
-    for phi in llvm::instructions(h) {
-        if llvm::opcode(phi) != Some(LLVMOpcode::LLVMPHI) {
-            break;
-        }
-        let n = LLVMCountIncoming(phi);
-        let mut values = Vec::new();
-        let mut blocks = Vec::new();
-        let mut from_u = false;
-        for k in 0..n {
-            let (v, from) = (LLVMGetIncomingValue(phi, k), LLVMGetIncomingBlock(phi, k));
-            if from == u {
-                if from_u {
-                    continue;
-                }
-                from_u = true;
-                values.push(v);
-                blocks.push(b);
-            } else {
-                values.push(v);
-                blocks.push(from);
-            }
-        }
-        LLVMPositionBuilderBefore(builder, phi);
-        let name = llvm::name(phi);
-        let rebuilt = LLVMBuildPhi(builder, LLVMTypeOf(phi), cstr("").as_ptr());
-        LLVMAddIncoming(rebuilt, values.as_mut_ptr(), blocks.as_mut_ptr(), values.len() as u32);
-        LLVMReplaceAllUsesWith(phi, rebuilt);
-        LLVMInstructionEraseFromParent(phi);
-        LLVMSetValueName2(rebuilt, name.as_ptr().cast(), name.len());
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -490,8 +411,8 @@ mod tests {
         let p = |n: &str| PcvSites { name: n.into(), sites: vec![Site { function: "f".into(), header: 1 }], calls: Vec::new(), blocks: Vec::new() };
         let t = info_text("ab12", &[p("t"), p("n_x_3")]);
         assert_eq!(parse_info(&t), Some(("ab12".to_string(), vec!["t".to_string(), "n_x_3".to_string()])));
-        assert_eq!(parse_info("nfcc-trace/2\nmodule_sha256=ab\n"), None);
-        assert_eq!(parse_info("nfcc-trace/1\nmodule_sha256=ab\nbad\n"), None);
+        assert_eq!(parse_info("nfcc-trace/1\nmodule_sha256=ab\n"), None);
+        assert_eq!(parse_info("nfcc-trace/2\nmodule_sha256=ab\nbad\n"), None);
     }
 
     #[test]

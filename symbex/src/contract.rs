@@ -19,7 +19,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 /// The format name written into every contract.
-pub const FORMAT: &str = "nfcc-contract/3";
+pub const FORMAT: &str = "nfcc-contract/4";
 
 /// A bound: `constant + sum(coefficient * pcv)`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -107,8 +107,8 @@ pub struct Pcv {
     pub meaning: String,
     /// The loops it counts (file:line of each header).
     pub loops: Vec<String>,
-    /// The same loops in the module's final IR: the PCV is the number of times control
-    /// enters one of these headers from inside its loop (back edges), summed over the call.
+    /// The same loops in the module's final IR: the PCV is the number of times one of these
+    /// headers runs (each entry into the loop and each back edge), summed over the call.
     pub sites: Vec<LoopSite>,
     /// Calls it counts instead (each time one runs), for the PCV of a call inside a loop
     /// (then `loops` gives the call's location).
@@ -895,7 +895,7 @@ fn pcv_names(prog: &Program, engine: &Engine<'_>, cfg: &Config) -> Names {
             named.unwrap_or_else(|| {
                 let stem = file.trim_end_matches(".c");
                 // `block7` without debug information.
-                (format!("n_{stem}_{line_text}"), format!("iterations of the loop at {loc} (back edges taken, summed over the call)"))
+                (format!("n_{stem}_{line_text}"), format!("iterations of the loop at {loc} (runs of its header, summed over the call)"))
             }),
         );
     }
@@ -1008,10 +1008,14 @@ fn result_width(call: nfcc_passes::llvm::Value) -> u32 {
 fn path_bounds(p: &PathResult, engine: &Engine<'_>, names: &Names) -> (Bound, Bound) {
     let mut bi = Bound { constant: p.cost.instructions as i64, terms: BTreeMap::new() };
     let mut bm = Bound { constant: p.cost.memory as i64, terms: BTreeMap::new() };
-    // Loops this path summarised, and (k = 0) every loop summarised inside their iterations.
+    // Loops this path summarised or left (k: the runs of their headers it paid concretely), and
+    // (k = 0) every loop summarised inside their iterations.
     let mut with_k: BTreeMap<usize, u64> = BTreeMap::new();
     for (l, k) in &p.cost.terms {
-        *with_k.entry(*l).or_insert(0) += k;
+        // A loop no path summarised has no PCV: its runs are all in the constant.
+        if engine.loops[*l].summarised {
+            *with_k.entry(*l).or_insert(0) += k;
+        }
     }
     let mut all: BTreeSet<usize> = with_k.keys().copied().collect();
     let mut work: Vec<usize> = all.iter().copied().collect();

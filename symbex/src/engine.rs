@@ -64,7 +64,7 @@ pub struct Cost {
     pub instructions: u64,
     /// Memory accesses.
     pub memory: u64,
-    /// Summarised loops: (loop id, back edges already paid concretely).
+    /// Loops summarised or left: (loop id, runs of its header already paid concretely).
     pub terms: Vec<(usize, u64)>,
 }
 
@@ -82,7 +82,7 @@ pub struct LoopStat {
     /// Regions (`WROTE_*`) an iteration of it wrote, on any path.
     pub wrote: u8,
     /// Iterations that paid iterations of inner loops concretely, by those loops and how many
-    /// back edges of each (cost still including them), settled by [`Engine::settle_loops`].
+    /// header runs of each (cost still including them), settled by [`Engine::settle_loops`].
     pub credited: HashMap<Vec<(usize, u64)>, (u64, u64)>,
 }
 
@@ -260,7 +260,7 @@ enum Returned {
 struct Outcome {
     ret: Returned,
     /// Covers every path of the group: the largest constants, and each loop any path
-    /// summarised (with the fewest back edges any path paid concretely).
+    /// summarised or left (with the fewest header runs any path paid concretely).
     cost: Cost,
     /// Concrete bytes a path may have written: the value if every path wrote that constant.
     writes: Vec<(u64, Option<Expr>)>,
@@ -1284,14 +1284,27 @@ impl<'p> Engine<'p> {
             let m = st.arms.pop().expect("an arm");
             self.close_arm(st, m);
         }
-        // Loops left.
+        // Loops left. A loop's PCV counts runs of its header (entries and back edges); every
+        // run this path paid concretely is on the path as `k` of the loop's term: the
+        // iterations before the loop was summarised (`start_summary`) and, now, the last
+        // run, the one that leaves. So a path that leaves a loop pays what it really ran,
+        // `constant - k x iteration + iteration x runs` with runs = k, and paths that skip
+        // the loop altogether are not charged for the run that leaves it when they merge
+        // with paths that enter it.
         for &l in self.prog.loops_of(from) {
             if !self.prog.loops[l].body.contains(&to) {
+                let mut summarised_at = None;
                 while st.markers.last().is_some_and(|m| m.depth == depth && m.loop_id == l) {
-                    st.markers.pop();
+                    summarised_at = st.markers.pop().map(|m| m.start.terms.len());
                 }
                 let fr = st.frames.last_mut().expect("frame");
-                Rc::make_mut(&mut fr.loops).remove(&l);
+                let visits = Rc::make_mut(&mut fr.loops).remove(&l).map_or(0, |r| r.visits as u64);
+                match summarised_at {
+                    // `start_summary` pushed the loop's term just before the marker's start.
+                    Some(n) if n > 0 && st.cost.terms.get(n - 1).is_some_and(|(id, _)| *id == l) => st.cost.terms[n - 1].1 += 1,
+                    Some(_) => {}
+                    None => st.cost.terms.push((l, visits + 1)),
+                }
             }
         }
         let func = st.frames.last().expect("frame").func.clone();
@@ -2066,14 +2079,31 @@ impl<'p> Engine<'p> {
                 Returned::Const(c) if per_value => c.as_const(),
                 _ => None,
             };
+            // A run's cost is the outcome's constant less the header runs of its loops that
+            // it paid concretely, at their iteration costs known now (never above their final
+            // ones): those loops' PCVs count every run of every call, so each run must leave
+            // them out, not only the first.
+            let (mut i, mut m) = (o.cost.instructions, o.cost.memory);
+            for &(l, k) in &o.cost.terms {
+                i = i.saturating_sub(self.loops[l].instructions * k);
+                m = m.saturating_sub(self.loops[l].memory * k);
+            }
             let id = self.call_pcv(call, value);
             let stat = &mut self.loops[id];
-            stat.instructions = stat.instructions.max(o.cost.instructions);
-            stat.memory = stat.memory.max(o.cost.memory);
+            stat.instructions = stat.instructions.max(i);
+            stat.memory = stat.memory.max(m);
             stat.wrote |= o.wrote;
             st.cost.terms.push((id, 0));
+            st.cost.terms.extend(o.cost.terms.iter().map(|&(l, _)| (l, 0)));
+            return self.outcome_effects(st, call, s, args, o);
         }
         st.cost.terms.extend(o.cost.terms.iter().copied());
+        self.outcome_effects(st, call, s, args, o)
+    }
+
+    /// What taking outcome `o` of the summarised `call` does to the path besides its cost:
+    /// what the callee wrote, and the call's result.
+    fn outcome_effects(&mut self, st: &mut State, call: Value, s: &Summary, args: &[Val], o: &Outcome) -> R<()> {
         let what = format!("written by `{}` at {}", s.func, location(call));
         // What the callee may have written is unknown (but the bounds block, which module
         // code writes only through the isolation pass's own stores, checked by the verifier).

@@ -242,12 +242,50 @@ exit:
     assert!(c.coverage.complete, "{:?}", c.coverage);
     assert_eq!(c.pcvs.len(), 1, "{:?}", c.pcvs);
     let n = c.pcvs[0].name.clone();
-    // Real cost with t back edges: 4 + (t + 1) * 2 + t * 3 + 1 = 7 + 5t.
+    // Real cost with t back edges (the PCV counts runs of the header: t + 1):
+    // 4 + (t + 1) * 2 + t * 3 + 1 = 7 + 5t.
     for t in 0..6u64 {
         let real = 7 + 5 * t;
-        let bound = c.classes.iter().map(|k| k.instructions.eval(&pcv(&[(&n, t)]))).max().expect("a class");
+        let bound = c.classes.iter().map(|k| k.instructions.eval(&pcv(&[(&n, t + 1)]))).max().expect("a class");
         assert!(bound >= real as i64, "t={t}: bound {bound} < real {real}");
         assert!(bound <= real as i64 + 5, "t={t}: bound {bound} far above real {real}");
+    }
+}
+
+#[test]
+fn a_guarded_loop_is_not_charged_to_the_paths_that_skip_it() {
+    // A rotated chain walk behind its guard (as clang emits `while`): an empty chain never
+    // enters the loop. The paths that skip it and those that walk it merge at `exit`; the
+    // PCV counts runs of the header, so neither pays for the other.
+    let c = contract(
+        "@head = internal global ptr null
+define i32 @nf_process(ptr %p) {
+entry:
+  %h0 = load ptr, ptr @head
+  %empty = icmp eq ptr %h0, null
+  br i1 %empty, label %exit, label %body, !nfcc.cost !0
+body:
+  %cur = phi ptr [ %h0, %entry ], [ %next, %body ]
+  %next = load ptr, ptr %cur
+  %end = icmp eq ptr %next, null
+  br i1 %end, label %exit, label %body, !nfcc.cost !1
+exit:
+  ret i32 0, !nfcc.cost !2
+}
+!0 = !{i64 4, i64 1, i64 0, i64 3}
+!1 = !{i64 5, i64 1, i64 0, i64 3}
+!2 = !{i64 1, i64 0, i64 0, i64 1}
+",
+    );
+    assert!(c.coverage.complete, "{:?}", c.coverage);
+    assert_eq!(c.pcvs.len(), 1, "{:?}", c.pcvs);
+    let n = c.pcvs[0].name.clone();
+    // r runs of the body (0: the chain is empty): 4 + 5r + 1, reads 1 + r.
+    for r in 0..6u64 {
+        let at = pcv(&[(&n, r)]);
+        let bound = c.classes.iter().map(|k| k.instructions.eval(&at)).max().expect("a class");
+        let mem = c.classes.iter().map(|k| k.memory.eval(&at)).max().expect("a class");
+        assert_eq!((bound, mem), (5 + 5 * r as i64, 1 + r as i64), "r={r}");
     }
 }
 
@@ -293,11 +331,12 @@ exit:
     let branch = c.pcvs.iter().find(|p| !p.blocks.is_empty()).expect("a branch PCV");
     assert_eq!((branch.blocks[0].function.as_str(), branch.blocks[0].block), ("nf_process", 3));
     let walk = c.pcvs.iter().find(|p| !p.sites.is_empty()).expect("the loop's PCV");
-    // Real cost with t back edges, b of them through `dear`: 4 + (t + 1) * 2 + t * 6 + 10b + 1.
+    // Real cost with t back edges (t + 1 runs of the header), b of them through `dear`:
+    // 4 + (t + 1) * 2 + t * 6 + 10b + 1.
     for t in 0..6u64 {
         for b in 0..=t {
             let (real, real_mem) = (7 + 8 * t + 10 * b, 1 + 2 * t + 2 * b);
-            let at = pcv(&[(&walk.name, t), (&branch.name, b)]);
+            let at = pcv(&[(&walk.name, t + 1), (&branch.name, b)]);
             let bound = c.classes.iter().map(|k| k.instructions.eval(&at)).max().expect("a class");
             let mem = c.classes.iter().map(|k| k.memory.eval(&at)).max().expect("a class");
             assert_eq!((bound, mem), (real as i64, real_mem as i64), "t={t} b={b}");
@@ -682,11 +721,12 @@ exit:
     let walk = c.pcvs.iter().find(|p| !p.sites.is_empty()).expect("the loop's PCV").name.clone();
     let counted = c.pcvs.iter().find(|p| p.name == other).expect("other");
     assert_eq!(counted.calls[0].returned_none_of, vec!["0".to_string(), "1".to_string()]);
-    // Real with t back edges and d dear calls among t: 4 + 2(t + 1) + 3t + 23d + 4(t - d) + 1.
+    // Real with t back edges (t + 1 runs of the header) and d dear calls among t:
+    // 4 + 2(t + 1) + 3t + 23d + 4(t - d) + 1.
     for t in 0..6u64 {
         for d in 0..=t {
             let real = 7 + 9 * t + 19 * d;
-            let at = pcv(&[(&walk, t), (&one, d), (&zero, t - d)]);
+            let at = pcv(&[(&walk, t + 1), (&one, d), (&zero, t - d)]);
             let bound = c.classes.iter().map(|k| k.instructions.eval(&at)).max().expect("a class");
             assert_eq!(bound, real as i64, "t={t} d={d}");
         }
@@ -745,7 +785,9 @@ exit:
                 continue;
             }
             let real = 7 + 10 * t + 7 * u;
-            let at = pcv(&[(outer, t), (inner, u)]);
+            // Runs of the headers: the outer one t + 1 times, the inner one u + t times
+            // (entered once per outer iteration).
+            let at = pcv(&[(outer, t + 1), (inner, u + t)]);
             let bound = c.classes.iter().map(|k| k.instructions.eval(&at)).max().expect("a class");
             assert!(bound >= real as i64, "t={t} u={u}: bound {bound} < real {real}");
             assert!(bound <= real as i64 + 2, "t={t} u={u}: bound {bound} far above real {real}");

@@ -57,7 +57,7 @@ fn macswap_contract_is_complete_and_tight_against_callgrind_in_every_mode() {
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(stdout.contains("2 classes") && stdout.contains("complete"), "{stdout}");
         let c = contract_json(&dir.path().join(format!("macswap-{mode}.contract.json")));
-        assert_eq!(c["format"], "nfcc-contract/3");
+        assert_eq!(c["format"], "nfcc-contract/4");
         assert_eq!(c["protection"], mode);
         assert_eq!(c["coverage"]["complete"], true);
         assert!(c["generation"]["seconds"].as_f64().unwrap() < 10.0);
