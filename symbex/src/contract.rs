@@ -902,6 +902,7 @@ fn pcv_names(prog: &Program, engine: &Engine<'_>, cfg: &Config) -> Names {
     // Branches: a branch holding a call with a PCV counts as that call; the others count
     // their own runs.
     let mut function_of: BTreeMap<usize, String> = (0..prog.loops.len()).filter(|id| out.contains_key(id)).map(|id| (id, prog.loops[id].function.clone())).collect();
+    let mut plain_branches = Vec::new();
     for (id, b) in branches {
         // Only a call counted by one PCV (its runs returning one constant are not all its runs).
         let calls: Vec<usize> = engine
@@ -929,6 +930,7 @@ fn pcv_names(prog: &Program, engine: &Engine<'_>, cfg: &Config) -> Names {
         let name = format!("br_{stem}_{line}");
         let meaning = format!("runs of the branch at {} in the loop at {} (which some iterations skip)", br.location, prog.loops[br.loop_id].location);
         function_of.insert(id, br.function.clone());
+        plain_branches.push(id);
         out.insert(id, (name, meaning));
     }
     // Arms: isolation packet tests share one PCV; the others are named by their branch.
@@ -977,6 +979,18 @@ fn pcv_names(prog: &Program, engine: &Engine<'_>, cfg: &Config) -> Names {
         if functions[name.as_str()].len() > 1 {
             *name = format!("{name}_{}", f.strip_prefix("nfcc_").unwrap_or(f));
             *meaning = format!("{meaning}, in `{f}`");
+        }
+    }
+    // Branch blocks of one line in one function (code generation splits a condition into
+    // several blocks) get a name each, `#2` and on: one name would charge each of them at
+    // the dearest one's cost.
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    for id in plain_branches {
+        let (name, _) = out.get_mut(&id).expect("named");
+        let k = seen.entry(name.clone()).or_insert(0);
+        *k += 1;
+        if *k > 1 {
+            *name = format!("{name}#{k}");
         }
     }
     // Each value-split call's `=other` counter, at the call's dearest outcome.

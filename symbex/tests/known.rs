@@ -345,6 +345,69 @@ exit:
 }
 
 #[test]
+fn branches_of_one_place_are_each_charged_their_own_cost() {
+    // Two blocks some iterations skip, at one location (here none: both take the loop's):
+    // a dear one (10 instructions) and a cheap one (3). Each is a PCV of its own.
+    let c = contract(
+        "@head = internal global ptr null
+define i32 @nf_process(ptr %p) {
+entry:
+  %h0 = load ptr, ptr @head
+  br label %h, !nfcc.cost !0
+h:
+  %cur = phi ptr [ %h0, %entry ], [ %next, %latch ]
+  %null = icmp eq ptr %cur, null
+  br i1 %null, label %exit, label %body, !nfcc.cost !1
+body:
+  %vp = getelementptr i8, ptr %cur, i64 8
+  %v = load i32, ptr %vp
+  %odd = trunc i32 %v to i1
+  br i1 %odd, label %dear, label %mid, !nfcc.cost !2
+dear:
+  br label %mid, !nfcc.cost !3
+mid:
+  %wp = getelementptr i8, ptr %cur, i64 12
+  %w = load i32, ptr %wp
+  %wodd = trunc i32 %w to i1
+  br i1 %wodd, label %cheap, label %latch, !nfcc.cost !2
+cheap:
+  br label %latch, !nfcc.cost !4
+latch:
+  %next = load ptr, ptr %cur
+  br label %h, !nfcc.cost !2
+exit:
+  ret i32 0, !nfcc.cost !5
+}
+!0 = !{i64 4, i64 1, i64 0, i64 2}
+!1 = !{i64 2, i64 0, i64 0, i64 2}
+!2 = !{i64 3, i64 1, i64 0, i64 3}
+!3 = !{i64 10, i64 2, i64 0, i64 1}
+!4 = !{i64 3, i64 0, i64 0, i64 1}
+!5 = !{i64 1, i64 0, i64 0, i64 1}
+",
+    );
+    assert!(c.coverage.complete, "{:?}", c.coverage);
+    let branch = |block: usize| {
+        c.pcvs.iter().find(|p| p.blocks.iter().any(|b| b.block == block)).unwrap_or_else(|| panic!("no PCV counts block {block}: {:?}", c.pcvs)).name.clone()
+    };
+    let (dear, cheap) = (branch(3), branch(5));
+    assert_ne!(dear, cheap);
+    let walk = c.pcvs.iter().find(|p| !p.sites.is_empty()).expect("the loop's PCV").name.clone();
+    // t entries walked (t + 1 runs of the header), d through `dear`, e through `cheap`:
+    // 4 + 2(t + 1) + 9t + 10d + 3e + 1.
+    for t in 0..5u64 {
+        for d in 0..=t {
+            for e in 0..=t {
+                let real = 7 + 11 * t + 10 * d + 3 * e;
+                let at = pcv(&[(&walk, t + 1), (&dear, d), (&cheap, e)]);
+                let bound = c.classes.iter().map(|k| k.instructions.eval(&at)).max().expect("a class");
+                assert_eq!(bound, real as i64, "t={t} d={d} e={e}");
+            }
+        }
+    }
+}
+
+#[test]
 fn a_call_to_an_unknown_function_is_a_hole() {
     let c = contract(
         "declare i32 @mystery()

@@ -147,7 +147,7 @@ fn router_with_default_settings_on_generated_traffic() {
 fn policer_pcvs_are_counted_by_its_tracing_variant() {
     let dir = tempdir();
     // Capacity 16 and 300 destinations: the table fills, and a new destination probes
-    // every slot: 15 back edges of the probing loop, never more.
+    // every slot: 16 runs of the probing loop's header (15 back edges), never more.
     let trace = traffic(&["--packets", "600", "--flows", "300", "--seed", "9", "--non-ip", "0"]);
     let (so, built) = build(dir.path(), "policer", "policer", &["--contract-holes"]);
     assert!(built.contains("tracing variant") && built.contains("policer.trace.so"), "{built}");
@@ -169,7 +169,7 @@ fn policer_pcvs_are_counted_by_its_tracing_variant() {
     assert_eq!(r["pcvs"], Value::from(names.clone()));
     assert_eq!(r["trace_module"], t.display().to_string());
     let largest = r["classes"].as_array().unwrap().iter().filter_map(|k| k["pcv_max"]["n_policer_84"].as_u64()).max();
-    assert_eq!(largest, Some(15), "{r}");
+    assert_eq!(largest, Some(16), "{r}");
     // The counts are exact: a bound with the PCV's coefficient honest holds on every
     // packet whose class the contract bounds fully (checked here when it is complete).
     if complete {
@@ -270,10 +270,11 @@ fn data_structure_nfs_never_exceed_their_contracts_on_colliding_expiring_traffic
         assert!(out.status.success(), "{nf}: {}", String::from_utf8_lossy(&out.stderr));
         eprintln!("{nf}: max gap {}", r["max_gap"]);
         // Not yet the 3% the contracts aim at (see README), but no worse than it stands:
-        // loop branches and per-value call runs as PCVs brought these from 86-112% to 17-22%.
+        // loop branches and per-value call runs as PCVs brought these from 86-112% to 17-22%,
+        // loop PCVs counting header runs to 8-13%.
         for metric in ["instructions", "memory"] {
             let gap = r["max_gap"][metric].as_f64().unwrap();
-            assert!(gap < 0.3, "{nf}: max {metric} gap {gap}");
+            assert!(gap < 0.15, "{nf}: max {metric} gap {gap}");
         }
     }
 }
