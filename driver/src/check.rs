@@ -172,6 +172,8 @@ pub struct GapStats {
     pub max: f64,
     /// Mean gap.
     pub mean: f64,
+    /// The packet with the largest gap (the first of them), numbered as in the report.
+    pub worst: u64,
 }
 
 /// One class's packets.
@@ -272,6 +274,7 @@ impl CheckReport {
                     "packets": c.packets,
                     "max_gap": gaps(&c.gaps, |g| g.max),
                     "mean_gap": gaps(&c.gaps, |g| g.mean),
+                    "max_gap_packet": c.gaps.as_ref().map(|m| json!({ "instructions": m.instructions.worst, "memory": m.memory.worst })),
                     "pcv_max": c.pcv_max,
                 })
             })
@@ -346,6 +349,10 @@ impl CheckReport {
             .iter()
             .map(|c| {
                 let g = |f: fn(&Metrics<GapStats>) -> f64| c.gaps.as_ref().map(|m| pct(f(m))).unwrap_or_else(|| "-".into());
+                // A max gap names its packet: `8.00% #151`.
+                let worst = |f: fn(&Metrics<GapStats>) -> &GapStats| {
+                    c.gaps.as_ref().map(|m| format!("{} #{}", pct(f(m).max), f(m).worst)).unwrap_or_else(|| "-".into())
+                };
                 // Long conditions are cut here; `nfcc contract show` and --json give them whole.
                 let when = if c.when.chars().count() > WHEN_WIDTH {
                     format!("{}...", c.when.chars().take(WHEN_WIDTH - 3).collect::<String>())
@@ -356,9 +363,9 @@ impl CheckReport {
                     c.id.to_string(),
                     when,
                     c.packets.to_string(),
-                    g(|m| m.instructions.max),
+                    worst(|m| &m.instructions),
                     g(|m| m.instructions.mean),
-                    g(|m| m.memory.max),
+                    worst(|m| &m.memory),
                     g(|m| m.memory.mean),
                 ];
                 if !self.pcvs.is_empty() {
@@ -585,7 +592,7 @@ pub fn check(opts: &CheckOptions) -> Result<CheckReport, CheckError> {
         });
     }
 
-    let mut per_class: BTreeMap<usize, Vec<Metrics<f64>>> = BTreeMap::new();
+    let mut per_class: BTreeMap<usize, Vec<(u64, Metrics<f64>)>> = BTreeMap::new();
     let mut pcv_max: BTreeMap<usize, BTreeMap<String, u64>> = BTreeMap::new();
     let mut underestimates = Vec::new();
     let mut unclassified = Vec::new();
@@ -621,7 +628,7 @@ pub fn check(opts: &CheckOptions) -> Result<CheckReport, CheckError> {
         ids.swap(0, top);
         let gap = Metrics { instructions: gap(bound.instructions, cost.instructions), memory: gap(bound.memory, cost.memory) };
         compared += 1;
-        per_class.entry(ids[0]).or_default().push(gap);
+        per_class.entry(ids[0]).or_default().push((number, gap));
         let seen = pcv_max.entry(ids[0]).or_default();
         for (n, v) in &pcvs {
             let e = seen.entry(n.clone()).or_insert(0);
@@ -640,9 +647,9 @@ pub fn check(opts: &CheckOptions) -> Result<CheckReport, CheckError> {
         .iter()
         .map(|c| {
             let gaps = per_class.get(&c.id).map(|v| {
-                let stat = |f: fn(&Metrics<f64>) -> f64| GapStats {
-                    max: v.iter().map(f).fold(f64::NEG_INFINITY, f64::max),
-                    mean: v.iter().map(f).sum::<f64>() / v.len() as f64,
+                let stat = |f: fn(&Metrics<f64>) -> f64| {
+                    let (worst, max) = v.iter().fold((0, f64::NEG_INFINITY), |(w, m), (k, g)| if f(g) > m { (*k, f(g)) } else { (w, m) });
+                    GapStats { max, mean: v.iter().map(|(_, g)| f(g)).sum::<f64>() / v.len() as f64, worst }
                 };
                 Metrics { instructions: stat(|m| m.instructions), memory: stat(|m| m.memory) }
             });

@@ -46,7 +46,7 @@ fn macswap_holds_its_contract_within_3_percent_in_every_mode() {
         if mode == "rw" {
             // The table (one mode: each run is a callgrind run).
             let text = ok(&cmd.output().unwrap());
-            for want in ["class", "when", "packets", "instr max gap", "mem mean gap", "len < 14", "len >= 14", "0 underestimates", "1030 packets, 1030 delivered, 1030 compared"] {
+            for want in ["class", "when", "packets", "instr max gap", "mem mean gap", "len < 14", "len >= 14", "0.00% #", "0 underestimates", "1030 packets, 1030 delivered, 1030 compared"] {
                 assert!(text.contains(want), "{mode}: missing {want:?} in\n{text}");
             }
         }
@@ -73,7 +73,13 @@ fn macswap_holds_its_contract_within_3_percent_in_every_mode() {
             for key in ["max_gap", "mean_gap"] {
                 assert!(c[key]["instructions"].as_f64().unwrap() >= 0.0 && c[key]["memory"].as_f64().unwrap() >= 0.0, "{c}");
             }
+            // The packet with the largest gap is named, one of the class's own.
+            for metric in ["instructions", "memory"] {
+                let k = c["max_gap_packet"][metric].as_u64().unwrap_or_else(|| panic!("{c}"));
+                assert!((1..=1030).contains(&k), "{c}");
+            }
         }
+        assert_ne!(runt["max_gap_packet"], frame["max_gap_packet"]);
     }
 
     // A contract is for exactly one binary.
