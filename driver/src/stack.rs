@@ -19,8 +19,9 @@
 //!
 //! **The model** of a device is `a + b * burst` per receive burst on each metric: the
 //! upper envelope (no measured point above the line, integer coefficients) of bursts of
-//! controlled sizes, measured with two model NFs (one forwards every packet, one drops
-//! every packet), after a few warm-up bursts per run: net_ring primed with exactly the
+//! controlled sizes, measured with three model NFs (one forwards every packet, one drops
+//! every packet, one floods every packet: on the model's one port that is the chain's
+//! flood path with no copy to make), after a few warm-up bursts per run: net_ring primed with exactly the
 //! run's packets, net_null and net_pcap with the receive burst size set (`--dpdk-burst`).
 //! Among envelope lines it takes the one with the smallest mean relative gap over the
 //! points.
@@ -40,7 +41,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The format name of a model file.
-pub const MODEL_FORMAT: &str = "nfcc-dpdk-model/1";
+pub const MODEL_FORMAT: &str = "nfcc-dpdk-model/2";
 /// The devices the host supports on this machine, and so the models there are.
 pub const DEVICES: &[&str] = &["net_ring", "net_null", "net_pcap"];
 /// The burst-size PCV.
@@ -56,6 +57,9 @@ pub const MODELS_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../dpdk-model
 
 /// The model NF that forwards every packet back out of its input port.
 const FORWARD_NF: &str = "#include <nfcc.h>\nint nf_process(const struct nfcc_packet *pkt)\n{\n\treturn pkt->port;\n}\n";
+/// The model NF that floods every packet (on the model's one port: no copy is made, the
+/// packet goes through the chain's flood path and is freed).
+const FLOOD_NF: &str = "#include <nfcc.h>\nint nf_process(const struct nfcc_packet *pkt)\n{\n\t(void)pkt;\n\treturn NFCC_FLOOD;\n}\n";
 /// The model NF that drops every packet.
 const DROP_NF: &str = "#include <nfcc.h>\nint nf_process(const struct nfcc_packet *pkt)\n{\n\t(void)pkt;\n\treturn NFCC_DROP;\n}\n";
 
@@ -396,7 +400,7 @@ pub struct ModelOptions {
 /// One measured burst of a model.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Point {
-    /// `forward` or `drop`: the model NF's verdict.
+    /// `forward`, `drop` or `flood`: the model NF's verdict.
     pub verdict: &'static str,
     /// Packets in the burst.
     pub burst: u64,
@@ -430,7 +434,7 @@ pub fn make_model(opts: &ModelOptions, progress: &mut dyn FnMut(&str)) -> Result
     }
     let dir = tempfile::Builder::new().prefix("nfcc-dpdk-model-").tempdir().map_err(StackError::Temp)?;
     let mut nfs = Vec::new();
-    for (name, src) in [("forward", FORWARD_NF), ("drop", DROP_NF)] {
+    for (name, src) in [("forward", FORWARD_NF), ("drop", DROP_NF), ("flood", FLOOD_NF)] {
         let c = dir.path().join(format!("{name}.c"));
         std::fs::write(&c, src).map_err(StackError::Temp)?;
         let so = dir.path().join(format!("{name}.so"));
@@ -495,8 +499,9 @@ pub fn make_model(opts: &ModelOptions, progress: &mut dyn FnMut(&str)) -> Result
     };
     let (fi, fm) = (fit("forward", |m| m.instructions), fit("forward", |m| m.memory));
     let (di, dm) = (fit("drop", |m| m.instructions), fit("drop", |m| m.memory));
-    let both = |x: Line, y: Line| Line { a: x.a.max(y.a), b: x.b.max(y.b) };
-    let (instructions, memory) = (both(fi, di), both(fm, dm));
+    let (li, lm) = (fit("flood", |m| m.instructions), fit("flood", |m| m.memory));
+    let all = |x: Line, y: Line, z: Line| Line { a: x.a.max(y.a).max(z.a), b: x.b.max(y.b).max(z.b) };
+    let (instructions, memory) = (all(fi, di, li), all(fm, dm, lm));
     let line_json = |i: Line, m: Line| json!({ "instructions": { "a": i.a, "b": i.b }, "memory": { "a": m.a, "b": m.b } });
     // The first burst's excess over the line: the loop's setup.
     let first = |l: Line, f: fn(&Metrics<u64>) -> u64| firsts.iter().map(|p| f(&p.cost) as i64 - l.at(p.burst)).max().unwrap_or(0).max(0);
@@ -524,18 +529,18 @@ pub fn make_model(opts: &ModelOptions, progress: &mut dyn FnMut(&str)) -> Result
         "frame_bytes": frame_bytes(&opts.device),
         "pcv": { "name": BURST_PCV, "meaning": "packets one receive burst returned (1 to 32)" },
         "per_burst": line_json(instructions, memory),
-        "by_verdict": { "forward": line_json(fi, fm), "drop": line_json(di, dm) },
+        "by_verdict": { "forward": line_json(fi, fm), "drop": line_json(di, dm), "flood": line_json(li, lm) },
         "first_burst": { "instructions": first_burst.0, "memory": first_burst.1 },
         "per_packet_averaged": per_packet,
         "method": {
             "what": "everything the DPDK host's per-lcore loop (nfcc_runtime::dpdk::Loop::serve) executes per receive burst except the module's nf_process: receive burst (nfcc_dpdk_rx, rte_eth_rx_burst), mbuf handling and the host's per-packet dispatch (run_chain, the module's runtime entry), transmit burst (nfcc_dpdk_tx) or free on drop, the loop's bookkeeping",
-            "how": "valgrind callgrind collecting only inside Loop::serve and not inside nf_process (nested --toggle-collect), counts dumped on entry to every Loop::process call (one packet) and after every Loop::flush (the end of a burst); a burst's stack cost is the sum of its dumps; Ir, and Dr + Dw; two model NFs (forward every packet, drop every packet), one run per verdict and burst size with exactly that many packets per receive burst (net_ring primed with the run's packets; net_null and net_pcap through --dpdk-burst); the first warmup_bursts bursts of each run left out of the lines; first_burst is the largest excess of a run's first burst over per_burst (the loop setting itself up: stated, not bounded)",
-            "fit": "upper envelope per verdict: integer b >= 1, a = the largest (y - b*burst) over that verdict's points, b chosen for the smallest mean relative gap (line - y) / y over them; no measured point lies above its line. per_burst takes the larger a and the larger b of the two, so it bounds any burst; a whole-stack contract charges a class that only drops the drop b per packet, any other class per_burst's b, and per_burst's a once per burst",
+            "how": "valgrind callgrind collecting only inside Loop::serve and not inside nf_process (nested --toggle-collect), counts dumped on entry to every Loop::process call (one packet) and after every Loop::flush (the end of a burst); a burst's stack cost is the sum of its dumps; Ir, and Dr + Dw; three model NFs (forward every packet, drop every packet, flood every packet: on the one port, the chain's flood path and no copy), one run per verdict and burst size with exactly that many packets per receive burst (net_ring primed with the run's packets; net_null and net_pcap through --dpdk-burst); the first warmup_bursts bursts of each run left out of the lines; first_burst is the largest excess of a run's first burst over per_burst (the loop setting itself up: stated, not bounded)",
+            "fit": "upper envelope per verdict: integer b >= 1, a = the largest (y - b*burst) over that verdict's points, b chosen for the smallest mean relative gap (line - y) / y over them; no measured point lies above its line. per_burst takes the largest a and the largest b of the three, so it bounds any burst of one port; a whole-stack contract charges a class that only drops the drop b per packet, a class that only sends to the input port or constant ports the forward b, any other class per_burst's b, and per_burst's a once per burst",
             "callgrind": cg,
             "warmup_bursts": opts.warmup,
             "bursts_per_run": opts.per_run,
             "burst_sizes": opts.bursts,
-            "model_nfs": { "forward": FORWARD_NF, "drop": DROP_NF },
+            "model_nfs": { "forward": FORWARD_NF, "drop": DROP_NF, "flood": FLOOD_NF },
             "protection": opts.protect.name(),
             "runs": runs,
             "regenerate": format!("nfcc dpdk-model --vdev {} -o dpdk-models/{}.json", opts.device, opts.device),
@@ -567,6 +572,8 @@ pub struct StackModel {
     pub memory: Line,
     /// A dropped packet's lines (instructions, memory accesses).
     pub drop: (Line, Line),
+    /// A forwarded packet's lines (instructions, memory accesses).
+    pub forward: (Line, Line),
     /// The first burst's extra cost (instructions, memory accesses).
     pub first_burst: (i64, i64),
     /// The model NFs' protection mode.
@@ -618,6 +625,7 @@ pub fn load_model(spec: &str) -> Result<StackModel, StackError> {
         instructions: line("per_burst", "instructions")?,
         memory: line("per_burst", "memory")?,
         drop: (line("by_verdict.drop", "instructions")?, line("by_verdict.drop", "memory")?),
+        forward: (line("by_verdict.forward", "instructions")?, line("by_verdict.forward", "memory")?),
         first_burst: (
             v["first_burst"]["instructions"].as_i64().ok_or_else(|| bad("no first_burst.instructions".into()))?,
             v["first_burst"]["memory"].as_i64().ok_or_else(|| bad("no first_burst.memory".into()))?,
@@ -656,7 +664,8 @@ impl StackModel {
                 instructions: Bound { constant: self.first_burst.0, terms: BTreeMap::new() },
                 memory: Bound { constant: self.first_burst.1, terms: BTreeMap::new() },
             },
-            (self.drop.0.b, self.drop.1.b),
+            [(self.drop.0.a, self.drop.0.b), (self.drop.1.a, self.drop.1.b)],
+            [(self.forward.0.a, self.forward.0.b), (self.forward.1.a, self.forward.1.b)],
         )
     }
 }
@@ -943,15 +952,30 @@ pub fn check_stack(opts: &StackCheckOptions) -> Result<StackCheckReport, StackEr
     let mut k = 0usize;
     for (i, b) in bursts.iter().enumerate() {
         let mut measured = b.stack;
-        let (mut si, mut sm) = stack.fixed();
-        let mut bound = Metrics { instructions: si, memory: sm };
+        // The burst's fixed cost: the largest of its packets' classes' constants, plus the
+        // largest flood surcharge for each packet (the model's largest `a` when none is
+        // classified).
+        let n = b.calls.len() as i64;
+        let max = |x: Metrics<i64>, y: Metrics<i64>| Metrics { instructions: x.instructions.max(y.instructions), memory: x.memory.max(y.memory) };
+        let fixed = b.calls.iter().enumerate().filter_map(|(j, _)| counted.bounds[k + j].as_ref().map(|(_, _, f)| *f)).fold(None, |acc: Option<(Metrics<i64>, Metrics<i64>)>, (a, x)| {
+            Some(acc.map_or((a, x), |(aa, ax)| (max(aa, a), max(ax, x))))
+        });
+        let fixed = fixed.map_or_else(
+            || {
+                let (i, m) = stack.fixed();
+                Metrics { instructions: i, memory: m }
+            },
+            |(a, x)| Metrics { instructions: a.instructions + x.instructions * n, memory: a.memory + x.memory * n },
+        );
+        let (mut si, mut sm) = (fixed.instructions, fixed.memory);
+        let mut bound = fixed;
         for call in &b.calls {
             let bnd = &counted.bounds[k];
             k += 1;
             measured.instructions += call.instructions;
             measured.memory += call.memory;
             match bnd {
-                Some((m, whole)) => {
+                Some((m, whole, _)) => {
                     bound.instructions += whole.instructions;
                     bound.memory += whole.memory;
                     si += whole.instructions - m.instructions;
@@ -980,10 +1004,12 @@ pub fn check_stack(opts: &StackCheckOptions) -> Result<StackCheckReport, StackEr
     Ok(StackCheckReport { contract: contract_path, model: stack.model, device: stack.device, bursts: results, module_underestimates: module_under, unclassified, host_note })
 }
 
-/// A packet's bounds for [`check_stack`]: its call of the module, and the same plus its
-/// per-packet stack cost (the contract's stack section; the module's alone without one).
-/// A packet several classes match gets the largest of theirs.
-pub(crate) type PacketBounds = (Metrics<i64>, Metrics<i64>);
+/// A packet's bounds for [`check_stack`]: its call of the module, the same plus its
+/// per-packet stack cost (the contract's stack section; the module's alone without one),
+/// and its class's fixed stack cost per burst: a constant, and a flood surcharge per packet
+/// of the burst (0 without a stack section). A packet several classes match gets the
+/// largest of theirs, each.
+pub(crate) type PacketBounds = (Metrics<i64>, Metrics<i64>, (Metrics<i64>, Metrics<i64>));
 
 /// See [`PacketBounds`]; `None` when no class matches. `pcvs`: what the tracing variant
 /// counted on the packet (PCVs and call results, by `Contract::counted` name).
@@ -995,6 +1021,12 @@ pub(crate) fn packet_bound(contract: &Contract, data: &[u8], port: u16, time_ns:
     let whole = |id: usize, metric: fn(&Bounds) -> &Bound| -> i64 {
         contract.stack.as_ref().and_then(|s| s.class(id)).map_or(0, |c| metric(&c.stack).constant)
     };
+    let fixed = |id: usize, metric: fn(&Bounds) -> &Bound| -> i64 {
+        contract.stack.as_ref().and_then(|s| s.class(id)).map_or(0, |c| metric(&c.fixed).constant)
+    };
+    let surcharge = |id: usize, metric: fn(&Bounds) -> &Bound| -> i64 {
+        contract.stack.as_ref().and_then(|s| s.class(id)).map_or(0, |c| metric(&c.fixed).terms.values().sum::<u64>() as i64)
+    };
     let max = |f: &dyn Fn(&nfcc_symbex::contract::Class) -> i64| classes.iter().map(|c| f(c)).max().expect("a class");
     Ok(Some((
         Metrics { instructions: max(&|c| c.instructions.eval(pcvs)), memory: max(&|c| c.memory.eval(pcvs)) },
@@ -1002,6 +1034,10 @@ pub(crate) fn packet_bound(contract: &Contract, data: &[u8], port: u16, time_ns:
             instructions: max(&|c| c.instructions.eval(pcvs) + whole(c.id, |b| &b.instructions)),
             memory: max(&|c| c.memory.eval(pcvs) + whole(c.id, |b| &b.memory)),
         },
+        (
+            Metrics { instructions: max(&|c| fixed(c.id, |b| &b.instructions)), memory: max(&|c| fixed(c.id, |b| &b.memory)) },
+            Metrics { instructions: max(&|c| surcharge(c.id, |b| &b.instructions)), memory: max(&|c| surcharge(c.id, |b| &b.memory)) },
+        ),
     )))
 }
 

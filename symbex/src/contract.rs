@@ -567,14 +567,26 @@ pub struct StackClass {
     /// top, shared by the burst's packets.
     pub per_packet: Bounds,
     /// A burst of `burst` packets all of this class: `a + (module constant + stack) *
-    /// burst + the module's PCV terms`, each module PCV then summed over the burst.
+    /// burst + the module's PCV terms`, each module PCV then summed over the burst (with a
+    /// flood surcharge, see `fixed`, in the burst coefficient).
     pub per_burst: Bounds,
+    /// What a burst holding a packet of this class pays once, whatever else it holds:
+    /// `a`, plus, for a class that may flood, `surcharge * burst` (the chain's flood path
+    /// for every packet of the burst). A burst pays the largest of its packets' classes'.
+    pub fixed: Bounds,
 }
 
 impl Stack {
     /// The stack section for `classes`: `per_burst` is the model's `a + b * pcv` for any
-    /// burst; `drop` the per-packet coefficients (instructions, memory accesses) of a
-    /// dropped packet, used for classes that only drop (others get `per_burst`'s).
+    /// burst; `drop` the lines `(a, b)` (instructions, memory accesses) of bursts of dropped
+    /// packets, used for classes that only drop, and `forward` those of packets sent to a
+    /// port, used for classes that only send to the input port or to constant ports (others,
+    /// whose port comes from state and may be a drop or a flood, get `per_burst`'s). A
+    /// class's `per_burst` constant is its line's `a`: a burst pays the largest `a` of its
+    /// packets' classes once. A class that may flood (a flood, or a port from state) makes
+    /// the chain take its flood path for the whole burst, where the other packets may cost
+    /// more than their own verdict's `b`: its `fixed` cost also pays every packet of the
+    /// burst the difference between `per_burst`'s `b` and the cheapest verdict's.
     #[allow(clippy::too_many_arguments)]
     pub fn for_classes(
         classes: &[Class],
@@ -588,7 +600,8 @@ impl Stack {
         pcv: Pcv,
         per_burst: Bounds,
         first_burst: Bounds,
-        drop: (u64, u64),
+        drop: [(i64, u64); 2],
+        forward: [(i64, u64); 2],
     ) -> Stack {
         let one = |module: &Bound, a: i64, b: u64| -> (Bound, Bound) {
             let per_packet = Bound { constant: module.constant + b as i64, terms: module.terms.clone() };
@@ -602,24 +615,47 @@ impl Stack {
         let classes = classes
             .iter()
             .map(|c| {
-                let drops = !c.returns.is_empty() && c.returns.iter().all(|r| r == "drop");
-                let (si, sm) = if drops { drop } else { (coef(&per_burst.instructions), coef(&per_burst.memory)) };
-                let (pi, bi) = one(&c.instructions, per_burst.instructions.constant, si);
-                let (pm, bm) = one(&c.memory, per_burst.memory.constant, sm);
+                let all = |f: fn(&str) -> bool| !c.returns.is_empty() && c.returns.iter().all(|r| f(r));
+                let sends = |r: &str| r == "input port" || r.strip_prefix("port ").is_some_and(|p| p.parse::<u16>().is_ok());
+                // (a, b, flood surcharge per packet of the burst), per metric.
+                let [(ai, si, xi), (am, sm, xm)] = if all(|r| r == "drop") {
+                    [(drop[0].0, drop[0].1, 0), (drop[1].0, drop[1].1, 0)]
+                } else if all(sends) {
+                    [(forward[0].0, forward[0].1, 0), (forward[1].0, forward[1].1, 0)]
+                } else {
+                    let floods = c.returns.iter().any(|r| r == "flood" || r == "port (from state)");
+                    let line = |b: &Bound, k: usize| {
+                        let surcharge = if floods { coef(b).saturating_sub(drop[k].1.min(forward[k].1)) } else { 0 };
+                        (b.constant, coef(b), surcharge)
+                    };
+                    [line(&per_burst.instructions, 0), line(&per_burst.memory, 1)]
+                };
+                let (pi, mut bi) = one(&c.instructions, ai, si);
+                let (pm, mut bm) = one(&c.memory, am, sm);
+                *bi.terms.entry(pcv.name.clone()).or_insert(0) += xi;
+                *bm.terms.entry(pcv.name.clone()).or_insert(0) += xm;
+                let fixed = |a: i64, x: u64| Bound { constant: a, terms: if x > 0 { BTreeMap::from([(pcv.name.clone(), x)]) } else { BTreeMap::new() } };
                 StackClass {
                     id: c.id,
                     stack: Bounds { instructions: Bound { constant: si as i64, terms: BTreeMap::new() }, memory: Bound { constant: sm as i64, terms: BTreeMap::new() } },
                     per_packet: Bounds { instructions: pi, memory: pm },
                     per_burst: Bounds { instructions: bi, memory: bm },
+                    fixed: Bounds { instructions: fixed(ai, xi), memory: fixed(am, xm) },
                 }
             })
             .collect();
         let statement = format!(
-            "a receive burst of {p} packets on {device} costs at most {} instructions and {} memory accesses in the host and DPDK ({model}, measured on {dpdk_version}; {} and {} per packet of a class that only drops; the first burst of a run, which also sets the loop up, is not bounded: it measured up to {} and {} more; frames measured: {frame_bytes} bytes), plus each packet's class bound for its call of the module",
+            "a receive burst of {p} packets on {device} costs at most {} instructions and {} memory accesses in the host and DPDK ({model}, measured on {dpdk_version}; {} + {}*{p} and {} + {}*{p} for bursts whose classes only drop, {} + {}*{p} and {} + {}*{p} for bursts whose classes only send to the input port or constant ports, the largest of its packets' classes' per burst otherwise (a class that may flood pays the flood path for every packet of its burst); the first burst of a run, which also sets the loop up, is not bounded: it measured up to {} and {} more; frames measured: {frame_bytes} bytes), plus each packet's class bound for its call of the module",
             per_burst.instructions,
             per_burst.memory,
-            drop.0,
-            drop.1,
+            drop[0].0,
+            drop[0].1,
+            drop[1].0,
+            drop[1].1,
+            forward[0].0,
+            forward[0].1,
+            forward[1].0,
+            forward[1].1,
             first_burst.instructions,
             first_burst.memory,
             p = pcv.name
@@ -627,7 +663,8 @@ impl Stack {
         Stack { model, model_file, model_sha256, device, dpdk_version, host, frame_bytes, pcv, per_burst, first_burst, classes, statement }
     }
 
-    /// The stack's fixed cost per burst (`a`), on both metrics.
+    /// The stack's fixed cost per burst (`a`), on both metrics, whatever its packets' classes
+    /// (a class's own is its `per_burst` constant).
     pub fn fixed(&self) -> (i64, i64) {
         (self.per_burst.instructions.constant, self.per_burst.memory.constant)
     }

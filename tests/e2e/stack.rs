@@ -49,7 +49,7 @@ fn line(v: &Value) -> (i64, u64) {
 fn the_model_is_the_upper_envelope_of_its_measured_bursts() {
     for device in ["net_ring", "net_pcap"] {
         let m = json_file(&model(device));
-        assert_eq!(m["format"], "nfcc-dpdk-model/1");
+        assert_eq!(m["format"], "nfcc-dpdk-model/2");
         assert_eq!(m["device"], device);
         assert!(m["dpdk_version"].as_str().unwrap().starts_with("DPDK 22.11"), "{}", m["dpdk_version"]);
         let exe = std::fs::read(env!("CARGO_BIN_EXE_nfcc")).unwrap();
@@ -59,12 +59,12 @@ fn the_model_is_the_upper_envelope_of_its_measured_bursts() {
         };
         assert_eq!(m["host"]["binary_sha256"], sha.as_str(), "the model names the binary that measured it");
         let points = m["points"].as_array().unwrap();
-        // 2 verdicts x 4 burst sizes x 6 bursts, each of exactly its size.
-        assert_eq!(points.len(), 48, "{device}");
+        // 3 verdicts x 4 burst sizes x 6 bursts, each of exactly its size.
+        assert_eq!(points.len(), 72, "{device}");
         for metric in ["instructions", "memory"] {
             let (a, b) = line(&m["per_burst"][metric]);
             assert!(b > 0, "{device} {metric}: b = {b}");
-            for verdict in ["forward", "drop"] {
+            for verdict in ["forward", "drop", "flood"] {
                 let (va, vb) = line(&m["by_verdict"][verdict][metric]);
                 assert!(vb > 0 && va <= a && vb <= b, "{device} {verdict} {metric}: {va} + {vb}x against {a} + {b}x");
                 let mine: Vec<(u64, i64)> = points
@@ -94,7 +94,8 @@ fn whole_stack_contracts_hold_burst_by_burst_on_dpdk() {
     for device in ["net_ring", "net_pcap"] {
         let m = json_file(&model(device));
         let (a, b) = line(&m["per_burst"]["instructions"]);
-        let drop_b = line(&m["by_verdict"]["drop"]["instructions"]).1;
+        let drop = line(&m["by_verdict"]["drop"]["instructions"]);
+        let forward = line(&m["by_verdict"]["forward"]["instructions"]);
         let so = dir.path().join(format!("macswap-{device}.so"));
         let built = ok(&nfcc()
             .arg("build")
@@ -113,15 +114,22 @@ fn whole_stack_contracts_hold_burst_by_burst_on_dpdk() {
         assert_eq!(st["pcv"]["name"], "burst");
         assert_eq!(st["per_burst"]["instructions"]["constant"], a);
         assert_eq!(st["per_burst"]["instructions"]["terms"]["burst"], b);
-        // Class 1 (runts) only drops: the drop coefficient; class 2 forwards: per_burst's.
+        // Class 1 (runts) only drops: the drop line; class 2 sends to the input port: the
+        // forward one. Each class's `a` is its line's (a burst pays its classes' largest).
         for (k, class) in c["classes"].as_array().unwrap().iter().enumerate() {
             let s = &st["classes"][k];
             assert_eq!(s["id"], class["id"]);
             let module = class["instructions"]["constant"].as_i64().unwrap();
-            let want = if class["returns"] == serde_json::json!(["drop"]) { drop_b } else { b };
+            let (class_a, want) = if class["returns"] == serde_json::json!(["drop"]) {
+                drop
+            } else {
+                assert_eq!(class["returns"], serde_json::json!(["input port"]), "{class}");
+                forward
+            };
+            assert!(class_a <= a && want <= b, "{s}");
             assert_eq!(s["stack"]["instructions"]["constant"].as_i64().unwrap(), want as i64, "{s}");
             assert_eq!(s["per_packet"]["instructions"]["constant"].as_i64().unwrap(), module + want as i64);
-            assert_eq!(s["per_burst"]["instructions"]["constant"], a);
+            assert_eq!(s["per_burst"]["instructions"]["constant"], class_a);
             assert_eq!(s["per_burst"]["instructions"]["terms"]["burst"].as_i64().unwrap(), module + want as i64);
         }
         let shown = ok(&nfcc().args(["contract", "show"]).arg(&contract_path).output().unwrap());
@@ -152,12 +160,36 @@ fn whole_stack_contracts_hold_burst_by_burst_on_dpdk() {
 }
 
 #[test]
+fn a_flooding_nf_holds_its_whole_stack_contract() {
+    // The bridge floods frames to unknown stations: on one port the chain's flood path,
+    // which the model measures with its own model NF; the other classes send to a port
+    // from state (any verdict), charged the largest of the three.
+    let dir = tempdir();
+    let so = dir.path().join("bridge.so");
+    let stack = format!("dpdk:{}", model("net_ring").display());
+    ok(&nfcc().arg("build").arg(root().join("nf-examples/bridge/bridge.c")).arg("-o").arg(&so).arg("--stack").arg(&stack).output().unwrap());
+    // Classes that may flood pay the flood path for every packet of their burst.
+    let c = json_file(&dir.path().join("bridge.contract.json"));
+    let surcharged = c["stack"]["classes"].as_array().unwrap().iter().filter(|k| k["fixed"]["instructions"]["terms"]["burst"].as_u64().is_some_and(|x| x > 0)).count();
+    assert!(surcharged > 0, "{}", c["stack"]);
+    let out = nfcc().arg("check").arg(&so).arg("--pcap").arg(traffic(TRACE)).args(["--dpdk", "--json"]).output().unwrap();
+    let r = json_out(&out);
+    assert!(out.status.success(), "{r}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(r["holds"], true, "{r}");
+    assert_eq!(r["underestimates"], 0, "{r}");
+    assert_eq!(r["stack_underestimates"], 0, "{r}");
+}
+
+#[test]
 fn a_model_below_the_real_stack_is_caught() {
     let dir = tempdir();
     let mut m = json_file(&model("net_ring"));
     // Half the per-packet cost: the check must see bursts above their bound.
-    let b = m["per_burst"]["instructions"]["b"].as_u64().unwrap();
-    m["per_burst"]["instructions"]["b"] = Value::from(b / 2);
+    for line in ["per_burst", "by_verdict.forward", "by_verdict.drop"] {
+        let at = line.split('.').fold(&mut m, |v, k| &mut v[k]);
+        let b = at["instructions"]["b"].as_u64().unwrap();
+        at["instructions"]["b"] = Value::from(b / 2);
+    }
     let low = dir.path().join("low.json");
     std::fs::write(&low, serde_json::to_string(&m).unwrap()).unwrap();
     let so = dir.path().join("ms.so");
