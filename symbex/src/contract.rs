@@ -580,8 +580,9 @@ impl Stack {
     /// The stack section for `classes`: `per_burst` is the model's `a + b * pcv` for any
     /// burst; `drop` the lines `(a, b)` (instructions, memory accesses) of bursts of dropped
     /// packets, used for classes that only drop, and `forward` those of packets sent to a
-    /// port, used for classes that only send to the input port or to constant ports (others,
-    /// whose port comes from state and may be a drop or a flood, get `per_burst`'s). A
+    /// port, used for classes that only send to the input port; classes that never flood
+    /// get the larger of the two (a constant or computed port may not exist: a drop), the
+    /// others (a port from state may be a flood) `per_burst`'s. A
     /// class's `per_burst` constant is its line's `a`: a burst pays the largest `a` of its
     /// packets' classes once. A class that may flood (a flood, or a port from state) makes
     /// the chain take its flood path for the whole burst, where the other packets may cost
@@ -616,16 +617,20 @@ impl Stack {
             .iter()
             .map(|c| {
                 let all = |f: fn(&str) -> bool| !c.returns.is_empty() && c.returns.iter().all(|r| f(r));
-                let sends = |r: &str| r == "input port" || r.strip_prefix("port ").is_some_and(|p| p.parse::<u16>().is_ok());
+                // The input port always exists; a constant or computed port may not (the
+                // host then drops the packet), and a port from state may also be a flood.
+                let floods = c.returns.iter().any(|r| r == "flood" || r == "port (from state)");
                 // (a, b, flood surcharge per packet of the burst), per metric.
                 let [(ai, si, xi), (am, sm, xm)] = if all(|r| r == "drop") {
                     [(drop[0].0, drop[0].1, 0), (drop[1].0, drop[1].1, 0)]
-                } else if all(sends) {
+                } else if all(|r| r == "input port") {
                     [(forward[0].0, forward[0].1, 0), (forward[1].0, forward[1].1, 0)]
+                } else if !floods {
+                    let either = |k: usize| (drop[k].0.max(forward[k].0), drop[k].1.max(forward[k].1), 0);
+                    [either(0), either(1)]
                 } else {
-                    let floods = c.returns.iter().any(|r| r == "flood" || r == "port (from state)");
                     let line = |b: &Bound, k: usize| {
-                        let surcharge = if floods { coef(b).saturating_sub(drop[k].1.min(forward[k].1)) } else { 0 };
+                        let surcharge = coef(b).saturating_sub(drop[k].1.min(forward[k].1));
                         (b.constant, coef(b), surcharge)
                     };
                     [line(&per_burst.instructions, 0), line(&per_burst.memory, 1)]
@@ -645,7 +650,7 @@ impl Stack {
             })
             .collect();
         let statement = format!(
-            "a receive burst of {p} packets on {device} costs at most {} instructions and {} memory accesses in the host and DPDK ({model}, measured on {dpdk_version}; {} + {}*{p} and {} + {}*{p} for bursts whose classes only drop, {} + {}*{p} and {} + {}*{p} for bursts whose classes only send to the input port or constant ports, the largest of its packets' classes' per burst otherwise (a class that may flood pays the flood path for every packet of its burst); the first burst of a run, which also sets the loop up, is not bounded: it measured up to {} and {} more; frames measured: {frame_bytes} bytes), plus each packet's class bound for its call of the module",
+            "a receive burst of {p} packets on {device} costs at most {} instructions and {} memory accesses in the host and DPDK ({model}, measured on {dpdk_version}; {} + {}*{p} and {} + {}*{p} for bursts whose classes only drop, {} + {}*{p} and {} + {}*{p} for bursts whose classes only send to the input port, the larger of the two for classes that never flood, the largest of its packets' classes' per burst otherwise (a class that may flood pays the flood path for every packet of its burst); the first burst of a run, which also sets the loop up, is not bounded: it measured up to {} and {} more; frames measured: {frame_bytes} bytes), plus each packet's class bound for its call of the module",
             per_burst.instructions,
             per_burst.memory,
             drop[0].0,
@@ -1186,8 +1191,28 @@ fn describe_return(e: &Option<crate::expr::Expr>, engine: &Engine<'_>) -> String
                     format!("port {r}")
                 }
             }
+            Some(e) if never_negative(e) => NONNEGATIVE_STATE_PORT.into(),
             _ => "port (from state)".into(),
         },
+    }
+}
+
+/// A port read from state that can be neither a drop nor a flood (its sign bit is clear).
+pub const NONNEGATIVE_STATE_PORT: &str = "port (from state, >= 0)";
+
+/// Whether `e`, read as a signed number of its width, is never negative: a constant with its
+/// sign bit clear, a zero extension, a choice between such values, a mask by one, a shift
+/// right.
+fn never_negative(e: &crate::expr::Expr) -> bool {
+    use crate::expr::{BinOp, Node};
+    let w = e.width();
+    match e.node() {
+        Node::Const(c) => w > 0 && (c >> (w - 1)) & 1 == 0,
+        Node::ZExt(x) => x.width() < w,
+        Node::Ite(_, t, f) => never_negative(t) && never_negative(f),
+        Node::Bin(BinOp::And, a, b) => never_negative(a) || never_negative(b),
+        Node::Bin(BinOp::LShr, _, k) => k.as_const().is_some_and(|k| k > 0),
+        _ => false,
     }
 }
 

@@ -181,6 +181,23 @@ fn a_flooding_nf_holds_its_whole_stack_contract() {
 }
 
 #[test]
+fn a_port_from_state_that_cannot_be_negative_is_never_a_flood() {
+    // The policer sends a packet to `n_ports == 1 ? 0 : (port == 0 ? 1 : 0)`: a port read
+    // from state, but never negative, so never a drop or flood verdict of its own making.
+    let dir = tempdir();
+    let so = dir.path().join("policer.so");
+    let stack = format!("dpdk:{}", model("net_ring").display());
+    ok(&nfcc().arg("build").arg(root().join("nf-examples/policer/policer.c")).arg("-o").arg(&so).arg("--stack").arg(&stack).output().unwrap());
+    let c = json_file(&dir.path().join("policer.contract.json"));
+    let returns: Vec<&str> = c["classes"].as_array().unwrap().iter().flat_map(|k| k["returns"].as_array().unwrap().iter().map(|r| r.as_str().unwrap())).collect();
+    assert!(returns.contains(&"port (from state, >= 0)"), "{returns:?}");
+    assert!(!returns.contains(&"port (from state)") && !returns.contains(&"flood"), "{returns:?}");
+    for k in c["stack"]["classes"].as_array().unwrap() {
+        assert!(k["fixed"]["instructions"]["terms"].as_object().is_none_or(|t| t.is_empty()), "{k}");
+    }
+}
+
+#[test]
 fn a_model_below_the_real_stack_is_caught() {
     let dir = tempdir();
     let mut m = json_file(&model("net_ring"));
