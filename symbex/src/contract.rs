@@ -1415,3 +1415,28 @@ pub fn build(prog: &Program, engine: &mut Engine<'_>, cfg: &Config, info: &Modul
         stack: None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::never_negative;
+    use crate::expr::{BinOp, CmpOp, Expr};
+
+    #[test]
+    fn ports_that_cannot_be_negative_are_told_apart_from_those_that_can() {
+        let x = Expr::var(32, 0);
+        let c = Expr::var(1, 1);
+        let small = Expr::var(16, 2).zext(32);
+        assert!(never_negative(&Expr::constant(32, 1)));
+        assert!(!never_negative(&Expr::constant(32, u32::MAX as u128)), "-1 is a drop");
+        assert!(!never_negative(&Expr::constant(32, 0xffff_fffe)), "-2 is a flood");
+        assert!(never_negative(&small), "a 16-bit port read from state");
+        assert!(!never_negative(&x), "any 32-bit value");
+        assert!(never_negative(&Expr::ite(&c, &Expr::constant(32, 0), &small)));
+        assert!(!never_negative(&Expr::ite(&c, &Expr::constant(32, u32::MAX as u128), &small)), "one side may drop");
+        assert!(never_negative(&Expr::bin(BinOp::And, &x, &Expr::constant(32, 1))));
+        assert!(never_negative(&Expr::bin(BinOp::LShr, &x, &Expr::constant(32, 1))));
+        assert!(!never_negative(&Expr::bin(BinOp::Add, &small, &x)));
+        let bit = Expr::cmp(CmpOp::Eq, &x, &Expr::constant(32, 0));
+        assert!(never_negative(&bit.zext(32)), "a comparison's result, widened");
+    }
+}
