@@ -598,7 +598,9 @@ pub fn load_model(spec: &str) -> Result<StackModel, StackError> {
     let bad = |message: String| StackError::Model { path: path.clone(), message };
     let v: Value = serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
     if v["format"] != MODEL_FORMAT {
-        return Err(bad(format!("its format is {}", v["format"])));
+        let older = v["format"].as_str().is_some_and(|f| f.starts_with("nfcc-dpdk-model/"));
+        let hint = if older { " (another version's model: measure it again with `nfcc dpdk-model --vdev DEVICE -o FILE`)" } else { "" };
+        return Err(bad(format!("its format is {}{hint}", v["format"])));
     }
     let text = |k: &str| v[k].as_str().map(String::from).ok_or_else(|| bad(format!("no `{k}`")));
     let line = |at: &str, m: &str| -> Result<Line, StackError> {

@@ -228,7 +228,7 @@ fn bad_stack_models_and_module_only_contracts_are_refused() {
     fails(&build("ring"), 2, &["expected dpdk:DEVICE"]);
     let bad = dir.path().join("bad.json");
     std::fs::write(&bad, "{\"format\": \"nfcc-dpdk-model/1\", \"device\": \"net_ring\"}").unwrap();
-    fails(&build(&format!("dpdk:{}", bad.display())), 1, &[&bad.display().to_string(), "not an nfcc DPDK model"]);
+    fails(&build(&format!("dpdk:{}", bad.display())), 1, &[&bad.display().to_string(), "not an nfcc DPDK model", "measure it again with `nfcc dpdk-model"]);
     fails(&build(&format!("dpdk:{}", dir.path().join("missing.json").display())), 1, &["missing.json: cannot read"]);
     // Nothing was written by the refused builds.
     assert!(!so.exists() && !dir.path().join("m.contract.json").exists());
