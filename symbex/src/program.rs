@@ -126,9 +126,11 @@ pub struct Branch {
 
 /// The arm of a two-way branch outside loops whose condition depends on module state (not
 /// only on the packet and its metadata): the side's first block `entry` (whose only
-/// predecessor is the branch), every block it dominates (`region`), and the one block all
-/// of them leave to. No loop, return or call (but to the isolation slow path) lies in it,
-/// and it does not begin with the slow path. The engine charges
+/// predecessor is the branch), every block it dominates up to the headers of the loops they
+/// enter (`region`), and the one block all of them leave to. No loop, return or call (but
+/// to the isolation slow path) lies in it, and it does not begin with the slow path. The
+/// other side goes straight to that block, or is an arm to it, or that block is the header
+/// of a loop only the arm enters (a preheader behind the loop's guard). The engine charges
 /// an arm by the times it runs (a PCV of its own, which the tracing variant counts, at its
 /// dearest run) rather than as a constant: paths that skip it are not charged for it when
 /// paths that differ only in module state merge into one class.
@@ -550,15 +552,28 @@ impl Program {
                 if !state && !packet_test {
                     continue;
                 }
-                let region: Vec<usize> = (0..n).filter(|&b| reachable[b] && dom[b][e]).collect();
+                // The blocks `e` dominates, cut at the headers of the loops they enter: a
+                // side that leads into a loop (a preheader behind its guard) ends there.
+                let headers: HashSet<usize> = bodies.iter().map(|(h, _)| *h).collect();
+                let mut region: Vec<usize> = Vec::new();
+                let mut seen: HashSet<usize> = HashSet::from([e]);
+                let mut work = vec![e];
                 let mut exits: HashSet<usize> = HashSet::new();
                 let mut ok = true;
-                for &b in &region {
+                while let Some(b) = work.pop() {
                     // SAFETY: the block's terminator.
                     let t = unsafe { LLVMGetBasicBlockTerminator(blocks[b]) };
                     ok &= !in_loop(b) && !t.is_null() && llvm::opcode(t) != Some(LLVMOpcode::LLVMRet) && !calls_out(blocks[b]);
-                    exits.extend(succs[b].iter().copied().filter(|s| !(reachable[*s] && dom[*s][e])));
+                    region.push(b);
+                    for &x in &succs[b] {
+                        if !(reachable[x] && dom[x][e]) || headers.contains(&x) {
+                            exits.insert(x);
+                        } else if seen.insert(x) {
+                            work.push(x);
+                        }
+                    }
                 }
+                region.sort_unstable();
                 if !ok || exits.len() != 1 {
                     continue;
                 }
@@ -570,9 +585,12 @@ impl Program {
             // and the arm would be paid on top of it.
             let keep: Vec<bool> = sides
                 .iter()
-                .map(|(side, _, _, exit, _)| {
+                .map(|(side, _, region, exit, _)| {
                     let other = succs[a][1 - side];
-                    other == *exit || sides.iter().any(|(s2, _, _, x2, _)| s2 != side && x2 == exit)
+                    // A loop's preheader behind its guard: the arm leads only into a loop
+                    // that nothing else enters.
+                    let preheader = bodies.iter().any(|(h, body)| h == exit && preds[*h].iter().all(|p| body.contains(p) || region.contains(p)));
+                    other == *exit || preheader || sides.iter().any(|(s2, _, _, x2, _)| s2 != side && x2 == exit)
                 })
                 .collect();
             for ((side, e, region, _, packet_test), keep) in sides.into_iter().zip(keep) {

@@ -345,6 +345,52 @@ exit:
 }
 
 #[test]
+fn a_preheader_behind_a_guard_on_state_is_paid_only_by_the_paths_that_enter_the_loop() {
+    // The guard skips an empty chain; the preheader (7 instructions, 2 reads) runs only when
+    // the walk is entered. It is an arm ending at the loop's header: the skipping paths do
+    // not pay it where they merge with the entering ones at `exit`.
+    let c = contract(
+        "@head = internal global ptr null
+define i32 @nf_process(ptr %p) {
+entry:
+  %h0 = load ptr, ptr @head
+  %empty = icmp eq ptr %h0, null
+  br i1 %empty, label %exit, label %pre, !nfcc.cost !0
+pre:
+  br label %body, !nfcc.cost !1
+body:
+  %cur = phi ptr [ %h0, %pre ], [ %next, %body ]
+  %next = load ptr, ptr %cur
+  %end = icmp eq ptr %next, null
+  br i1 %end, label %post, label %body, !nfcc.cost !2
+post:
+  br label %exit, !nfcc.cost !3
+exit:
+  ret i32 0, !nfcc.cost !4
+}
+!0 = !{i64 4, i64 1, i64 0, i64 3}
+!1 = !{i64 7, i64 2, i64 0, i64 1}
+!2 = !{i64 5, i64 1, i64 0, i64 3}
+!3 = !{i64 2, i64 0, i64 0, i64 1}
+!4 = !{i64 1, i64 0, i64 0, i64 1}
+",
+    );
+    assert!(c.coverage.complete, "{:?}", c.coverage);
+    let arm = c.pcvs.iter().find(|p| p.blocks.iter().any(|b| b.block == 1)).unwrap_or_else(|| panic!("no arm at the preheader: {:?}", c.pcvs)).name.clone();
+    let walk = c.pcvs.iter().find(|p| !p.sites.is_empty()).expect("the loop's PCV").name.clone();
+    let bound = |runs: u64, entered: u64| {
+        let at = pcv(&[(&walk, runs), (&arm, entered)]);
+        c.classes.iter().map(|k| (k.instructions.eval(&at), k.memory.eval(&at))).max().expect("a class")
+    };
+    // Skipped: 4 + 1, reads 1; the loop's exit block (2) is all it is charged beyond that.
+    assert_eq!(bound(0, 0), (7, 1));
+    // Entered, r runs of the header: 4 + 7 + 5r + 2 + 1, reads 1 + 2 + r: exact.
+    for r in 1..6u64 {
+        assert_eq!(bound(r, 1), (14 + 5 * r as i64, 3 + r as i64), "r={r}");
+    }
+}
+
+#[test]
 fn branches_of_one_place_are_each_charged_their_own_cost() {
     // Two blocks some iterations skip, at one location (here none: both take the loop's):
     // a dear one (10 instructions) and a cheap one (3). Each is a PCV of its own.
