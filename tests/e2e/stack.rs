@@ -159,17 +159,24 @@ fn whole_stack_contracts_hold_burst_by_burst_on_dpdk() {
     }
 }
 
+/// Builds example `nf` in `dir` with a whole-stack contract on the net_ring model; returns
+/// the module and its contract.
+fn build_on_ring(dir: &Path, nf: &str) -> (PathBuf, Value) {
+    let so = dir.join(format!("{nf}.so"));
+    let stack = format!("dpdk:{}", model("net_ring").display());
+    ok(&nfcc().arg("build").arg(root().join(format!("nf-examples/{nf}/{nf}.c"))).arg("-o").arg(&so).arg("--stack").arg(&stack).output().unwrap());
+    let c = json_file(&dir.join(format!("{nf}.contract.json")));
+    (so, c)
+}
+
 #[test]
 fn a_flooding_nf_holds_its_whole_stack_contract() {
     // The bridge floods frames to unknown stations: on one port the chain's flood path,
     // which the model measures with its own model NF; the other classes send to a port
     // from state (any verdict), charged the largest of the three.
     let dir = tempdir();
-    let so = dir.path().join("bridge.so");
-    let stack = format!("dpdk:{}", model("net_ring").display());
-    ok(&nfcc().arg("build").arg(root().join("nf-examples/bridge/bridge.c")).arg("-o").arg(&so).arg("--stack").arg(&stack).output().unwrap());
+    let (so, c) = build_on_ring(dir.path(), "bridge");
     // Classes that may flood pay the flood path for every packet of their burst.
-    let c = json_file(&dir.path().join("bridge.contract.json"));
     let surcharged = c["stack"]["classes"].as_array().unwrap().iter().filter(|k| k["fixed"]["instructions"]["terms"]["burst"].as_u64().is_some_and(|x| x > 0)).count();
     assert!(surcharged > 0, "{}", c["stack"]);
     let out = nfcc().arg("check").arg(&so).arg("--pcap").arg(traffic(TRACE)).args(["--dpdk", "--json"]).output().unwrap();
@@ -185,10 +192,7 @@ fn a_port_from_state_that_cannot_be_negative_is_never_a_flood() {
     // The policer sends a packet to `n_ports == 1 ? 0 : (port == 0 ? 1 : 0)`: a port read
     // from state, but never negative, so never a drop or flood verdict of its own making.
     let dir = tempdir();
-    let so = dir.path().join("policer.so");
-    let stack = format!("dpdk:{}", model("net_ring").display());
-    ok(&nfcc().arg("build").arg(root().join("nf-examples/policer/policer.c")).arg("-o").arg(&so).arg("--stack").arg(&stack).output().unwrap());
-    let c = json_file(&dir.path().join("policer.contract.json"));
+    let (_, c) = build_on_ring(dir.path(), "policer");
     let returns: Vec<&str> = c["classes"].as_array().unwrap().iter().flat_map(|k| k["returns"].as_array().unwrap().iter().map(|r| r.as_str().unwrap())).collect();
     assert!(returns.contains(&"port (from state, >= 0)"), "{returns:?}");
     assert!(!returns.contains(&"port (from state)") && !returns.contains(&"flood"), "{returns:?}");
