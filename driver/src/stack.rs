@@ -959,9 +959,7 @@ pub fn check_stack(opts: &StackCheckOptions) -> Result<StackCheckReport, StackEr
         // classified).
         let n = b.calls.len() as i64;
         let max = |x: Metrics<i64>, y: Metrics<i64>| Metrics { instructions: x.instructions.max(y.instructions), memory: x.memory.max(y.memory) };
-        let fixed = b.calls.iter().enumerate().filter_map(|(j, _)| counted.bounds[k + j].as_ref().map(|(_, _, f)| *f)).fold(None, |acc: Option<(Metrics<i64>, Metrics<i64>)>, (a, x)| {
-            Some(acc.map_or((a, x), |(aa, ax)| (max(aa, a), max(ax, x))))
-        });
+        let fixed = counted.bounds[k..k + b.calls.len()].iter().flatten().map(|(_, _, f)| *f).reduce(|(aa, ax), (a, x)| (max(aa, a), max(ax, x)));
         let fixed = fixed.map_or_else(
             || {
                 let (i, m) = stack.fixed();

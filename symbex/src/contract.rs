@@ -619,7 +619,7 @@ impl Stack {
                 let all = |f: fn(&str) -> bool| !c.returns.is_empty() && c.returns.iter().all(|r| f(r));
                 // The input port always exists; a constant or computed port may not (the
                 // host then drops the packet), and a port from state may also be a flood.
-                let floods = c.returns.iter().any(|r| r == "flood" || r == "port (from state)");
+                let floods = c.returns.iter().any(|r| r == "flood" || r == STATE_PORT);
                 // (a, b, flood surcharge per packet of the burst), per metric.
                 let [(ai, si, xi), (am, sm, xm)] = if all(|r| r == "drop") {
                     [(drop[0].0, drop[0].1, 0), (drop[1].0, drop[1].1, 0)]
@@ -669,7 +669,7 @@ impl Stack {
     }
 
     /// The stack's fixed cost per burst (`a`), on both metrics, whatever its packets' classes
-    /// (a class's own is its `per_burst` constant).
+    /// (a class's own is its `fixed` cost).
     pub fn fixed(&self) -> (i64, i64) {
         (self.per_burst.instructions.constant, self.per_burst.memory.constant)
     }
@@ -1192,11 +1192,13 @@ fn describe_return(e: &Option<crate::expr::Expr>, engine: &Engine<'_>) -> String
                 }
             }
             Some(e) if never_negative(e) => NONNEGATIVE_STATE_PORT.into(),
-            _ => "port (from state)".into(),
+            _ => STATE_PORT.into(),
         },
     }
 }
 
+/// A port read from state: any verdict, a drop or a flood too.
+pub const STATE_PORT: &str = "port (from state)";
 /// A port read from state that can be neither a drop nor a flood (its sign bit is clear).
 pub const NONNEGATIVE_STATE_PORT: &str = "port (from state, >= 0)";
 

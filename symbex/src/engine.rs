@@ -2068,6 +2068,7 @@ impl<'p> Engine<'p> {
         if self.prog.loops_of(st.frames.last().expect("a frame").block).is_empty() {
             st.cost.instructions += o.cost.instructions;
             st.cost.memory += o.cost.memory;
+            st.cost.terms.extend(o.cost.terms.iter().copied());
         } else {
             // A call inside a loop is charged through its own PCV (the times it runs, which
             // the tracing variant counts), at its dearest outcome: an iteration that does
@@ -2095,15 +2096,7 @@ impl<'p> Engine<'p> {
             stat.wrote |= o.wrote;
             st.cost.terms.push((id, 0));
             st.cost.terms.extend(o.cost.terms.iter().map(|&(l, _)| (l, 0)));
-            return self.outcome_effects(st, call, s, args, o);
         }
-        st.cost.terms.extend(o.cost.terms.iter().copied());
-        self.outcome_effects(st, call, s, args, o)
-    }
-
-    /// What taking outcome `o` of the summarised `call` does to the path besides its cost:
-    /// what the callee wrote, and the call's result.
-    fn outcome_effects(&mut self, st: &mut State, call: Value, s: &Summary, args: &[Val], o: &Outcome) -> R<()> {
         let what = format!("written by `{}` at {}", s.func, location(call));
         // What the callee may have written is unknown (but the bounds block, which module
         // code writes only through the isolation pass's own stores, checked by the verifier).
