@@ -101,6 +101,9 @@ struct Stats {
     object: u64,
     mem: u64,
     merged: u64,
+    indexed: u64,
+    heap_checks: u64,
+    heap_checked: u64,
     slow: u64,
     frames: u64,
     indirect_calls: u64,
@@ -120,6 +123,7 @@ impl ModulePass for Isolate {
 
     fn run(&self, module: &Module<'_>) -> Result<Vec<(String, u64)>, PassError> {
         let file = module.get_source_file_name().to_string_lossy().into_owned();
+        crate::heap_check::calls(module)?; // only direct calls can be compiled in place
         let m = module.as_mut_ptr();
         // SAFETY: every raw call below works on this module, which outlives the pass.
         unsafe {
@@ -137,6 +141,9 @@ impl ModulePass for Isolate {
                 ("checked-object".into(), s.object),
                 ("checked-mem".into(), s.mem),
                 ("merged".into(), s.merged),
+                ("indexed".into(), s.indexed),
+                ("heap-checks".into(), s.heap_checks),
+                ("heap-checked".into(), s.heap_checked),
                 ("checked-slow".into(), s.slow),
                 ("frames".into(), s.frames),
                 ("indirect-calls".into(), s.indirect_calls),
@@ -200,6 +207,8 @@ struct Cx {
     /// Instructions the pass itself created that touch the bounds block (frame prologue and
     /// epilogue): never instrumented.
     own: HashSet<Value>,
+    /// Results of lowered `nfcc_heap_check` calls: pointers proven to lie in `mem`.
+    heap_checked: HashSet<Value>,
     /// Per function: accesses that need a `mem` check, grouped by base at the end.
     pending_mem: Vec<MemAccess>,
     /// Pointer parameters every caller passes a packet pointer in (see `packet_params`).
@@ -297,6 +306,7 @@ impl Cx {
             frame: None,
             mem_bounds: None,
             own: HashSet::new(),
+            heap_checked: HashSet::new(),
             pending_mem: Vec::new(),
             pkt_params: HashSet::new(),
             pkt_data: None,
@@ -327,6 +337,7 @@ impl Cx {
             self.mem_bounds = None;
             self.pkt_data = None;
             self.move_locals_to_frame(f)?;
+            self.lower_heap_checks(f)?;
             self.instrument(f)?;
         }
         for &f in &user_functions {
@@ -394,7 +405,7 @@ impl Cx {
             return Ok(()); // indirect: guarded at run time
         };
         let name = llvm::name(target);
-        if llvm::is_definition(target) || abi::RUNTIME_SERVICES.contains(&name.as_str()) {
+        if llvm::is_definition(target) || abi::RUNTIME_SERVICES.contains(&name.as_str()) || name == abi::SYM_HEAP_CHECK {
             return Ok(());
         }
         if name.starts_with("llvm.") {
@@ -835,6 +846,81 @@ impl Cx {
         ((self.sites.len() - 1) as u32) << abi::SITE_KIND_BITS | kind
     }
 
+    /// `r = nfcc_heap_check(p)` becomes `p in mem, or a violation` (`nfcc.stack_guard`'s
+    /// shape: the failure never returns), and `r` a copy of `p` (`gep i8, p, 0`, which
+    /// LLVM's cleanup folds) that `access` knows to lie in `mem`: accesses through it at
+    /// bounded offsets are then proven (they land in `mem` or its guard zones).
+    unsafe fn lower_heap_checks(&mut self, f: Value) -> Result<(), PassError> {
+        let mut calls = Vec::new();
+        for b in llvm::blocks(f) {
+            for i in llvm::instructions(b) {
+                if llvm::opcode(i) == Some(LLVMOpcode::LLVMCall)
+                    && llvm::as_function(llvm::called_value(i)).is_some_and(|t| llvm::name(t) == abi::SYM_HEAP_CHECK)
+                {
+                    calls.push(i);
+                }
+            }
+        }
+        let e = cstr("");
+        for call in calls {
+            if LLVMGetNumArgOperands(call) != 1 || llvm::type_kind(LLVMTypeOf(llvm::operand(call, 0))) != LLVMTypeKind::LLVMPointerTypeKind {
+                return Err(err(&self.file, format!("{}: `{}` is called with other arguments than its one pointer", place(f, call), abi::SYM_HEAP_CHECK)));
+            }
+            let p = llvm::operand(call, 0);
+            if self.mode == Mode::WriteOnly && !self.feeds_write(call) {
+                // Loads are not checked in `wonly`: a check no store relies on is only cost.
+                LLVMReplaceAllUsesWith(call, p);
+                LLVMInstructionEraseFromParent(call);
+                continue;
+            }
+            self.stats.heap_checks += 1;
+            LLVMPositionBuilderBefore(self.b, call);
+            let ok = self.in_mem(f, p);
+            LLVMPositionBuilderBefore(self.b, call);
+            let addr = LLVMBuildPtrToInt(self.b, p, self.i64t, e.as_ptr());
+            let site = self.site(f, call, abi::ViolationKind::Read.raw());
+            self.call(self.stack_guard, &mut [ok, addr, LLVMConstInt(self.i32t, site as u64, 0)]);
+            let mut idx = [LLVMConstInt(self.i64t, 0, 0)];
+            let r = LLVMBuildGEP2(self.b, self.i8t, p, idx.as_mut_ptr(), 1, e.as_ptr());
+            self.heap_checked.insert(r);
+            LLVMReplaceAllUsesWith(call, r);
+            LLVMInstructionEraseFromParent(call);
+        }
+        Ok(())
+    }
+
+    /// True if `v` (a pointer) reaches, through GEPs, casts, phis and selects, the address
+    /// of a store, an atomic or a memory intrinsic's destination in this function.
+    unsafe fn feeds_write(&self, v: Value) -> bool {
+        let mut seen = HashSet::new();
+        let mut work = vec![v];
+        while let Some(x) = work.pop() {
+            if !seen.insert(x) {
+                continue;
+            }
+            let mut u = LLVMGetFirstUse(x);
+            while !u.is_null() {
+                let user = LLVMGetUser(u);
+                use LLVMOpcode::*;
+                match llvm::opcode(user) {
+                    Some(LLVMGetElementPtr | LLVMBitCast | LLVMAddrSpaceCast | LLVMPHI | LLVMSelect) => work.push(user),
+                    Some(LLVMStore) if llvm::operand(user, 1) == x => return true,
+                    Some(LLVMAtomicRMW | LLVMAtomicCmpXchg) if llvm::operand(user, 0) == x => return true,
+                    Some(LLVMCall) => {
+                        let name = llvm::as_function(llvm::called_value(user)).map(llvm::name).unwrap_or_default();
+                        let writes = MEM_INTRINSICS.iter().any(|(p, _)| name.starts_with(p)) || LIBC.iter().any(|l| l.0 == name && l.1);
+                        if writes && llvm::operand(user, 0) == x {
+                            return true;
+                        }
+                    }
+                    _ => {}
+                }
+                u = LLVMGetNextUse(u);
+            }
+        }
+        false
+    }
+
     unsafe fn instrument(&mut self, f: Value) -> Result<(), PassError> {
         // Collect first: instrumenting inserts instructions.
         let mut work = Vec::new();
@@ -889,8 +975,25 @@ impl Cx {
         let places = self.places(f);
         let mut groups: Vec<(GroupKey, Vec<Member>)> = Vec::new();
         for a in pending {
-            let (base, off) = self.split_const(a.p);
             let n = a.n as i64;
+            let (base, lo, hi) = self.split_bounded(a.p);
+            if lo != hi && lo > -reach && hi.saturating_add(n) <= abi::MEM_INDEX_REACH && a.n <= abi::HEADROOM as u64 {
+                // An index the code bounds: if `base` lies in `mem`, the access lands in
+                // `mem` or in the guard above it. One compare per base; each access only
+                // branches on it (its address is not known before it runs, so no group).
+                let fresh = !oks.contains_key(&base);
+                let ok = self.ok_of(f, base, &mut oks);
+                if fresh {
+                    self.stats.mem += 1;
+                }
+                self.stats.indexed += 1;
+                LLVMPositionBuilderBefore(self.b, a.inst);
+                let e = cstr("");
+                let addr = LLVMBuildPtrToInt(self.b, a.p, self.i64t, e.as_ptr());
+                self.guard_unknown(f, a.inst, ok, addr, LLVMConstInt(self.i64t, a.n, 0), a.kind);
+                continue;
+            }
+            let (base, off) = self.split_const(a.p);
             if off <= -reach || off.saturating_add(n) >= reach {
                 LLVMPositionBuilderBefore(self.b, a.inst);
                 self.mem_check(f, a.inst, a.p, a.n, a.kind);
@@ -1147,6 +1250,9 @@ impl Cx {
     unsafe fn split_const(&self, mut p: Value) -> (Value, i64) {
         let mut off = 0i64;
         loop {
+            if self.heap_checked.contains(&p) {
+                return (p, off);
+            }
             let op = llvm::opcode(p).or_else(|| llvm::const_expr_opcode(p));
             match op {
                 Some(LLVMOpcode::LLVMGetElementPtr) => match self.gep_offset(p).and_then(|g| off.checked_add(g)) {
@@ -1160,6 +1266,83 @@ impl Cx {
                 _ => return (p, off),
             }
         }
+    }
+
+    /// `p` as a base plus an offset in `[lo, hi]`, through casts and GEPs whose variable
+    /// indices the code bounds (`index_max`); `lo == hi` when every index is constant.
+    /// Stops at the first GEP it cannot bound (that GEP is then the base).
+    unsafe fn split_bounded(&self, mut p: Value) -> (Value, i64, i64) {
+        let (mut lo, mut hi) = (0i64, 0i64);
+        loop {
+            if self.heap_checked.contains(&p) {
+                return (p, lo, hi);
+            }
+            let op = llvm::opcode(p).or_else(|| llvm::const_expr_opcode(p));
+            match op {
+                Some(LLVMOpcode::LLVMGetElementPtr) => {
+                    let sum = self.gep_range(p).and_then(|(a, b)| Some((lo.checked_add(a)?, hi.checked_add(b)?)));
+                    match sum {
+                        Some((a, b)) => {
+                            (lo, hi) = (a, b);
+                            p = llvm::operand(p, 0);
+                        }
+                        None => return (p, lo, hi),
+                    }
+                }
+                Some(LLVMOpcode::LLVMBitCast) | Some(LLVMOpcode::LLVMAddrSpaceCast) => p = llvm::operand(p, 0),
+                _ => return (p, lo, hi),
+            }
+        }
+    }
+
+    /// The byte offsets `[lo, hi]` a GEP may add: constant indices add their offset, a
+    /// variable index its range `[0, index_max]` times its element size. None if an index
+    /// may be negative (GEP indices are signed) or the sum overflows.
+    unsafe fn gep_range(&self, gep: Value) -> Option<(i64, i64)> {
+        let mut ty = LLVMGetGEPSourceElementType(gep);
+        let n = llvm::num_operands(gep);
+        let (mut lo, mut hi) = (0i64, 0i64);
+        for k in 1..n {
+            let idx = llvm::operand(gep, k);
+            let elem = if k == 1 {
+                llvm::alloc_size(self.td, ty) as i64
+            } else {
+                match llvm::type_kind(ty) {
+                    LLVMTypeKind::LLVMStructTypeKind => {
+                        // Struct indices are always constants.
+                        let i = llvm::const_int(idx)?;
+                        let o = inkwell::llvm_sys::target::LLVMOffsetOfElement(self.td, ty, i as u32) as i64;
+                        ty = LLVMStructGetTypeAtIndex(ty, i as u32);
+                        lo = lo.checked_add(o)?;
+                        hi = hi.checked_add(o)?;
+                        continue;
+                    }
+                    LLVMTypeKind::LLVMArrayTypeKind | LLVMTypeKind::LLVMVectorTypeKind => {
+                        ty = LLVMGetElementType(ty);
+                        llvm::alloc_size(self.td, ty) as i64
+                    }
+                    _ => return None,
+                }
+            };
+            let (a, b) = match llvm::const_int(idx) {
+                Some(c) => {
+                    let o = c.checked_mul(elem)?;
+                    (o, o)
+                }
+                None => {
+                    let w = LLVMGetIntTypeWidth(LLVMTypeOf(idx));
+                    let max = index_max(idx, 0);
+                    // Sign-extended to 64 bits: non-negative only below 2^(w-1).
+                    if w == 0 || w > 64 || max >= 1u64 << (w - 1) {
+                        return None;
+                    }
+                    (0, i64::try_from(max).ok()?.checked_mul(elem)?)
+                }
+            };
+            lo = lo.checked_add(a.min(b))?;
+            hi = hi.checked_add(a.max(b))?;
+        }
+        Some((lo, hi))
     }
 
     unsafe fn instrument_call(&mut self, f: Value, call: Value) -> Result<(), PassError> {
@@ -1297,6 +1480,13 @@ impl Cx {
                 return Ok(self.range_check(f, inst, p, l, kind));
             }
         };
+        let (base, lo, hi) = self.split_bounded(p);
+        if self.heap_checked.contains(&base) && lo > -abi::MEM_GUARD_REACH && hi.saturating_add(n as i64) <= abi::MEM_INDEX_REACH {
+            // `base` is in `mem` (a lowered `nfcc_heap_check` dominates every use of it):
+            // the access lands in `mem` or in a guard zone, which faults.
+            self.stats.heap_checked += 1;
+            return Ok(());
+        }
         let d = self.decompose(p);
         let write = kind != abi::ViolationKind::Read.raw();
         if self.static_through_merges(p, 0, n, write, &mut HashSet::new()) {
@@ -1576,4 +1766,62 @@ impl Cx {
 enum Len {
     Const(u64),
     Dyn(Value),
+}
+
+/// The largest value (unsigned) the integer `v` can take, from what the code computes it
+/// with: constants, zero extensions, masks, shifts and divisions by constants, remainders,
+/// sums and products that cannot wrap, selects and unsigned minima. The full range of its
+/// type when nothing bounds it.
+unsafe fn index_max(v: Value, depth: u32) -> u64 {
+    let ty = LLVMTypeOf(v);
+    if llvm::type_kind(ty) != LLVMTypeKind::LLVMIntegerTypeKind {
+        return u64::MAX;
+    }
+    let w = LLVMGetIntTypeWidth(ty);
+    if w > 64 {
+        return u64::MAX;
+    }
+    let full = if w == 64 { u64::MAX } else { (1u64 << w) - 1 };
+    if let Some(c) = llvm::const_int(v) {
+        return c as u64 & full;
+    }
+    if depth > 8 {
+        return full;
+    }
+    let m = |i: u32| index_max(llvm::operand(v, i), depth + 1);
+    let konst = |i: u32| llvm::const_int(llvm::operand(v, i)).map(|c| c as u64 & full);
+    use LLVMOpcode::*;
+    let max = match llvm::opcode(v).or_else(|| llvm::const_expr_opcode(v)) {
+        Some(LLVMZExt) => m(0),
+        Some(LLVMTrunc) => m(0).min(full),
+        Some(LLVMAnd) => m(0).min(m(1)),
+        Some(LLVMLShr) => match konst(1) {
+            Some(c) if c < w as u64 => m(0) >> c,
+            _ => full,
+        },
+        Some(LLVMUDiv) => match konst(1) {
+            Some(c) if c > 0 => m(0) / c,
+            _ => m(0),
+        },
+        Some(LLVMURem) => match konst(1) {
+            Some(c) if c > 0 => m(0).min(c - 1),
+            _ => m(0),
+        },
+        Some(LLVMShl) => match konst(1) {
+            Some(c) if c < w as u64 => m(0).checked_mul(1u64 << c).filter(|&x| x <= full).unwrap_or(full),
+            _ => full,
+        },
+        Some(LLVMMul) => m(0).checked_mul(m(1)).filter(|&x| x <= full).unwrap_or(full),
+        Some(LLVMAdd) => m(0).checked_add(m(1)).filter(|&x| x <= full).unwrap_or(full),
+        Some(LLVMSelect) => m(1).max(m(2)),
+        Some(LLVMCall) => {
+            let callee = llvm::called_value(v);
+            match llvm::as_function(callee).map(llvm::name) {
+                Some(n) if n.starts_with("llvm.umin.") => m(0).min(m(1)),
+                _ => full,
+            }
+        }
+        _ => full,
+    };
+    max.min(full)
 }

@@ -10,6 +10,7 @@ pub mod cost;
 pub mod entry;
 pub mod error;
 pub mod globals;
+pub mod heap_check;
 pub mod ir;
 pub mod isolate;
 pub mod llvm;

@@ -170,26 +170,35 @@ impl Pipeline {
         Pipeline::default()
     }
 
-    /// The standard pipeline: check the ABI, internalize all but the entry points, place
-    /// globals, LLVM's optimiser at `level`.
+    /// The standard pipeline of an unprotected module: check the ABI, internalize all but
+    /// the entry points, place globals, make `nfcc_heap_check` the identity, LLVM's
+    /// optimiser at `level`.
     pub fn standard(level: OptLevel) -> Pipeline {
+        Pipeline::front(level, true)
+    }
+
+    fn front(level: OptLevel, elide_heap_checks: bool) -> Pipeline {
         let mut p = Pipeline::new();
         p.push(Stage::Pass(Box::new(crate::entry::CheckEntryPoints)));
         p.push(Stage::Pass(Box::new(crate::globals::Internalize)));
         p.push(Stage::Pass(Box::new(crate::globals::PlaceGlobals)));
+        if elide_heap_checks {
+            p.push(Stage::Pass(Box::new(crate::heap_check::ElideHeapChecks)));
+        }
         p.push(Stage::Llvm(level.llvm_pipeline().to_string()));
         p
     }
 
-    /// The pipeline of `nfcc build`: the standard one, then, for protected builds, the
-    /// isolation pass, LLVM's cleanup, and the independent verifier.
+    /// The pipeline of `nfcc build`: the standard one, then, for protected builds (where
+    /// `nfcc_heap_check` stays until the isolation pass compiles it), the isolation pass,
+    /// LLVM's cleanup, and the independent verifier.
     pub fn for_build(level: OptLevel, protection: Protection) -> Pipeline {
-        let mut p = Pipeline::standard(level);
         let mode = match protection {
-            Protection::None => return p,
+            Protection::None => return Pipeline::standard(level),
             Protection::WriteOnly => crate::isolate::Mode::WriteOnly,
             Protection::ReadWrite => crate::isolate::Mode::ReadWrite,
         };
+        let mut p = Pipeline::front(level, false);
         p.push(Stage::Pass(Box::new(crate::isolate::Isolate { mode })));
         p.push(Stage::Llvm(CLEANUP_PIPELINE.to_string()));
         let verify_mode = match mode {

@@ -7,7 +7,8 @@
 //! `nfcc__check` calls on every path to an access imply that the bytes it touches lie in
 //! a region (see `verify/smt.rs` for the encoding). What it may rely on is the runtime's
 //! contract alone: the bounds block (`runtime-lib/c/nfcc_host_api.h`), the regions the
-//! slow-path check knows (`nfcc_rt.c`), and the guard zones around `mem` (`abi::GUARD`).
+//! slow-path check knows (`nfcc_rt.c`), and the guard zones around `mem` (`abi::GUARD` below,
+//! `abi::GUARD_ABOVE_MEM` above).
 //!
 //! Rules, per instruction of every defined function (unreachable blocks never run):
 //! - Loads (`rw` only), stores, atomics, `llvm.mem{cpy,move,set}` and libc
@@ -163,6 +164,7 @@ impl Verifier {
 
     /// An error about `inst` in `f`: "isolation not proven in `f` at file:line: `inst` what".
     fn refuse(&self, f: Value, inst: Value, what: &str) -> PassError {
+        if std::env::var_os("NFCC_DEBUG_VERIFY").is_some() { eprintln!("{}", llvm::print(f)); }
         let place = match llvm::debug_location(inst) {
             Some((file, line)) if line > 0 => format!("in `{}` at {file}:{line}", llvm::name(f)),
             _ => format!("in `{}`", llvm::name(f)),

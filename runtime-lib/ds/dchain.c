@@ -25,9 +25,15 @@ struct nfcc_dchain {
 	struct dchain_cell *cells; /* capacity + 1: the indices, then the list head */
 };
 
+/* Cell i of d (i = capacity: the list head), in the module's own memory. */
+static struct dchain_cell *cell(const struct nfcc_dchain *d, uint32_t i)
+{
+	return &NFCC_DS_HEAP(d->cells)[NFCC_DS_IX(i)];
+}
+
 struct nfcc_dchain *nfcc_dchain_create(uint32_t capacity, uint64_t expiry_ns)
 {
-	if (capacity == 0 || capacity > (1u << 30) || expiry_ns == 0)
+	if (capacity == 0 || capacity > NFCC_DS_MAX_CAPACITY || expiry_ns == 0)
 		return NULL;
 
 	size_t cells = ((size_t)capacity + 1) * sizeof(struct dchain_cell);
@@ -38,8 +44,8 @@ struct nfcc_dchain *nfcc_dchain_create(uint32_t capacity, uint64_t expiry_ns)
 	d->capacity = capacity;
 	d->expiry_ns = expiry_ns;
 	d->cells = (struct dchain_cell *)(d + 1);
-	d->cells[capacity].prev = capacity;
-	d->cells[capacity].next = capacity;
+	cell(d, capacity)->prev = capacity;
+	cell(d, capacity)->next = capacity;
 	return d;
 }
 
@@ -54,21 +60,21 @@ static uint64_t clamp_time(struct nfcc_dchain *d, uint64_t now)
 
 static void unlink_cell(struct nfcc_dchain *d, uint32_t i)
 {
-	struct dchain_cell *c = &d->cells[i];
+	struct dchain_cell *c = cell(d, i);
 
-	d->cells[c->prev].next = c->next;
-	d->cells[c->next].prev = c->prev;
+	cell(d, c->prev)->next = c->next;
+	cell(d, c->next)->prev = c->prev;
 }
 
 /* Append index i, with time now, as the youngest allocated index. */
 static void append_cell(struct nfcc_dchain *d, uint32_t i, uint64_t now)
 {
-	struct dchain_cell *head = &d->cells[d->capacity];
-	struct dchain_cell *c = &d->cells[i];
+	struct dchain_cell *head = cell(d, d->capacity);
+	struct dchain_cell *c = cell(d, i);
 
 	c->prev = head->prev;
 	c->next = d->capacity;
-	d->cells[head->prev].next = i;
+	cell(d, head->prev)->next = i;
 	head->prev = i;
 	c->time = now;
 	c->allocated = 1;
@@ -76,11 +82,12 @@ static void append_cell(struct nfcc_dchain *d, uint32_t i, uint64_t now)
 
 int nfcc_dchain_allocate(struct nfcc_dchain *dchain, uint64_t now, uint32_t *index)
 {
+	dchain = NFCC_DS_HEAP(dchain);
 	uint32_t i;
 
 	if (dchain->free_head != 0) {
 		i = dchain->free_head - 1;
-		dchain->free_head = dchain->cells[i].next;
+		dchain->free_head = cell(dchain, i)->next;
 	} else if (dchain->fresh < dchain->capacity) {
 		i = dchain->fresh++;
 	} else {
@@ -93,6 +100,7 @@ int nfcc_dchain_allocate(struct nfcc_dchain *dchain, uint64_t now, uint32_t *ind
 
 int nfcc_dchain_rejuvenate(struct nfcc_dchain *dchain, uint32_t index, uint64_t now)
 {
+	dchain = NFCC_DS_HEAP(dchain);
 	if (!nfcc_dchain_is_allocated(dchain, index))
 		return NFCC_DS_INVALID;
 	unlink_cell(dchain, index);
@@ -102,27 +110,29 @@ int nfcc_dchain_rejuvenate(struct nfcc_dchain *dchain, uint32_t index, uint64_t 
 
 int nfcc_dchain_free(struct nfcc_dchain *dchain, uint32_t index)
 {
+	dchain = NFCC_DS_HEAP(dchain);
 	if (!nfcc_dchain_is_allocated(dchain, index))
 		return NFCC_DS_INVALID;
 	unlink_cell(dchain, index);
-	dchain->cells[index].allocated = 0;
-	dchain->cells[index].next = dchain->free_head;
+	cell(dchain, index)->allocated = 0;
+	cell(dchain, index)->next = dchain->free_head;
 	dchain->free_head = index + 1;
 	return NFCC_DS_OK;
 }
 
 int nfcc_dchain_is_allocated(const struct nfcc_dchain *dchain, uint32_t index)
 {
-	return index < dchain->capacity && dchain->cells[index].allocated;
+	return index < dchain->capacity && cell(dchain, index)->allocated;
 }
 
 int nfcc_dchain_expire_one(struct nfcc_dchain *dchain, uint64_t now, uint32_t *index)
 {
-	uint32_t oldest = dchain->cells[dchain->capacity].next;
+	dchain = NFCC_DS_HEAP(dchain);
+	uint32_t oldest = cell(dchain, dchain->capacity)->next;
 
 	/* now - time, not time + expiry_ns, which could wrap */
-	if (oldest == dchain->capacity || now < dchain->cells[oldest].time ||
-	    now - dchain->cells[oldest].time < dchain->expiry_ns)
+	if (oldest == dchain->capacity || now < cell(dchain, oldest)->time ||
+	    now - cell(dchain, oldest)->time < dchain->expiry_ns)
 		return 0;
 	nfcc_dchain_free(dchain, oldest);
 	*index = oldest;

@@ -23,11 +23,11 @@ struct nfcc_map {
 	uint8_t *keys;      /* per entry: key_size bytes */
 };
 
-#define MAP_MAX (1u << 30)
+#define MAP_MAX (1u << 30) /* largest key size */
 
 struct nfcc_map *nfcc_map_create(uint32_t capacity, uint32_t key_size)
 {
-	if (capacity == 0 || capacity > MAP_MAX || key_size == 0 || key_size > MAP_MAX)
+	if (capacity == 0 || capacity > NFCC_DS_MAX_CAPACITY || key_size == 0 || key_size > MAP_MAX)
 		return NULL;
 
 	/* the smallest power of two >= capacity */
@@ -52,9 +52,10 @@ struct nfcc_map *nfcc_map_create(uint32_t capacity, uint32_t key_size)
  * The entry + 1 holding key (whose hash is h), or 0 if absent; *prev is set
  * to the entry + 1 before it in the chain (0: it is the first).
  */
-static uint32_t find(const struct nfcc_map *m, const void *key, uint32_t h, uint32_t *prev)
+static inline __attribute__((always_inline)) uint32_t find(const struct nfcc_map *m, const void *key, uint32_t h, uint32_t *prev)
 {
-	uint32_t cur = m->heads[h & m->mask];
+	const uint32_t *hash = NFCC_DS_HEAP(m->hash), *next = NFCC_DS_HEAP(m->next);
+	uint32_t cur = NFCC_DS_HEAP(m->heads)[NFCC_DS_IX(h & m->mask)];
 	uint32_t before = 0;
 
 	/* PCV t: chain entries examined (a chain holds at most capacity entries) */
@@ -65,7 +66,7 @@ static uint32_t find(const struct nfcc_map *m, const void *key, uint32_t h, uint
 		uint32_t e = cur - 1;
 
 		NFCC_DS_COUNT(traversals);
-		if (m->hash[e] == h) {
+		if (hash[NFCC_DS_IX(e)] == h) {
 			if (memcmp(m->keys + (size_t)e * m->key_size, key, m->key_size) == 0) {
 				*prev = before;
 				return cur;
@@ -73,24 +74,26 @@ static uint32_t find(const struct nfcc_map *m, const void *key, uint32_t h, uint
 			NFCC_DS_COUNT(collisions); /* PCV c: same hash, other key */
 		}
 		before = cur;
-		cur = m->next[e];
+		cur = next[NFCC_DS_IX(e)];
 	}
 	return 0;
 }
 
 int nfcc_map_get(const struct nfcc_map *map, const void *key, uint32_t *value)
 {
+	map = NFCC_DS_HEAP(map);
 	uint32_t prev;
 	uint32_t cur = find(map, key, nfcc_hash(key, map->key_size, 0), &prev);
 
 	if (cur == 0)
 		return 0;
-	*value = map->value[cur - 1];
+	*value = map->value[NFCC_DS_IX(cur - 1)];
 	return 1;
 }
 
 int nfcc_map_put(struct nfcc_map *map, const void *key, uint32_t value)
 {
+	map = NFCC_DS_HEAP(map);
 	uint32_t h = nfcc_hash(key, map->key_size, 0);
 	uint32_t prev, e;
 
@@ -98,23 +101,24 @@ int nfcc_map_put(struct nfcc_map *map, const void *key, uint32_t value)
 		return NFCC_DS_EXISTS;
 	if (map->free_head != 0) {
 		e = map->free_head - 1;
-		map->free_head = map->next[e];
+		map->free_head = map->next[NFCC_DS_IX(e)];
 	} else if (map->fresh < map->capacity) {
 		e = map->fresh++;
 	} else {
 		return NFCC_DS_FULL;
 	}
 	memcpy(map->keys + (size_t)e * map->key_size, key, map->key_size);
-	map->hash[e] = h;
-	map->value[e] = value;
-	map->next[e] = map->heads[h & map->mask];
-	map->heads[h & map->mask] = e + 1;
+	map->hash[NFCC_DS_IX(e)] = h;
+	map->value[NFCC_DS_IX(e)] = value;
+	map->next[NFCC_DS_IX(e)] = map->heads[NFCC_DS_IX(h & map->mask)];
+	map->heads[NFCC_DS_IX(h & map->mask)] = e + 1;
 	map->size++;
 	return NFCC_DS_OK;
 }
 
 int nfcc_map_erase(struct nfcc_map *map, const void *key, uint32_t *value)
 {
+	map = NFCC_DS_HEAP(map);
 	uint32_t h = nfcc_hash(key, map->key_size, 0);
 	uint32_t prev;
 	uint32_t cur = find(map, key, h, &prev);
@@ -125,14 +129,14 @@ int nfcc_map_erase(struct nfcc_map *map, const void *key, uint32_t *value)
 	uint32_t e = cur - 1;
 
 	if (prev == 0)
-		map->heads[h & map->mask] = map->next[e];
+		map->heads[NFCC_DS_IX(h & map->mask)] = map->next[NFCC_DS_IX(e)];
 	else
-		map->next[prev - 1] = map->next[e];
-	map->next[e] = map->free_head;
+		map->next[NFCC_DS_IX(prev - 1)] = map->next[NFCC_DS_IX(e)];
+	map->next[NFCC_DS_IX(e)] = map->free_head;
 	map->free_head = cur;
 	map->size--;
 	if (value != NULL)
-		*value = map->value[e];
+		*value = map->value[NFCC_DS_IX(e)];
 	return 1;
 }
 

@@ -79,6 +79,28 @@ extern struct nfcc_ds_trace nfcc_ds_trace;
 #define NFCC_DS_CALL __attribute__((noinline))
 
 /*
+ * The largest capacity of every structure, and the mask every array index goes
+ * through before it addresses memory. On a consistent structure the mask changes
+ * nothing (an index is at most the capacity); what it adds is a bound the
+ * compiler can see. In a protected module an access at array + bounded index
+ * then shares the one check of its array's base: the guard zone above the
+ * module's memory covers base + NFCC_DS_IX(i) * element size (up to 1 GiB,
+ * abi::MEM_INDEX_REACH), so a corrupted index faults instead of needing a
+ * compare of its own.
+ */
+#define NFCC_DS_MAX_CAPACITY (1u << 22)
+#define NFCC_DS_IX(i) ((uint32_t)(i) & (2u * NFCC_DS_MAX_CAPACITY - 1u))
+
+/*
+ * A structure's handle, or one of its tables, asserted to be the module's own
+ * memory (nfcc_heap_check): every structure and table comes from nfcc_alloc,
+ * so anything else means the module corrupted its state, and it is stopped.
+ * In a protected module, accesses through the result at struct fields and
+ * NFCC_DS_IX indices then need no check of their own.
+ */
+#define NFCC_DS_HEAP(p) ((__typeof__(p))nfcc_heap_check(p))
+
+/*
  * Hashing (hash.c).
  */
 
@@ -107,7 +129,8 @@ NFCC_DS_CALL uint32_t nfcc_hash(const void *key, uint32_t len, uint32_t seed);
  */
 struct nfcc_map;
 
-/* capacity entries, keys of key_size bytes; NULL if either is 0 or > 2^30, or no memory. */
+/* capacity entries, keys of key_size bytes; NULL if either is 0, capacity > NFCC_DS_MAX_CAPACITY,
+ * key_size > 2^30, or no memory. */
 NFCC_DS_CALL struct nfcc_map *nfcc_map_create(uint32_t capacity, uint32_t key_size);
 
 /* 1 and *value set if key is present, else 0. PCVs t, c: its chain up to key (all if absent). */
@@ -203,7 +226,8 @@ uint32_t nfcc_vector_capacity(const struct nfcc_vector *vector);
  */
 struct nfcc_dchain;
 
-/* capacity indices, expiry window expiry_ns; NULL if either is 0, capacity > 2^30, or no memory. */
+/* capacity indices, expiry window expiry_ns; NULL if either is 0, capacity > NFCC_DS_MAX_CAPACITY,
+ * or no memory. */
 NFCC_DS_CALL struct nfcc_dchain *nfcc_dchain_create(uint32_t capacity, uint64_t expiry_ns);
 
 /*

@@ -112,6 +112,19 @@ uint16_t nfcc_port_count(void);
 /* Print one line, prefixed with the module's name, on the host's standard error. */
 void nfcc_log(const char *msg);
 
+/*
+ * Returns p if it points into this module's own memory (its heap, or its stack);
+ * otherwise stops the module's work on this packet as a violation (read kind,
+ * at p). Not a host service: nfcc compiles it in place, to nothing in an
+ * unprotected module and to one compare in a protected one. After it, accesses
+ * through the result at offsets the compiler can bound (struct fields, arrays
+ * indexed with a mask, as runtime-lib/ds's NFCC_DS_IX) need no check of their
+ * own. Use it on pointers that can only be yours, such as what nfcc_alloc()
+ * returned and you stored in your state: a module that gets anything else there
+ * is faulty, and is stopped where the pointer is taken, not where it is used.
+ */
+__attribute__((const)) void *nfcc_heap_check(const void *p);
+
 #ifdef __cplusplus
 }
 #endif

@@ -29,6 +29,15 @@ pub const GUARD: usize = 64 * 1024;
 /// How far (bytes, either way, access size included) from a pointer checked to be in `mem`
 /// an access may reach without a check of its own.
 pub const MEM_GUARD_REACH: i64 = 32 * 1024;
+/// Bytes of inaccessible guard zone the host keeps *above* the `mem` region (instead of
+/// `GUARD`). Address space only: nothing is committed. Once a pointer is known to be in
+/// `mem`, an access at a non-negative offset the compiler can bound (an array index the
+/// code masks, as `runtime-lib/ds` does) that ends within `MEM_INDEX_REACH` bytes of it
+/// either lands in `mem` or faults, so it needs no compare of its own.
+pub const GUARD_ABOVE_MEM: usize = 1 << 30;
+/// How far above a pointer checked to be in `mem` (bytes, access size included) an access
+/// at a bounded non-negative offset may end without a check of its own.
+pub const MEM_INDEX_REACH: i64 = GUARD_ABOVE_MEM as i64;
 /// `NFCC_SITE_KIND_BITS`: a check site word is `index << SITE_KIND_BITS | kind`.
 pub const SITE_KIND_BITS: u32 = 3;
 
@@ -234,6 +243,9 @@ pub const SYM_PROCESS: &str = "nf_process";
 pub const SYM_CHECK: &str = "nfcc__check";
 /// The runtime's violation exit: `void nfcc__violation(uint32_t site, uint64_t addr)`.
 pub const SYM_VIOLATION: &str = "nfcc__violation";
+/// `void *nfcc_heap_check(const void *p)` (`nfcc.h`): compiled in place by nfcc, never
+/// linked (`nfcc_passes::isolate` makes it a compare, `ElideHeapChecks` the identity).
+pub const SYM_HEAP_CHECK: &str = "nfcc_heap_check";
 /// The bounds block (`struct nfcc_bounds`, hidden in the module).
 pub const SYM_BOUNDS: &str = "nfcc__bounds";
 /// Every symbol a module exports; the linker hides the rest.

@@ -3,10 +3,12 @@
 //! addresses and spills. Every mapping has inaccessible guard zones at both ends.
 //!
 //! Layout of the `mem` mapping, low to high addresses:
-//! `[guard][unsafe stack (grows down)][heap][guard]`; `mem_lo` is the start of the unsafe
+//! `[guard][unsafe stack (grows down)][heap][guard above mem]`; `mem_lo` is the start of the unsafe
 //! stack, `mem_len` covers stack and heap, so one unsigned compare checks both.
 //! Guards are at least as large as the biggest frame the isolation pass lets a function
-//! take from the unsafe stack, and than the biggest access a check covers past its base.
+//! take from the unsafe stack, and than the biggest access a check covers past its base;
+//! the one above `mem` is `GUARD_ABOVE_MEM` (1 GiB of address space), which covers the
+//! bounded array indices the isolation pass lets share their base's check.
 
 use crate::heap::Heap;
 
@@ -19,6 +21,7 @@ pub struct Mapping {
     base: *mut u8,
     total: usize,
     usable: usize,
+    below: usize,
 }
 
 // Owned exclusively; the pointer is just an address.
@@ -28,8 +31,14 @@ impl Mapping {
     /// Maps `usable` bytes (rounded up to pages) between guards of `guard` bytes. Memory is
     /// committed only when touched.
     pub fn reserve(usable: usize, guard: usize) -> std::io::Result<Mapping> {
+        Mapping::reserve_between(usable, guard, guard)
+    }
+
+    /// Maps `usable` bytes (rounded up to pages) with `below` bytes of guard under them and
+    /// `above` bytes over them.
+    pub fn reserve_between(usable: usize, below: usize, above: usize) -> std::io::Result<Mapping> {
         let usable = usable.div_ceil(PAGE).max(1) * PAGE;
-        let total = usable + 2 * guard;
+        let total = usable + below + above;
         // SAFETY: anonymous private mapping, no fixed address.
         let p = unsafe {
             libc::mmap(
@@ -44,7 +53,7 @@ impl Mapping {
         if p == libc::MAP_FAILED {
             return Err(std::io::Error::last_os_error());
         }
-        let m = Mapping { base: p.cast(), total, usable };
+        let m = Mapping { base: p.cast(), total, usable, below };
         // SAFETY: the middle of our own mapping.
         let rc = unsafe {
             libc::mprotect(m.usable_start().cast(), usable, libc::PROT_READ | libc::PROT_WRITE)
@@ -58,7 +67,7 @@ impl Mapping {
     /// First usable byte.
     pub fn usable_start(&self) -> *mut u8 {
         // SAFETY: within the mapping.
-        unsafe { self.base.add((self.total - self.usable) / 2) }
+        unsafe { self.base.add(self.below) }
     }
 
     /// Usable bytes.
@@ -88,7 +97,7 @@ impl ModuleMemory {
     pub fn reserve(heap: usize, stack: usize) -> std::io::Result<ModuleMemory> {
         let stack = stack.div_ceil(PAGE).max(1) * PAGE;
         let heap_size = heap.div_ceil(PAGE).max(1) * PAGE;
-        let mem = Mapping::reserve(stack + heap_size, GUARD)?;
+        let mem = Mapping::reserve_between(stack + heap_size, GUARD, crate::abi::GUARD_ABOVE_MEM)?;
         let call_stack = Mapping::reserve(stack, GUARD)?;
         // SAFETY: the heap is the part of `mem` above the unsafe stack.
         let heap = Heap::new(unsafe { mem.usable_start().add(stack) }, heap_size);
@@ -144,6 +153,8 @@ mod tests {
         assert!(probe_readable(m.mem_lo() + m.mem_len() - 1));
         assert!(!probe_readable(m.mem_lo() - 1), "guard below the unsafe stack");
         assert!(!probe_readable(m.mem_lo() + m.mem_len()), "guard above the heap");
+        let top = m.mem_lo() + m.mem_len() + crate::abi::GUARD_ABOVE_MEM as u64 - 1;
+        assert!(!probe_readable(top), "the guard above the heap covers MEM_INDEX_REACH");
         assert!(!probe_readable(m.stack_top()), "guard above the call stack");
         assert!(probe_readable(m.stack_top() - 1));
     }

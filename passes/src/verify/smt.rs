@@ -251,8 +251,8 @@ impl<'c> Enc<'c> {
         };
         enc.solver.set_params(&enc.params(TIMEOUT_MS));
         // What the host guarantees (runtime-lib/src/memory.rs, module.rs): mem is a
-        // user-space mapping of [2^17, 2^41] bytes with GUARD bytes of PROT_NONE on both
-        // sides; usp_top lies in it; packets are shorter than 2^18 bytes and sit in
+        // user-space mapping of [2^17, 2^41] bytes with GUARD bytes of PROT_NONE below and
+        // GUARD_ABOVE_MEM above; usp_top lies in it; packets are shorter than 2^18 bytes and sit in
         // user space, unless there is none (nf_init: data NULL, len 0).
         let (lo, len, data, plen) = (enc.mem_lo(), enc.mem_len(), enc.pkt_data(), enc.pkt_len());
         let top = enc.bounds_var(abi::BOUNDS_USP + 8, 64);
@@ -476,6 +476,20 @@ impl<'c> Enc<'c> {
                     Some(T::I(a - low, w))
                 }
                 (_, Some(c)) => Some(self.fresh(w, &hint, dep, |x| Some(x.le(&Int::from_u64(ctx, c))))),
+                // Two variables: the result lies in [0, min(a, b)] (unsigned), written
+                // `max(0, min(a, b) - d)` for a fresh `d`, a term of a and b (an axiom
+                // tying a fresh result to them would not follow them through renaming).
+                (Some(a), None) => match self.int(o(1), w) {
+                    Some(b) => match self.fresh(w, &hint, dep, |_| None) {
+                        T::I(d, _) => {
+                            let zero = Int::from_u64(ctx, 0);
+                            let below = a.le(&b).ite(&a, &b) - d;
+                            Some(T::I(below.ge(&zero).ite(&below, &zero), w))
+                        }
+                        T::B(_) => None,
+                    },
+                    None => None,
+                },
                 _ => None,
             },
             // `x | c` is `x + c` when x has none of c's bits (what unrolled loops compute
@@ -750,7 +764,7 @@ impl<'c> Enc<'c> {
         let (lo, len, data, plen) = (self.mem_lo(), self.mem_len(), self.pkt_data(), self.pkt_len());
         let head = abi::HEADROOM as u64;
         let mut r = vec![
-            inside(p, n, &(lo - k(guard)), &(len + k(2 * guard))),
+            inside(p, n, &(lo - k(guard)), &(len + k(guard + abi::GUARD_ABOVE_MEM as u64))),
             // Without a packet (data NULL) this is the top of the address space: kernel
             // memory, where any access faults.
             inside(p, n, &wrap(data - k(head), 64), &(plen + k(head))),

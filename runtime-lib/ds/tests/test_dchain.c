@@ -29,6 +29,7 @@ static void test_allocate_free(void)
 
 	CHECK_EQ(nfcc_dchain_create(0, W) == NULL, 1);
 	CHECK_EQ(nfcc_dchain_create(4, 0) == NULL, 1);
+	CHECK_EQ(nfcc_dchain_create(NFCC_DS_MAX_CAPACITY + 1, W) == NULL, 1); /* indices must fit NFCC_DS_IX */
 	alloc_stub_fail_in = 1;
 	CHECK_EQ(nfcc_dchain_create(4, W) == NULL, 1);
 

@@ -56,6 +56,7 @@ static void test_create(void)
 	CHECK_EQ(nfcc_map_create(0, 4) == NULL, 1);
 	CHECK_EQ(nfcc_map_create(4, 0) == NULL, 1);
 	CHECK_EQ(nfcc_map_create((1u << 30) + 1, 4) == NULL, 1);
+	CHECK_EQ(nfcc_map_create(NFCC_DS_MAX_CAPACITY + 1, 4) == NULL, 1); /* indices must fit NFCC_DS_IX */
 	alloc_stub_fail_in = 1;
 	CHECK_EQ(nfcc_map_create(4, 4) == NULL, 1);
 }
