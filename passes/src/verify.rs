@@ -164,7 +164,6 @@ impl Verifier {
 
     /// An error about `inst` in `f`: "isolation not proven in `f` at file:line: `inst` what".
     fn refuse(&self, f: Value, inst: Value, what: &str) -> PassError {
-        if std::env::var_os("NFCC_DEBUG_VERIFY").is_some() { eprintln!("{}", llvm::print(f)); }
         let place = match llvm::debug_location(inst) {
             Some((file, line)) if line > 0 => format!("in `{}` at {file}:{line}", llvm::name(f)),
             _ => format!("in `{}`", llvm::name(f)),
