@@ -219,11 +219,15 @@ static uint32_t count_entries(const char *text)
 int nf_init(void)
 {
 	uint64_t expiry = nfcc_config_u64("expiry", 300 * NS_PER_SEC, 1, UINT64_MAX);
-	uint32_t capacity = (uint32_t)nfcc_config_u64("capacity", 65536, 1, 1u << 24);
+	uint32_t capacity = (uint32_t)nfcc_config_u64("capacity", 65536, 1, NFCC_DS_MAX_CAPACITY);
 	const char *text = nfcc_config_str("static", "");
 	uint16_t ports = nfcc_port_count();
 	uint32_t n_static = count_entries(text);
 
+	if (n_static > NFCC_DS_MAX_CAPACITY - capacity) {
+		nfcc_log("capacity= plus the static entries exceed the largest table (4194304 entries)");
+		return -1;
+	}
 	table = nfcc_map_create(capacity + n_static, ETH_ADDR_LEN);
 	ages = nfcc_dchain_create(capacity, expiry);
 	stations = nfcc_vector_create(capacity, sizeof(struct station));

@@ -71,7 +71,7 @@ static struct firewall_stats stats;
 int nf_init(void)
 {
 	uint64_t expiry = nfcc_config_u64("expiry", 60 * NS_PER_SEC, 1, UINT64_MAX);
-	uint32_t capacity = (uint32_t)nfcc_config_u64("capacity", 65536, 1, 1u << 24);
+	uint32_t capacity = (uint32_t)nfcc_config_u64("capacity", 65536, 1, NFCC_DS_MAX_CAPACITY);
 
 	if (nfcc_port_count() < 2) {
 		nfcc_log("needs two ports: 0 inside, 1 outside (see --ports)");

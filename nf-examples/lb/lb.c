@@ -91,7 +91,7 @@ int nf_init(void)
 {
 	uint32_t max_backends = (uint32_t)nfcc_config_u64("max_backends", 64, 1, 4096);
 	uint64_t backend_expiry = nfcc_config_u64("backend_expiry", 3 * NS_PER_SEC, 1, UINT64_MAX);
-	uint32_t flow_capacity = (uint32_t)nfcc_config_u64("flow_capacity", 65536, 1, 1u << 24);
+	uint32_t flow_capacity = (uint32_t)nfcc_config_u64("flow_capacity", 65536, 1, NFCC_DS_MAX_CAPACITY);
 	uint64_t flow_expiry = nfcc_config_u64("flow_expiry", 60 * NS_PER_SEC, 1, UINT64_MAX);
 
 	heartbeat_port = (uint16_t)nfcc_config_u64("heartbeat_port", 7777, 1, 65535);

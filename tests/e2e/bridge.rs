@@ -416,6 +416,9 @@ fn refuses_bad_settings_with_a_clear_error() {
         let out = run_in(dir.path(), &["run", so.to_str().unwrap(), setting, "--pcap", "in.pcap"]);
         fails(&out, 1, &["bridge", needle]);
     }
+    // The largest table holds 2^22 entries, static ones included.
+    let out = run_in(dir.path(), &["run", so.to_str().unwrap(), "capacity=4194304", "static=02:00:00:00:00:09@1", "--pcap", "in.pcap"]);
+    fails(&out, 1, &["capacity= plus the static entries exceed the largest table", "nf_init failed"]);
     // Blanks around entries and an empty setting are fine.
     let out = run_in(dir.path(), &["run", so.to_str().unwrap(), "static=", "--pcap", "in.pcap"]);
     assert!(ok(&out).contains("1 packets in, 1 out"));
