@@ -31,7 +31,7 @@ extern "C" {
 #endif
 
 /* Version of this ABI. A module records the version it was built against. */
-#define NFCC_ABI_VERSION 2u
+#define NFCC_ABI_VERSION 3u /* 3: the host keeps 1 GiB of guard above a module's memory */
 
 /* nf_process() return value: drop the packet. */
 #define NFCC_DROP (-1)

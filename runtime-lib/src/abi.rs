@@ -9,7 +9,7 @@
 use std::ffi::{c_char, c_int, c_void};
 
 /// `NFCC_ABI_VERSION` from `nfcc.h`: the host loads only modules built for this version.
-pub const ABI_VERSION: u32 = 2;
+pub const ABI_VERSION: u32 = 3;
 /// `NFCC_DROP`: `nf_process` asks the host to drop the packet.
 pub const DROP: c_int = -1;
 /// `NFCC_FLOOD`: `nf_process` asks for a copy on every port but the input port.
