@@ -6,12 +6,13 @@
 use crate::llvm::{self, Value};
 use crate::{ModulePass, PassError};
 use inkwell::llvm_sys::core::*;
-use inkwell::llvm_sys::LLVMOpcode;
+use inkwell::llvm_sys::{LLVMOpcode, LLVMTypeKind};
 use inkwell::module::Module;
 use nfcc_runtime::abi;
 
-/// The calls of `nfcc_heap_check` in the module; an error if its address is taken (it has
-/// no definition anywhere, so only direct calls can be compiled in place).
+/// The calls of `nfcc_heap_check` in the module; an error if its address is taken or a call
+/// passes other than one pointer (it has no definition anywhere, so only direct calls can
+/// be compiled in place).
 pub fn calls(module: &Module<'_>) -> Result<Vec<Value>, PassError> {
     let file = module.get_source_file_name().to_string_lossy().into_owned();
     let Some(f) = llvm::functions(module.as_mut_ptr()).into_iter().find(|&f| llvm::name(f) == abi::SYM_HEAP_CHECK) else {
@@ -24,7 +25,10 @@ pub fn calls(module: &Module<'_>) -> Result<Vec<Value>, PassError> {
         while !u.is_null() {
             let user = LLVMGetUser(u);
             let direct = llvm::opcode(user) == Some(LLVMOpcode::LLVMCall) && llvm::called_value(user) == f;
-            if !direct || LLVMGetNumArgOperands(user) != 1 {
+            let one_pointer = direct
+                && LLVMGetNumArgOperands(user) == 1
+                && llvm::type_kind(LLVMTypeOf(llvm::operand(user, 0))) == LLVMTypeKind::LLVMPointerTypeKind;
+            if !one_pointer {
                 let what = match llvm::debug_location(user) {
                     Some((src, line)) if line > 0 => format!("at {src}:{line}"),
                     _ => format!("in `{}`", llvm::print(user)),
@@ -52,12 +56,17 @@ impl ModulePass for ElideHeapChecks {
     fn run(&self, module: &Module<'_>) -> Result<Vec<(String, u64)>, PassError> {
         let calls = calls(module)?;
         for &c in &calls {
-            // SAFETY: c is a call with one argument, replaced and then deleted.
-            unsafe {
-                LLVMReplaceAllUsesWith(c, llvm::operand(c, 0));
-                LLVMInstructionEraseFromParent(c);
-            }
+            elide(c);
         }
         Ok(vec![("elided".into(), calls.len() as u64)])
+    }
+}
+
+/// Replaces one call from [`calls`] by its argument and deletes it.
+pub fn elide(call: Value) {
+    // SAFETY: `call` is a call with one argument (see `calls`), replaced, then deleted.
+    unsafe {
+        LLVMReplaceAllUsesWith(call, llvm::operand(call, 0));
+        LLVMInstructionEraseFromParent(call);
     }
 }

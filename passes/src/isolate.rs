@@ -123,13 +123,14 @@ impl ModulePass for Isolate {
 
     fn run(&self, module: &Module<'_>) -> Result<Vec<(String, u64)>, PassError> {
         let file = module.get_source_file_name().to_string_lossy().into_owned();
-        crate::heap_check::calls(module)?; // only direct calls can be compiled in place
+        let heap_checks = crate::heap_check::calls(module)?;
         let m = module.as_mut_ptr();
         // SAFETY: every raw call below works on this module, which outlives the pass.
         unsafe {
             let dl = LLVMGetDataLayoutStr(m);
             let td = LLVMCreateTargetData(dl);
             let mut cx = Cx::new(m, td, self.mode, file);
+            cx.heap_check_calls = heap_checks;
             let r = cx.run();
             LLVMDisposeTargetData(td);
             LLVMDisposeBuilder(cx.b);
@@ -207,6 +208,8 @@ struct Cx {
     /// Instructions the pass itself created that touch the bounds block (frame prologue and
     /// epilogue): never instrumented.
     own: HashSet<Value>,
+    /// The module's `nfcc_heap_check` calls, compiled function by function.
+    heap_check_calls: Vec<Value>,
     /// Results of lowered `nfcc_heap_check` calls: pointers proven to lie in `mem`.
     heap_checked: HashSet<Value>,
     /// Per function: accesses that need a `mem` check, grouped by base at the end.
@@ -306,6 +309,7 @@ impl Cx {
             frame: None,
             mem_bounds: None,
             own: HashSet::new(),
+            heap_check_calls: Vec::new(),
             heap_checked: HashSet::new(),
             pending_mem: Vec::new(),
             pkt_params: HashSet::new(),
@@ -337,7 +341,7 @@ impl Cx {
             self.mem_bounds = None;
             self.pkt_data = None;
             self.move_locals_to_frame(f)?;
-            self.lower_heap_checks(f)?;
+            self.lower_heap_checks(f);
             self.instrument(f)?;
         }
         for &f in &user_functions {
@@ -850,27 +854,17 @@ impl Cx {
     /// shape: the failure never returns), and `r` a copy of `p` (`gep i8, p, 0`, which
     /// LLVM's cleanup folds) that `access` knows to lie in `mem`: accesses through it at
     /// bounded offsets are then proven (they land in `mem` or its guard zones).
-    unsafe fn lower_heap_checks(&mut self, f: Value) -> Result<(), PassError> {
-        let mut calls = Vec::new();
-        for b in llvm::blocks(f) {
-            for i in llvm::instructions(b) {
-                if llvm::opcode(i) == Some(LLVMOpcode::LLVMCall)
-                    && llvm::as_function(llvm::called_value(i)).is_some_and(|t| llvm::name(t) == abi::SYM_HEAP_CHECK)
-                {
-                    calls.push(i);
-                }
-            }
-        }
+    unsafe fn lower_heap_checks(&mut self, f: Value) {
+        // Taken out of the list: each call is erased below.
+        let (calls, rest): (Vec<Value>, Vec<Value>) =
+            std::mem::take(&mut self.heap_check_calls).into_iter().partition(|&c| LLVMGetBasicBlockParent(LLVMGetInstructionParent(c)) == f);
+        self.heap_check_calls = rest;
         let e = cstr("");
         for call in calls {
-            if LLVMGetNumArgOperands(call) != 1 || llvm::type_kind(LLVMTypeOf(llvm::operand(call, 0))) != LLVMTypeKind::LLVMPointerTypeKind {
-                return Err(err(&self.file, format!("{}: `{}` is called with other arguments than its one pointer", place(f, call), abi::SYM_HEAP_CHECK)));
-            }
             let p = llvm::operand(call, 0);
             if self.mode == Mode::WriteOnly && !self.feeds_write(call) {
                 // Loads are not checked in `wonly`: a check no store relies on is only cost.
-                LLVMReplaceAllUsesWith(call, p);
-                LLVMInstructionEraseFromParent(call);
+                crate::heap_check::elide(call);
                 continue;
             }
             self.stats.heap_checks += 1;
@@ -886,7 +880,6 @@ impl Cx {
             LLVMReplaceAllUsesWith(call, r);
             LLVMInstructionEraseFromParent(call);
         }
-        Ok(())
     }
 
     /// True if `v` (a pointer) reaches, through GEPs, casts, phis and selects, the address
@@ -908,8 +901,7 @@ impl Cx {
                     Some(LLVMAtomicRMW | LLVMAtomicCmpXchg) if llvm::operand(user, 0) == x => return true,
                     Some(LLVMCall) => {
                         let name = llvm::as_function(llvm::called_value(user)).map(llvm::name).unwrap_or_default();
-                        let writes = MEM_INTRINSICS.iter().any(|(p, _)| name.starts_with(p)) || LIBC.iter().any(|l| l.0 == name && l.1);
-                        if writes && llvm::operand(user, 0) == x {
+                        if memory_function(&name).is_some_and(|(writes0, _)| writes0) && llvm::operand(user, 0) == x {
                             return true;
                         }
                     }
@@ -993,7 +985,8 @@ impl Cx {
                 self.guard_unknown(f, a.inst, ok, addr, LLVMConstInt(self.i64t, a.n, 0), a.kind);
                 continue;
             }
-            let (base, off) = self.split_const(a.p);
+            // Every offset known exactly (lo == hi): that is the base and constant offset.
+            let (base, off) = if lo == hi { (base, lo) } else { self.split_const(a.p) };
             if off <= -reach || off.saturating_add(n) >= reach {
                 LLVMPositionBuilderBefore(self.b, a.inst);
                 self.mem_check(f, a.inst, a.p, a.n, a.kind);
@@ -1355,11 +1348,7 @@ impl Cx {
             return Ok(());
         };
         let name = llvm::name(target);
-        let (writes0, reads1) = if let Some((_, has_src)) = MEM_INTRINSICS.iter().find(|(p, _)| name.starts_with(p)) {
-            (true, *has_src)
-        } else if let Some((_, w, r)) = LIBC.iter().find(|(n, _, _)| *n == name) {
-            (*w, *r)
-        } else {
+        let Some((writes0, reads1)) = memory_function(&name) else {
             return Ok(());
         };
         let len = llvm::operand(call, 2);
@@ -1766,6 +1755,15 @@ impl Cx {
 enum Len {
     Const(u64),
     Dyn(Value),
+}
+
+/// For a memory intrinsic or checked libc function: whether it writes its first pointer
+/// argument and whether it reads its second.
+fn memory_function(name: &str) -> Option<(bool, bool)> {
+    if let Some((_, has_src)) = MEM_INTRINSICS.iter().find(|(p, _)| name.starts_with(p)) {
+        return Some((true, *has_src));
+    }
+    LIBC.iter().find(|(n, _, _)| *n == name).map(|&(_, w, r)| (w, r))
 }
 
 /// The largest value (unsigned) the integer `v` can take, from what the code computes it
