@@ -56,6 +56,7 @@ pub struct Z3 {
     ctx: Box<z3::Context>,
     /// Queries sent to Z3.
     pub queries: u64,
+    timeout: Duration,
 }
 
 impl Drop for Z3 {
@@ -76,7 +77,7 @@ impl Z3 {
         let mut params = z3::Params::new(ctx_ref);
         params.set_u32("timeout", timeout.as_millis().clamp(1, u32::MAX as u128) as u32);
         solver.set_params(&params);
-        Z3 { solver: std::mem::ManuallyDrop::new(solver), ctx, queries: 0 }
+        Z3 { solver: std::mem::ManuallyDrop::new(solver), ctx, queries: 0, timeout }
     }
 }
 
@@ -211,10 +212,23 @@ impl Solver for Z3 {
     fn check(&mut self, constraints: &[Expr], want_model: bool) -> (Sat, Option<Model>) {
         self.queries += 1;
         let solver: &z3::Solver<'_> = &self.solver;
-        solver.push();
-        let result = self.check_in_scope(solver, constraints, want_model);
-        self.solver.pop(1);
-        result
+        // libz3 4.8.12's timer threads can cancel a query long before its own timeout (a
+        // timer of an earlier query firing late): an "unknown" that came too early for the
+        // timeout is asked once more rather than turned into a hole in the contract.
+        let mut tries = 0;
+        loop {
+            let started = std::time::Instant::now();
+            solver.push();
+            let result = self.check_in_scope(solver, constraints, want_model);
+            let early = result.0 == Sat::Unknown
+                && started.elapsed() < self.timeout / 2
+                && solver.get_reason_unknown().is_some_and(|r| r.contains("cancel") || r.contains("timeout"));
+            solver.pop(1);
+            tries += 1;
+            if !early || tries == 3 {
+                return result;
+            }
+        }
     }
 }
 

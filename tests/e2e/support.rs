@@ -89,7 +89,9 @@ fn shared_dir() -> &'static Path {
 /// The module built from `nf-examples/NAME/NAME.c` at -O2, built once per test process.
 pub fn example(name: &str) -> PathBuf {
     static BUILT: OnceLock<Mutex<HashMap<String, PathBuf>>> = OnceLock::new();
-    let mut built = BUILT.get_or_init(Default::default).lock().unwrap();
+    // A build that failed panics with the lock held: the next test builds again (and
+    // reports its own failure) instead of failing on the poisoned lock.
+    let mut built = BUILT.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
     if let Some(p) = built.get(name) {
         return p.clone();
     }
@@ -104,7 +106,7 @@ pub fn example(name: &str) -> PathBuf {
 pub fn traffic(args: &[&str]) -> PathBuf {
     static MADE: OnceLock<Mutex<HashMap<String, PathBuf>>> = OnceLock::new();
     let key = args.join(" ");
-    let mut made = MADE.get_or_init(Default::default).lock().unwrap();
+    let mut made = MADE.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
     if let Some(p) = made.get(&key) {
         return p.clone();
     }

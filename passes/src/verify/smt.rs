@@ -58,12 +58,13 @@ const RLIMIT: u32 = 1_000_000;
 /// Work all the questions about one goal may take together: bounds the time a goal that
 /// cannot be proven costs, where loops make questions grow.
 const GOAL_RLIMIT: u64 = 8_000_000;
-/// A last resort on the time one goal may take (Z3 does not count all its work). Goals
-/// the verifier can prove take milliseconds; this only caps how long a failing build
-/// searches, and is the one bound that depends on the machine.
-const GOAL_TIME: Duration = Duration::from_secs(10);
-/// A last resort against a solver that stops counting its work (never met in practice).
-const TIMEOUT_MS: u32 = 10_000;
+/// A last resort on the time one goal may take (Z3 does not count all its work), checked
+/// between questions. Goals the verifier can prove take milliseconds; this only caps how
+/// long a failing build searches, and is the one bound that depends on the machine. Z3's
+/// own `timeout` is not used: its timer threads (libz3 4.8.12) can cancel a later query
+/// than the one they were started for, which made a provable access fail now and then on
+/// a loaded machine. A single query is bounded by `RLIMIT` alone.
+const GOAL_TIME: Duration = Duration::from_secs(20);
 /// Bytes of the bounds block module code may read: mem_lo .. the descriptor's end.
 pub(super) const BOUNDS_READABLE: u64 = abi::BOUNDS_PKT + 24;
 /// Integers wider than this are opaque (2^w must fit the arithmetic below).
@@ -249,7 +250,7 @@ impl<'c> Enc<'c> {
             ok: Bool::new_const(ctx, "acc.ok"),
             use_checks: Bool::new_const(ctx, "acc.use_checks"),
         };
-        enc.solver.set_params(&enc.params(TIMEOUT_MS));
+        enc.solver.set_params(&enc.params());
         // What the host guarantees (runtime-lib/src/memory.rs, module.rs): mem is a
         // user-space mapping of [2^17, 2^41] bytes with GUARD bytes of PROT_NONE below and
         // GUARD_ABOVE_MEM above; usp_top lies in it; packets are shorter than 2^18 bytes and sit in
@@ -285,9 +286,8 @@ impl<'c> Enc<'c> {
         }
     }
 
-    fn params(&self, timeout_ms: u32) -> Params<'c> {
+    fn params(&self) -> Params<'c> {
         let mut p = Params::new(self.ctx);
-        p.set_u32("timeout", timeout_ms);
         p.set_u32("rlimit", RLIMIT);
         p
     }
