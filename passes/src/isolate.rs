@@ -1456,6 +1456,25 @@ impl Cx {
         self.stats.accesses += 1;
         LLVMPositionBuilderBefore(self.b, inst);
         let e = cstr("");
+        // At most `len` bytes from a heap-checked base at a bounded offset, all within the
+        // guard's reach: the access lands in `mem` or in a guard zone, which faults. This
+        // covers the memory functions too (a key copied or compared at a masked index,
+        // its length masked): whatever order they touch bytes in, each one faults or is
+        // the module's own.
+        let most = match len {
+            Len::Const(n) => n,
+            Len::Dyn(v) => index_max(v, 0),
+        };
+        if most > 0 && most <= abi::MEM_INDEX_REACH as u64 {
+            let (base, lo, hi) = self.split_bounded(p);
+            if self.heap_checked.contains(&base)
+                && lo > -abi::MEM_GUARD_REACH
+                && hi.saturating_add(most as i64) <= abi::MEM_INDEX_REACH
+            {
+                self.stats.heap_checked += 1;
+                return Ok(());
+            }
+        }
         let n = match len {
             Len::Const(0) => {
                 self.stats.proven += 1;
@@ -1469,13 +1488,6 @@ impl Cx {
                 return Ok(self.range_check(f, inst, p, l, kind));
             }
         };
-        let (base, lo, hi) = self.split_bounded(p);
-        if self.heap_checked.contains(&base) && lo > -abi::MEM_GUARD_REACH && hi.saturating_add(n as i64) <= abi::MEM_INDEX_REACH {
-            // `base` is in `mem` (a lowered `nfcc_heap_check` dominates every use of it):
-            // the access lands in `mem` or in a guard zone, which faults.
-            self.stats.heap_checked += 1;
-            return Ok(());
-        }
         let d = self.decompose(p);
         let write = kind != abi::ViolationKind::Read.raw();
         if self.static_through_merges(p, 0, n, write, &mut HashSet::new()) {
@@ -1770,7 +1782,7 @@ fn memory_function(name: &str) -> Option<(bool, bool)> {
 /// with: constants, zero extensions, masks, shifts and divisions by constants, remainders,
 /// sums and products that cannot wrap, selects and unsigned minima. The full range of its
 /// type when nothing bounds it.
-unsafe fn index_max(v: Value, depth: u32) -> u64 {
+pub(crate) unsafe fn index_max(v: Value, depth: u32) -> u64 {
     let ty = LLVMTypeOf(v);
     if llvm::type_kind(ty) != LLVMTypeKind::LLVMIntegerTypeKind {
         return u64::MAX;

@@ -16,14 +16,38 @@ struct nfcc_map {
 	uint32_t size;      /* entries present */
 	uint32_t fresh;     /* entries fresh .. capacity-1 have never been used */
 	uint32_t free_head; /* top of the stack of erased entries */
-	uint32_t *heads;    /* per chain: its first entry */
-	uint32_t *next;     /* per entry: the next entry of its chain, or of the free stack */
-	uint32_t *hash;     /* per entry: nfcc_hash of its key */
-	uint32_t *value;    /* per entry */
-	uint8_t *keys;      /* per entry: key_size bytes */
+	/*
+	 * The tables follow the struct in the same allocation, at these byte offsets
+	 * from it: per chain its first entry (heads, right after the struct), per
+	 * entry the next entry of its chain or of the free stack, nfcc_hash of its
+	 * key, its value and its key_size bytes of key. Offsets, not pointers: once
+	 * the handle is heap-checked, every table access is a masked offset from it
+	 * (OFF, NFCC_DS_IX, KS below, under 1 GiB in all), which a protected module
+	 * proves without a check of its own.
+	 */
+	uint32_t next_off, hash_off, value_off, keys_off;
 };
 
-#define MAP_MAX (1u << 30) /* largest key size */
+#define MAP_MAX 127u /* largest key size: keys_off + entry * key_size stays far below 1 GiB */
+/* Masks that leave every value a valid map holds unchanged. */
+#define OFF(o) ((uint32_t)(o) & ((1u << 27) - 1u))  /* table offsets are below 2^27 */
+#define KS(n) ((uint32_t)(n) & 127u)                /* key sizes */
+#define KEY_IX(e) ((uint32_t)(e) & (NFCC_DS_MAX_CAPACITY - 1u))
+
+static inline uint32_t *heads_of(const struct nfcc_map *m)
+{
+	return (uint32_t *)(m + 1);
+}
+
+static inline uint32_t *table(const struct nfcc_map *m, uint32_t off)
+{
+	return (uint32_t *)((uint8_t *)m + OFF(off));
+}
+
+static inline uint8_t *key_of(const struct nfcc_map *m, uint32_t e)
+{
+	return (uint8_t *)m + OFF(m->keys_off) + (size_t)KEY_IX(e) * KS(m->key_size);
+}
 
 struct nfcc_map *nfcc_map_create(uint32_t capacity, uint32_t key_size)
 {
@@ -40,11 +64,10 @@ struct nfcc_map *nfcc_map_create(uint32_t capacity, uint32_t key_size)
 	m->capacity = capacity;
 	m->key_size = key_size;
 	m->mask = chains - 1;
-	m->heads = (uint32_t *)(m + 1);
-	m->next = m->heads + chains;
-	m->hash = m->next + capacity;
-	m->value = m->hash + capacity;
-	m->keys = (uint8_t *)(m->value + capacity);
+	m->next_off = sizeof(*m) + 4 * chains;
+	m->hash_off = m->next_off + 4 * capacity;
+	m->value_off = m->hash_off + 4 * capacity;
+	m->keys_off = m->value_off + 4 * capacity;
 	return m;
 }
 
@@ -54,8 +77,8 @@ struct nfcc_map *nfcc_map_create(uint32_t capacity, uint32_t key_size)
  */
 static inline __attribute__((always_inline)) uint32_t find(const struct nfcc_map *m, const void *key, uint32_t h, uint32_t *prev)
 {
-	const uint32_t *hash = NFCC_DS_HEAP(m->hash), *next = NFCC_DS_HEAP(m->next);
-	uint32_t cur = NFCC_DS_HEAP(m->heads)[NFCC_DS_IX(h & m->mask)];
+	const uint32_t *hash = table(m, m->hash_off), *next = table(m, m->next_off);
+	uint32_t cur = heads_of(m)[NFCC_DS_IX(h & m->mask)];
 	uint32_t before = 0;
 
 	/* PCV t: chain entries examined (a chain holds at most capacity entries) */
@@ -67,7 +90,7 @@ static inline __attribute__((always_inline)) uint32_t find(const struct nfcc_map
 
 		NFCC_DS_COUNT(traversals);
 		if (hash[NFCC_DS_IX(e)] == h) {
-			if (memcmp(m->keys + (size_t)e * m->key_size, key, m->key_size) == 0) {
+			if (memcmp(key_of(m, e), key, KS(m->key_size)) == 0) {
 				*prev = before;
 				return cur;
 			}
@@ -87,7 +110,7 @@ int nfcc_map_get(const struct nfcc_map *map, const void *key, uint32_t *value)
 
 	if (cur == 0)
 		return 0;
-	*value = map->value[NFCC_DS_IX(cur - 1)];
+	*value = table(map, map->value_off)[NFCC_DS_IX(cur - 1)];
 	return 1;
 }
 
@@ -101,17 +124,17 @@ int nfcc_map_put(struct nfcc_map *map, const void *key, uint32_t value)
 		return NFCC_DS_EXISTS;
 	if (map->free_head != 0) {
 		e = map->free_head - 1;
-		map->free_head = map->next[NFCC_DS_IX(e)];
+		map->free_head = table(map, map->next_off)[NFCC_DS_IX(e)];
 	} else if (map->fresh < map->capacity) {
 		e = map->fresh++;
 	} else {
 		return NFCC_DS_FULL;
 	}
-	memcpy(map->keys + (size_t)e * map->key_size, key, map->key_size);
-	map->hash[NFCC_DS_IX(e)] = h;
-	map->value[NFCC_DS_IX(e)] = value;
-	map->next[NFCC_DS_IX(e)] = map->heads[NFCC_DS_IX(h & map->mask)];
-	map->heads[NFCC_DS_IX(h & map->mask)] = e + 1;
+	memcpy(key_of(map, e), key, KS(map->key_size));
+	table(map, map->hash_off)[NFCC_DS_IX(e)] = h;
+	table(map, map->value_off)[NFCC_DS_IX(e)] = value;
+	table(map, map->next_off)[NFCC_DS_IX(e)] = heads_of(map)[NFCC_DS_IX(h & map->mask)];
+	heads_of(map)[NFCC_DS_IX(h & map->mask)] = e + 1;
 	map->size++;
 	return NFCC_DS_OK;
 }
@@ -129,14 +152,14 @@ int nfcc_map_erase(struct nfcc_map *map, const void *key, uint32_t *value)
 	uint32_t e = cur - 1;
 
 	if (prev == 0)
-		map->heads[NFCC_DS_IX(h & map->mask)] = map->next[NFCC_DS_IX(e)];
+		heads_of(map)[NFCC_DS_IX(h & map->mask)] = table(map, map->next_off)[NFCC_DS_IX(e)];
 	else
-		map->next[NFCC_DS_IX(prev - 1)] = map->next[NFCC_DS_IX(e)];
-	map->next[NFCC_DS_IX(e)] = map->free_head;
+		table(map, map->next_off)[NFCC_DS_IX(prev - 1)] = table(map, map->next_off)[NFCC_DS_IX(e)];
+	table(map, map->next_off)[NFCC_DS_IX(e)] = map->free_head;
 	map->free_head = cur;
 	map->size--;
 	if (value != NULL)
-		*value = map->value[NFCC_DS_IX(e)];
+		*value = table(map, map->value_off)[NFCC_DS_IX(e)];
 	return 1;
 }
 

@@ -130,7 +130,7 @@ NFCC_DS_CALL uint32_t nfcc_hash(const void *key, uint32_t len, uint32_t seed);
 struct nfcc_map;
 
 /* capacity entries, keys of key_size bytes; NULL if either is 0, capacity > NFCC_DS_MAX_CAPACITY,
- * key_size > 2^30, or no memory. */
+ * key_size > 127, or no memory. */
 NFCC_DS_CALL struct nfcc_map *nfcc_map_create(uint32_t capacity, uint32_t key_size);
 
 /* 1 and *value set if key is present, else 0. PCVs t, c: its chain up to key (all if absent). */

@@ -445,6 +445,16 @@ impl<'c> Enc<'c> {
                 let c = if op == Some(LLVMShl) { c.filter(|&k| k < w as u64).map(|k| 1u64 << k) } else { c };
                 match (self.int(o(0), w), c) {
                     (Some(a), Some(c)) => Some(T::I((a * Int::from_u64(ctx, c)).modulo(&pow2(ctx, w)), w)),
+                    // Two variables (a masked index times a masked size): nonlinear, so only
+                    // the product of the operands' largest values as their syntax bounds
+                    // them (the isolation pass's `index_max`), and only if it cannot wrap.
+                    (Some(_), None) if op == Some(LLVMMul) => {
+                        let most = crate::isolate::index_max(o(0), 0).checked_mul(crate::isolate::index_max(o(1), 0));
+                        match most.filter(|&m| m <= mask(w)) {
+                            Some(m) => Some(self.fresh(w, &hint, dep, |x| Some(x.le(&Int::from_u64(ctx, m))))),
+                            None => None,
+                        }
+                    }
                     _ => None,
                 }
             }

@@ -57,6 +57,26 @@ static void test_create(void)
 	CHECK_EQ(nfcc_map_create(4, 0) == NULL, 1);
 	CHECK_EQ(nfcc_map_create((1u << 30) + 1, 4) == NULL, 1);
 	CHECK_EQ(nfcc_map_create(NFCC_DS_MAX_CAPACITY + 1, 4) == NULL, 1); /* indices must fit NFCC_DS_IX */
+	CHECK_EQ(nfcc_map_create(4, 128) == NULL, 1); /* key sizes must fit the map's mask */
+
+	/* The largest key size works: keys stored, found and told apart in full. */
+	struct nfcc_map *big = nfcc_map_create(3, 127);
+	uint8_t k1[127], k2[127];
+	uint32_t v = 0;
+
+	memset(k1, 7, sizeof(k1));
+	memcpy(k2, k1, sizeof(k2));
+	k2[126] = 8;
+	CHECK_EQ(big != NULL, 1);
+	CHECK_EQ(nfcc_map_put(big, k1, 11), NFCC_DS_OK);
+	CHECK_EQ(nfcc_map_put(big, k2, 12), NFCC_DS_OK);
+	CHECK_EQ(nfcc_map_get(big, k1, &v), 1);
+	CHECK_EQ(v, 11u);
+	CHECK_EQ(nfcc_map_get(big, k2, &v), 1);
+	CHECK_EQ(v, 12u);
+	CHECK_EQ(nfcc_map_erase(big, k1, NULL), 1);
+	CHECK_EQ(nfcc_map_get(big, k1, &v), 0);
+	CHECK_EQ(nfcc_map_get(big, k2, &v), 1);
 	alloc_stub_fail_in = 1;
 	CHECK_EQ(nfcc_map_create(4, 4) == NULL, 1);
 }
