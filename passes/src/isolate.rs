@@ -1527,13 +1527,35 @@ impl Cx {
             // A parameter every caller passes a packet pointer in: the packet's test first
             // (one compare), the exact slow path if it fails. Only a choice of test: the
             // test is exact whatever the pointer is.
-            Root::Unknown if n <= abi::HEADROOM as u64 && self.pkt_params.contains(&d.root) => {
+            Root::Unknown if n <= abi::HEADROOM as u64 && (self.pkt_params.contains(&d.root) || self.packet_merge(d.root, &mut HashSet::new())) => {
                 let data = self.packet_data(f);
                 self.pending_pkt.push(PktAccess { inst, p, n, kind, data })
             }
             Root::Bounds | Root::Unknown => self.pending_mem.push(MemAccess { inst, p, n, kind }),
         }
         Ok(())
+    }
+
+    /// True if `p` is a phi or select whose every incoming pointer derives from the packet's
+    /// data or from a packet parameter, seen through further phis and selects (LLVM sinks
+    /// the header reads of two branches into one through a phi of their addresses). Only
+    /// picks the packet's test first: the test is exact whatever the pointer is.
+    unsafe fn packet_merge(&self, p: Value, seen: &mut HashSet<Value>) -> bool {
+        let incoming: Vec<Value> = match llvm::opcode(p) {
+            Some(LLVMOpcode::LLVMPHI) => (0..LLVMCountIncoming(p)).map(|k| LLVMGetIncomingValue(p, k)).collect(),
+            Some(LLVMOpcode::LLVMSelect) => vec![llvm::operand(p, 1), llvm::operand(p, 2)],
+            _ => return false,
+        };
+        if !seen.insert(p) || seen.len() > 16 {
+            return false;
+        }
+        incoming.into_iter().all(|v| {
+            let root = self.decompose(v).root;
+            matches!(self.classify(root), Root::Packet { .. })
+                || self.pkt_params.contains(&root)
+                || seen.contains(&root)
+                || self.packet_merge(root, seen)
+        })
     }
 
     /// The packet's data pointer, loaded once at the top of the function.

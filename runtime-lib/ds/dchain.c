@@ -22,13 +22,16 @@ struct nfcc_dchain {
 	uint32_t free_head; /* top of the stack of freed indices, + 1 */
 	uint64_t expiry_ns;
 	uint64_t latest;    /* the latest time stored */
-	struct dchain_cell *cells; /* capacity + 1: the indices, then the list head */
+	/* then, in the same allocation, capacity + 1 cells: the indices, then the list head */
 };
 
-/* Cell i of d (i = capacity: the list head), in the module's own memory. */
+/*
+ * Cell i of d (i = capacity: the list head). A masked index from the handle itself, so
+ * once the handle is heap-checked a protected module needs no check for any cell.
+ */
 static struct dchain_cell *cell(const struct nfcc_dchain *d, uint32_t i)
 {
-	return &NFCC_DS_HEAP(d->cells)[NFCC_DS_IX(i)];
+	return &((struct dchain_cell *)(d + 1))[NFCC_DS_IX(i)];
 }
 
 struct nfcc_dchain *nfcc_dchain_create(uint32_t capacity, uint64_t expiry_ns)
@@ -43,7 +46,6 @@ struct nfcc_dchain *nfcc_dchain_create(uint32_t capacity, uint64_t expiry_ns)
 		return NULL;
 	d->capacity = capacity;
 	d->expiry_ns = expiry_ns;
-	d->cells = (struct dchain_cell *)(d + 1);
 	cell(d, capacity)->prev = capacity;
 	cell(d, capacity)->next = capacity;
 	return d;
@@ -122,6 +124,7 @@ int nfcc_dchain_free(struct nfcc_dchain *dchain, uint32_t index)
 
 int nfcc_dchain_is_allocated(const struct nfcc_dchain *dchain, uint32_t index)
 {
+	dchain = NFCC_DS_HEAP(dchain);
 	return index < dchain->capacity && cell(dchain, index)->allocated;
 }
 
@@ -141,5 +144,6 @@ int nfcc_dchain_expire_one(struct nfcc_dchain *dchain, uint64_t now, uint32_t *i
 
 uint32_t nfcc_dchain_capacity(const struct nfcc_dchain *dchain)
 {
+	dchain = NFCC_DS_HEAP(dchain);
 	return dchain->capacity;
 }

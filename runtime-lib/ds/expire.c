@@ -7,6 +7,9 @@
 uint32_t nfcc_expire_map(struct nfcc_dchain *dchain, struct nfcc_map *map,
 			 const struct nfcc_vector *keys, uint64_t now)
 {
+	dchain = NFCC_DS_HEAP(dchain);
+	map = NFCC_DS_HEAP(map);
+	keys = NFCC_DS_HEAP(keys);
 	uint32_t capacity = nfcc_dchain_capacity(dchain);
 	uint32_t index, n;
 
@@ -25,6 +28,8 @@ uint32_t nfcc_expire_map(struct nfcc_dchain *dchain, struct nfcc_map *map,
 
 uint32_t nfcc_expire_dmap(struct nfcc_dchain *dchain, struct nfcc_dmap *dmap, uint64_t now)
 {
+	dchain = NFCC_DS_HEAP(dchain);
+	dmap = NFCC_DS_HEAP(dmap);
 	uint32_t capacity = nfcc_dchain_capacity(dchain);
 	uint32_t index, n;
 

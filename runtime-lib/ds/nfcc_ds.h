@@ -199,7 +199,8 @@ const void *nfcc_dmap_key_b(const struct nfcc_dmap *dmap, uint32_t index);
  */
 struct nfcc_vector;
 
-/* capacity records of record_size bytes; NULL if either is 0 or > 2^30, or no memory. */
+/* capacity records of record_size bytes; NULL if either is 0, capacity > NFCC_DS_MAX_CAPACITY,
+ * record_size > 120, or no memory. */
 NFCC_DS_CALL struct nfcc_vector *nfcc_vector_create(uint32_t capacity, uint32_t record_size);
 
 /* Record index, or NULL if index >= capacity. The pointer stays valid for the module's life. */

@@ -26,6 +26,19 @@ int main(void)
 	CHECK_EQ(nfcc_vector_create(0, 8) == NULL, 1);
 	CHECK_EQ(nfcc_vector_create(8, 0) == NULL, 1);
 	CHECK_EQ(nfcc_vector_create(8, (1u << 30) + 1) == NULL, 1);
+	CHECK_EQ(nfcc_vector_create(8, 121) == NULL, 1); /* strides must fit the vector's mask */
+	CHECK_EQ(nfcc_vector_create(NFCC_DS_MAX_CAPACITY + 1, 8) == NULL, 1);
+	{
+		struct nfcc_vector *big = nfcc_vector_create(3, 120);
+		uint8_t *r0, *r2;
+
+		CHECK_EQ(big != NULL, 1);
+		r0 = nfcc_vector_get(big, 0);
+		r2 = nfcc_vector_get(big, 2);
+		CHECK_EQ((size_t)(r2 - r0), 240u);
+		memset(r2, 9, 120); /* the last record is whole (ASan checks the bounds) */
+		CHECK_EQ(nfcc_vector_get(big, 3) == NULL, 1);
+	}
 	alloc_stub_fail_in = 1;
 	CHECK_EQ(nfcc_vector_create(8, 8) == NULL, 1);
 
