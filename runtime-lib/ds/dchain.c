@@ -128,7 +128,7 @@ int nfcc_dchain_is_allocated(const struct nfcc_dchain *dchain, uint32_t index)
 	return index < dchain->capacity && cell(dchain, index)->allocated;
 }
 
-int nfcc_dchain_expire_one(struct nfcc_dchain *dchain, uint64_t now, uint32_t *index)
+uint32_t nfcc_dchain_expire_next(struct nfcc_dchain *dchain, uint64_t now)
 {
 	dchain = NFCC_DS_HEAP(dchain);
 	uint32_t oldest = cell(dchain, dchain->capacity)->next;
@@ -138,7 +138,16 @@ int nfcc_dchain_expire_one(struct nfcc_dchain *dchain, uint64_t now, uint32_t *i
 	    now - cell(dchain, oldest)->time < dchain->expiry_ns)
 		return 0;
 	nfcc_dchain_free(dchain, oldest);
-	*index = oldest;
+	return oldest + 1;
+}
+
+int nfcc_dchain_expire_one(struct nfcc_dchain *dchain, uint64_t now, uint32_t *index)
+{
+	uint32_t next = nfcc_dchain_expire_next(dchain, now);
+
+	if (next == 0)
+		return 0;
+	*index = next - 1;
 	return 1;
 }
 

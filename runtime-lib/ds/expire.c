@@ -11,17 +11,18 @@ uint32_t nfcc_expire_map(struct nfcc_dchain *dchain, struct nfcc_map *map,
 	map = NFCC_DS_HEAP(map);
 	keys = NFCC_DS_HEAP(keys);
 	uint32_t capacity = nfcc_dchain_capacity(dchain);
-	uint32_t index, n;
+	uint32_t next, n;
 
 	if (nfcc_vector_capacity(keys) < capacity ||
 	    nfcc_vector_record_size(keys) < nfcc_map_key_size(map))
 		return 0;
 	/* PCV e: indices expired (at most capacity: each was allocated) */
 	for (n = 0; n < capacity; n++) {
-		if (!nfcc_dchain_expire_one(dchain, now, &index))
+		next = nfcc_dchain_expire_next(dchain, now);
+		if (next == 0)
 			break;
 		NFCC_DS_COUNT(expired);
-		nfcc_map_erase(map, nfcc_vector_get(keys, index), NULL);
+		nfcc_map_erase(map, nfcc_vector_get(keys, next - 1), NULL);
 	}
 	return n;
 }
@@ -31,14 +32,15 @@ uint32_t nfcc_expire_dmap(struct nfcc_dchain *dchain, struct nfcc_dmap *dmap, ui
 	dchain = NFCC_DS_HEAP(dchain);
 	dmap = NFCC_DS_HEAP(dmap);
 	uint32_t capacity = nfcc_dchain_capacity(dchain);
-	uint32_t index, n;
+	uint32_t next, n;
 
 	/* PCV e: indices expired (at most capacity: each was allocated) */
 	for (n = 0; n < capacity; n++) {
-		if (!nfcc_dchain_expire_one(dchain, now, &index))
+		next = nfcc_dchain_expire_next(dchain, now);
+		if (next == 0)
 			break;
 		NFCC_DS_COUNT(expired);
-		nfcc_dmap_erase(dmap, index);
+		nfcc_dmap_erase(dmap, next - 1);
 	}
 	return n;
 }

@@ -258,6 +258,13 @@ uint32_t nfcc_dchain_capacity(const struct nfcc_dchain *dchain);
 NFCC_DS_CALL int nfcc_dchain_expire_one(struct nfcc_dchain *dchain, uint64_t now, uint32_t *index);
 
 /*
+ * The same, returning the freed index + 1, or 0 if the oldest index is not
+ * expired: a loop on it keeps no local whose address is taken, which a
+ * protected module would place on its separate stack.
+ */
+NFCC_DS_CALL uint32_t nfcc_dchain_expire_next(struct nfcc_dchain *dchain, uint64_t now);
+
+/*
  * Free every index expired at time now and erase its key from map. Record i
  * of keys must begin with the map key of index i; if keys has fewer records
  * than dchain has indices, or records shorter than the map's keys, nothing
