@@ -213,7 +213,7 @@ static uint32_t csum_patch(uint32_t csum, uint32_t delta)
  * L4 port at l4 + port_off (0 source, 2 destination) to new_port, patching the
  * IPv4 header checksum and the TCP/UDP checksum.
  */
-static void rewrite(uint8_t *ip, uint8_t *l4, uint8_t proto, uint32_t addr_off, uint32_t port_off,
+static inline __attribute__((always_inline)) void rewrite(uint8_t *ip, uint8_t *l4, uint8_t proto, uint32_t addr_off, uint32_t port_off,
 		    uint32_t new_ip, uint16_t new_port)
 {
 	uint32_t old_ip = be32(ip + addr_off);

@@ -1802,7 +1802,7 @@ fn memory_function(name: &str) -> Option<(bool, bool)> {
 
 /// The largest value (unsigned) the integer `v` can take, from what the code computes it
 /// with: constants, zero extensions, masks, shifts and divisions by constants, remainders,
-/// sums and products that cannot wrap, selects and unsigned minima. The full range of its
+/// sums and products that cannot wrap, selects, phis and unsigned minima. The full range of its
 /// type when nothing bounds it.
 pub(crate) unsafe fn index_max(v: Value, depth: u32) -> u64 {
     let ty = LLVMTypeOf(v);
@@ -1846,6 +1846,9 @@ pub(crate) unsafe fn index_max(v: Value, depth: u32) -> u64 {
         Some(LLVMMul) => m(0).checked_mul(m(1)).filter(|&x| x <= full).unwrap_or(full),
         Some(LLVMAdd) => m(0).checked_add(m(1)).filter(|&x| x <= full).unwrap_or(full),
         Some(LLVMSelect) => m(1).max(m(2)),
+        // GVN's PRE merges one masked index computed on two paths through a phi. A phi
+        // in a cycle meets itself again deeper down and comes out as its full range.
+        Some(LLVMPHI) => (0..LLVMCountIncoming(v)).map(|k| index_max(LLVMGetIncomingValue(v, k), depth + 1)).max().unwrap_or(full),
         Some(LLVMCall) => {
             let callee = llvm::called_value(v);
             match llvm::as_function(callee).map(llvm::name) {
