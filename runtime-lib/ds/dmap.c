@@ -10,21 +10,41 @@ struct nfcc_dmap {
 	uint32_t capacity;
 	uint32_t key_a_size;
 	uint32_t key_b_size;
-	uint32_t stride;      /* bytes per index in keys: key A then key B */
+	uint32_t stride;      /* bytes per index: key A, key B, a used byte; a multiple of 8 */
 	struct nfcc_map *by_a;
 	struct nfcc_map *by_b;
-	uint8_t *used;        /* per index: 1 if it holds an entry */
-	uint8_t *keys;        /* per index: stride bytes */
+	/* then, in the same allocation, capacity slots of stride bytes */
 };
+
+/*
+ * Slot i: a masked index times a masked stride from the handle itself (under 2^30
+ * bytes with keys of at most 120 bytes), so once the handle is heap-checked a protected
+ * module proves every access to a slot without a check of its own. Key A starts the
+ * slot, 8-byte aligned as before.
+ */
+#define SLOT_IX(i) ((uint32_t)(i) & (NFCC_DS_MAX_CAPACITY - 1u))
+#define STRIDE(s) ((uint32_t)(s) & 255u)
+#define KS(n) ((uint32_t)(n) & 127u)
+
+static uint8_t *slot(const struct nfcc_dmap *d, uint32_t i)
+{
+	return (uint8_t *)(d + 1) + (size_t)SLOT_IX(i) * STRIDE(d->stride);
+}
+
+/* Where a slot's used byte is: after both keys. */
+static uint32_t used_at(const struct nfcc_dmap *d)
+{
+	return KS(d->key_a_size) + KS(d->key_b_size);
+}
 
 struct nfcc_dmap *nfcc_dmap_create(uint32_t capacity, uint32_t key_a_size, uint32_t key_b_size)
 {
-	if (capacity == 0 || capacity > (1u << 30) || key_a_size == 0 || key_a_size > (1u << 30) ||
-	    key_b_size == 0 || key_b_size > (1u << 30))
+	if (capacity == 0 || capacity > NFCC_DS_MAX_CAPACITY || key_a_size == 0 || key_a_size > 120 ||
+	    key_b_size == 0 || key_b_size > 120)
 		return NULL;
 
-	size_t stride = (size_t)key_a_size + key_b_size;
-	struct nfcc_dmap *d = nfcc_alloc(sizeof(*d) + capacity + capacity * stride);
+	size_t stride = ((size_t)key_a_size + key_b_size + 1 + 7) & ~(size_t)7;
+	struct nfcc_dmap *d = nfcc_alloc(sizeof(*d) + capacity * stride);
 	struct nfcc_map *a = nfcc_map_create(capacity, key_a_size);
 	struct nfcc_map *b = nfcc_map_create(capacity, key_b_size);
 
@@ -40,16 +60,18 @@ struct nfcc_dmap *nfcc_dmap_create(uint32_t capacity, uint32_t key_a_size, uint3
 	d->stride = (uint32_t)stride;
 	d->by_a = a;
 	d->by_b = b;
-	d->used = (uint8_t *)(d + 1);
-	d->keys = d->used + capacity;
 	return d;
 }
 
 int nfcc_dmap_put(struct nfcc_dmap *dmap, const void *key_a, const void *key_b, uint32_t index)
 {
+	dmap = NFCC_DS_HEAP(dmap);
 	if (index >= dmap->capacity)
 		return NFCC_DS_INVALID;
-	if (dmap->used[index])
+
+	uint8_t *k = slot(dmap, index);
+
+	if (k[used_at(dmap)])
 		return NFCC_DS_EXISTS;
 	/* index is free, so each map has room: only an existing key can fail a put */
 	if (nfcc_map_put(dmap->by_a, key_a, index) != NFCC_DS_OK)
@@ -58,48 +80,52 @@ int nfcc_dmap_put(struct nfcc_dmap *dmap, const void *key_a, const void *key_b, 
 		nfcc_map_erase(dmap->by_a, key_a, NULL);
 		return NFCC_DS_EXISTS;
 	}
-
-	uint8_t *k = dmap->keys + (size_t)index * dmap->stride;
-
-	memcpy(k, key_a, dmap->key_a_size);
-	memcpy(k + dmap->key_a_size, key_b, dmap->key_b_size);
-	dmap->used[index] = 1;
+	memcpy(k, key_a, KS(dmap->key_a_size));
+	memcpy(k + KS(dmap->key_a_size), key_b, KS(dmap->key_b_size));
+	k[used_at(dmap)] = 1;
 	return NFCC_DS_OK;
 }
 
 int nfcc_dmap_get_a(const struct nfcc_dmap *dmap, const void *key_a, uint32_t *index)
 {
+	dmap = NFCC_DS_HEAP(dmap);
 	return nfcc_map_get(dmap->by_a, key_a, index);
 }
 
 int nfcc_dmap_get_b(const struct nfcc_dmap *dmap, const void *key_b, uint32_t *index)
 {
+	dmap = NFCC_DS_HEAP(dmap);
 	return nfcc_map_get(dmap->by_b, key_b, index);
 }
 
 int nfcc_dmap_erase(struct nfcc_dmap *dmap, uint32_t index)
 {
-	if (index >= dmap->capacity || !dmap->used[index])
+	dmap = NFCC_DS_HEAP(dmap);
+	if (index >= dmap->capacity)
 		return 0;
 
-	const uint8_t *k = dmap->keys + (size_t)index * dmap->stride;
+	uint8_t *k = slot(dmap, index);
 
+	if (!k[used_at(dmap)])
+		return 0;
 	nfcc_map_erase(dmap->by_a, k, NULL);
-	nfcc_map_erase(dmap->by_b, k + dmap->key_a_size, NULL);
-	dmap->used[index] = 0;
+	nfcc_map_erase(dmap->by_b, k + KS(dmap->key_a_size), NULL);
+	k[used_at(dmap)] = 0;
 	return 1;
 }
 
 const void *nfcc_dmap_key_a(const struct nfcc_dmap *dmap, uint32_t index)
 {
-	if (index >= dmap->capacity || !dmap->used[index])
+	dmap = NFCC_DS_HEAP(dmap);
+	if (index >= dmap->capacity || !slot(dmap, index)[used_at(dmap)])
 		return NULL;
-	return dmap->keys + (size_t)index * dmap->stride;
+	return slot(dmap, index);
 }
 
 const void *nfcc_dmap_key_b(const struct nfcc_dmap *dmap, uint32_t index)
 {
-	if (index >= dmap->capacity || !dmap->used[index])
+	dmap = NFCC_DS_HEAP(dmap);
+	if (index >= dmap->capacity || !slot(dmap, index)[used_at(dmap)])
 		return NULL;
-	return dmap->keys + (size_t)index * dmap->stride + dmap->key_a_size;
+	return slot(dmap, index) + KS(dmap->key_a_size);
 }

@@ -165,7 +165,8 @@ NFCC_DS_CALL uint32_t nfcc_map_chain(const struct nfcc_map *map, const void *key
  */
 struct nfcc_dmap;
 
-/* A dmap of capacity indices; NULL if an argument is 0 or > 2^30, or no memory (3 nfcc_allocs). */
+/* A dmap of capacity indices; NULL if an argument is 0, capacity > NFCC_DS_MAX_CAPACITY, a key
+ * size > 120, or no memory (3 nfcc_allocs). */
 NFCC_DS_CALL struct nfcc_dmap *nfcc_dmap_create(uint32_t capacity, uint32_t key_a_size, uint32_t key_b_size);
 
 /*

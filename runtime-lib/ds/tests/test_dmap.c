@@ -32,6 +32,27 @@ static void test_create(void)
 	CHECK_EQ(nfcc_dmap_create(0, 4, 4) == NULL, 1);
 	CHECK_EQ(nfcc_dmap_create(4, 0, 4) == NULL, 1);
 	CHECK_EQ(nfcc_dmap_create(4, 4, 0) == NULL, 1);
+	CHECK_EQ(nfcc_dmap_create(4, 121, 4) == NULL, 1); /* key sizes must fit the dmap's mask */
+	CHECK_EQ(nfcc_dmap_create(4, 4, 121) == NULL, 1);
+	CHECK_EQ(nfcc_dmap_create(NFCC_DS_MAX_CAPACITY + 1, 4, 4) == NULL, 1);
+	{
+		/* the largest keys: stored whole, found by either, erased by index */
+		struct nfcc_dmap *big = nfcc_dmap_create(2, 120, 119);
+		uint8_t a[120], b[119];
+		uint32_t i = 9;
+
+		memset(a, 1, sizeof(a));
+		memset(b, 2, sizeof(b));
+		CHECK_EQ(big != NULL, 1);
+		CHECK_EQ(nfcc_dmap_put(big, a, b, 1), NFCC_DS_OK);
+		CHECK_EQ(nfcc_dmap_get_b(big, b, &i), 1);
+		CHECK_EQ(i, 1u);
+		CHECK_EQ(memcmp(nfcc_dmap_key_a(big, 1), a, 120), 0);
+		CHECK_EQ(memcmp(nfcc_dmap_key_b(big, 1), b, 119), 0);
+		CHECK_EQ(nfcc_dmap_erase(big, 1), 1);
+		CHECK_EQ(nfcc_dmap_get_a(big, a, &i), 0);
+		CHECK_EQ(nfcc_dmap_key_a(big, 1) == NULL, 1);
+	}
 	/* any one of the three allocations failing gives NULL and leaks nothing */
 	for (int fail = 1; fail <= 3; fail++) {
 		long live = alloc_stub_live;
