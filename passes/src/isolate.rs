@@ -829,9 +829,15 @@ impl Cx {
             LLVMReplaceAllUsesWith(a, slot);
             LLVMInstructionEraseFromParent(a);
         }
+        // The runtime empties the unsafe stack before every call of an entry point
+        // (`enter` and `call_burst` in nfcc_rt.c set usp to usp_top): one that the
+        // module itself never calls or takes the address of need not give its frame
+        // back, which frees the register the old usp would be kept in.
+        let name = llvm::name(f);
+        let entry_point = (name == abi::SYM_PROCESS || name == abi::SYM_INIT) && LLVMGetFirstUse(f).is_null();
         for b in llvm::blocks(f) {
             let t = LLVMGetBasicBlockTerminator(b);
-            if !t.is_null() && llvm::opcode(t) == Some(LLVMOpcode::LLVMRet) {
+            if !entry_point && !t.is_null() && llvm::opcode(t) == Some(LLVMOpcode::LLVMRet) {
                 LLVMPositionBuilderBefore(self.b, t);
                 let st = LLVMBuildStore(self.b, usp, self.bounds_at(abi::BOUNDS_USP));
                 self.own.insert(st);
