@@ -50,6 +50,8 @@ pub enum Mode {
 /// The largest frame a function may take from the unsafe stack; the runtime's guard zone
 /// below the unsafe stack is larger, so even an unchecked frame lands in it.
 pub const MAX_FRAME: u64 = 32 * 1024;
+// An entry point's frame, right below usp_top >= mem_lo + MIN_UNSAFE_STACK, lies in mem.
+const _: () = assert!(MAX_FRAME <= abi::MIN_UNSAFE_STACK);
 /// `nfcc__check`'s calling convention: the runtime defines it `preserve_most`
 /// (`nfcc_rt.c`), so the slow path clobbers no register the caller keeps values in.
 pub const CHECK_CALL_CONV: u32 = inkwell::llvm_sys::LLVMCallConv::LLVMPreserveMostCallConv as u32;
@@ -814,12 +816,26 @@ impl Cx {
             .find(|&i| llvm::opcode(i) != Some(LLVMOpcode::LLVMAlloca))
             .expect("a block ends in a terminator");
         LLVMPositionBuilderBefore(self.b, first);
-        let usp = LLVMBuildLoad2(self.b, self.i64t, self.bounds_at(abi::BOUNDS_USP), e.as_ptr());
+        // The runtime empties the unsafe stack before every call of an entry point
+        // (`enter` and `call_burst` in nfcc_rt.c set usp to usp_top): one that the
+        // module itself never calls or takes the address of has its frame right below
+        // usp_top, and need not give it back, which frees the register the old usp would
+        // be kept in. No compare either: the frame (at most MAX_FRAME) ends at usp_top,
+        // which lies in mem at least MIN_UNSAFE_STACK above mem_lo, so it lies in mem.
+        let name = llvm::name(f);
+        let entry_point = (name == abi::SYM_PROCESS || name == abi::SYM_INIT) && LLVMGetFirstUse(f).is_null();
+        let usp = if entry_point {
+            LLVMBuildLoad2(self.b, self.i64t, self.bounds_at(abi::BOUNDS_USP + 8), e.as_ptr())
+        } else {
+            LLVMBuildLoad2(self.b, self.i64t, self.bounds_at(abi::BOUNDS_USP), e.as_ptr())
+        };
         let fi = LLVMBuildSub(self.b, usp, LLVMConstInt(self.i64t, frame_size, 0), e.as_ptr());
-        let lo = LLVMBuildLoad2(self.b, self.i64t, self.bounds_at(abi::BOUNDS_MEM_LO), e.as_ptr());
-        let ok = LLVMBuildICmp(self.b, LLVMIntPredicate::LLVMIntUGE, fi, lo, e.as_ptr());
-        let site = self.site(f, first, abi::ViolationKind::Stack.raw());
-        self.call(self.stack_guard, &mut [ok, fi, LLVMConstInt(self.i32t, site as u64, 0)]);
+        if !entry_point {
+            let lo = LLVMBuildLoad2(self.b, self.i64t, self.bounds_at(abi::BOUNDS_MEM_LO), e.as_ptr());
+            let ok = LLVMBuildICmp(self.b, LLVMIntPredicate::LLVMIntUGE, fi, lo, e.as_ptr());
+            let site = self.site(f, first, abi::ViolationKind::Stack.raw());
+            self.call(self.stack_guard, &mut [ok, fi, LLVMConstInt(self.i32t, site as u64, 0)]);
+        }
         let st = LLVMBuildStore(self.b, fi, self.bounds_at(abi::BOUNDS_USP));
         self.own.insert(st);
         let frame = LLVMBuildIntToPtr(self.b, fi, self.ptrt, e.as_ptr());
@@ -829,12 +845,6 @@ impl Cx {
             LLVMReplaceAllUsesWith(a, slot);
             LLVMInstructionEraseFromParent(a);
         }
-        // The runtime empties the unsafe stack before every call of an entry point
-        // (`enter` and `call_burst` in nfcc_rt.c set usp to usp_top): one that the
-        // module itself never calls or takes the address of need not give its frame
-        // back, which frees the register the old usp would be kept in.
-        let name = llvm::name(f);
-        let entry_point = (name == abi::SYM_PROCESS || name == abi::SYM_INIT) && LLVMGetFirstUse(f).is_null();
         for b in llvm::blocks(f) {
             let t = LLVMGetBasicBlockTerminator(b);
             if !entry_point && !t.is_null() && llvm::opcode(t) == Some(LLVMOpcode::LLVMRet) {

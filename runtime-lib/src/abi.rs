@@ -26,6 +26,10 @@ pub const HEADROOM: usize = 64;
 /// below each call stack). The isolation checks rely on it: once a pointer is known to be
 /// in `mem`, accesses within `MEM_GUARD_REACH` bytes of it either land in `mem` or fault.
 pub const GUARD: usize = 64 * 1024;
+/// The smallest unsafe stack a host gives a module (`nfcc.stack`): `usp_top` lies at least
+/// this far above `mem_lo`, so an entry point's frame (at most 32 KiB), carved right below
+/// `usp_top` with no compare, lies in `mem`.
+pub const MIN_UNSAFE_STACK: u64 = 64 * 1024;
 /// How far (bytes, either way, access size included) from a pointer checked to be in `mem`
 /// an access may reach without a check of its own.
 pub const MEM_GUARD_REACH: i64 = 32 * 1024;

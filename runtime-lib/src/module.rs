@@ -256,9 +256,9 @@ impl Module {
         let mut own = Vec::new();
         for s in &spec.settings {
             if let Some(host_key) = s.key.strip_prefix(config::HOST_PREFIX) {
-                let slot = match host_key {
-                    "heap" => &mut heap_size,
-                    "stack" => &mut stack_size,
+                let (slot, min) = match host_key {
+                    "heap" => (&mut heap_size, 4096),
+                    "stack" => (&mut stack_size, abi::MIN_UNSAFE_STACK),
                     _ => {
                         return Err(setting_err(format!(
                             "unknown host setting `{}` (host settings: nfcc.heap, nfcc.stack)",
@@ -266,7 +266,7 @@ impl Module {
                         )))
                     }
                 };
-                *slot = config::parse_u64_in(s, 4096, 1 << 40).map_err(|e| setting_err(e.to_string()))?;
+                *slot = config::parse_u64_in(s, min, 1 << 40).map_err(|e| setting_err(e.to_string()))?;
             } else {
                 if own.iter().any(|(o, _): &(Setting, CString)| o.key == s.key) {
                     return Err(setting_err(format!("setting `{}` given twice", s.key)));

@@ -157,13 +157,15 @@ fn bad_settings_are_refused_with_the_module_and_setting_named() {
     let pol = pol.to_str().unwrap();
     let trace = traffic(&["--packets", "10", "--flows", "2"]);
     let t = trace.to_str().unwrap();
-    let cases: [(&[&str], i32, &[&str]); 6] = [
+    let cases: [(&[&str], i32, &[&str]); 7] = [
         (&["rat=5"], 1, &["policer.so: unknown setting `rat`", "it reads: rate, burst"]),
         (&["rate=fast"], 1, &["policer.so: rate=fast: not an unsigned integer"]),
         (&["rate=0"], 1, &["policer.so: rate=0: out of range"]),
         (&["rate=1", "rate=2"], 1, &["setting `rate` given twice"]),
         (&["nfcc.heap=4Ki", "capacity=100000"], 1, &["cannot allocate the bucket table", "policer.so: nf_init failed"]),
         (&["nfcc.stak=1"], 1, &["unknown host setting `nfcc.stak`"]),
+        // Protected entry points carve their frame below usp_top unchecked: 64K at least.
+        (&["nfcc.stack=32Ki"], 1, &["nfcc.stack=32Ki: out of range", "65536"]),
     ];
     for (settings, code, needles) in cases {
         let mut args = vec!["run", pol];

@@ -253,8 +253,9 @@ impl<'c> Enc<'c> {
         enc.solver.set_params(&enc.params());
         // What the host guarantees (runtime-lib/src/memory.rs, module.rs): mem is a
         // user-space mapping of [2^17, 2^41] bytes with GUARD bytes of PROT_NONE below and
-        // GUARD_ABOVE_MEM above; usp_top lies in it; packets are shorter than 2^18 bytes and sit in
-        // user space, unless there is none (nf_init: data NULL, len 0).
+        // GUARD_ABOVE_MEM above; usp_top lies in it, at least MIN_UNSAFE_STACK above
+        // mem_lo; packets are shorter than 2^18 bytes and sit in user space, unless there
+        // is none (nf_init: data NULL, len 0).
         let (lo, len, data, plen) = (enc.mem_lo(), enc.mem_len(), enc.pkt_data(), enc.pkt_len());
         let top = enc.bounds_var(abi::BOUNDS_USP + 8, 64);
         let k = |v: u64| Int::from_u64(ctx, v);
@@ -266,7 +267,7 @@ impl<'c> Enc<'c> {
             lo.ge(&k(abi::GUARD as u64)),
             lo.le(&k(1 << 47)),
             plen.lt(&k(1 << 18)),
-            top.ge(&lo),
+            top.ge(&(&lo + k(abi::MIN_UNSAFE_STACK))),
             top.le(&(&lo + &len)),
             Bool::or(ctx, &[&no_packet, &packet]),
         ] {
