@@ -75,11 +75,17 @@ static uint64_t refill(uint64_t tokens, uint64_t elapsed)
 /* The bucket for dst, claiming a free or expired slot if dst has none; NULL if the table is full. */
 static struct bucket *find_bucket(uint32_t dst, uint64_t now)
 {
+	/*
+	 * The table is ours (nfcc_alloc'd in nf_init) and slot < capacity <= 2^24: with the
+	 * heap check and the mask (which changes no valid slot), a protected build needs no
+	 * check per probe.
+	 */
+	struct bucket *t = nfcc_heap_check(table);
 	struct bucket *reusable = NULL;
 	uint32_t slot = hash32(dst) % capacity;
 
 	for (uint32_t i = 0; i < capacity; i++) {
-		struct bucket *b = &table[slot];
+		struct bucket *b = &t[slot & ((1u << 24) - 1)];
 
 		if (b->used && b->dst == dst)
 			return b;

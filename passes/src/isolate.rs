@@ -1299,9 +1299,63 @@ impl Cx {
                     }
                 }
                 Some(LLVMOpcode::LLVMBitCast) | Some(LLVMOpcode::LLVMAddrSpaceCast) => p = llvm::operand(p, 0),
+                Some(LLVMOpcode::LLVMPHI) | Some(LLVMOpcode::LLVMSelect) => {
+                    // A merge of pointers that all split to one base (a probe loop's slot,
+                    // PRE's merged address): that base, at the union of their ranges.
+                    // Only onto a heap-checked base: its check dominates every use, which
+                    // the verifier carries into each incoming path.
+                    match self.split_merge(p).filter(|(base, _, _)| self.heap_checked.contains(base)) {
+                        Some((base, a, b)) => match (lo.checked_add(a), hi.checked_add(b)) {
+                            (Some(a), Some(b)) => return (base, a, b),
+                            _ => return (p, lo, hi),
+                        },
+                        None => return (p, lo, hi),
+                    }
+                }
                 _ => return (p, lo, hi),
             }
         }
+    }
+
+    /// For a phi or select: the one base all its incoming pointers split to (through
+    /// GEPs of bounded offsets, not through further merges, so a loop's phi never meets
+    /// itself), and the union of their ranges. None if they split to different bases, or
+    /// to a base that is itself a phi or select.
+    unsafe fn split_merge(&self, p: Value) -> Option<(Value, i64, i64)> {
+        let incoming: Vec<Value> = match llvm::opcode(p) {
+            Some(LLVMOpcode::LLVMPHI) => (0..LLVMCountIncoming(p)).map(|k| LLVMGetIncomingValue(p, k)).collect(),
+            Some(LLVMOpcode::LLVMSelect) => vec![llvm::operand(p, 1), llvm::operand(p, 2)],
+            _ => return None,
+        };
+        let mut out: Option<(Value, i64, i64)> = None;
+        for v in incoming {
+            let (mut q, mut lo, mut hi) = (v, 0i64, 0i64);
+            loop {
+                if self.heap_checked.contains(&q) {
+                    break;
+                }
+                match llvm::opcode(q).or_else(|| llvm::const_expr_opcode(q)) {
+                    Some(LLVMOpcode::LLVMGetElementPtr) => {
+                        let (a, b) = self.gep_range(q)?;
+                        (lo, hi) = (lo.checked_add(a)?, hi.checked_add(b)?);
+                        q = llvm::operand(q, 0);
+                    }
+                    Some(LLVMOpcode::LLVMBitCast) | Some(LLVMOpcode::LLVMAddrSpaceCast) => q = llvm::operand(q, 0),
+                    _ => break,
+                }
+            }
+            // A base that is itself a merge may have changed since the incoming value was
+            // computed from it (two phis of one loop header): only plain values.
+            if matches!(llvm::opcode(q), Some(LLVMOpcode::LLVMPHI) | Some(LLVMOpcode::LLVMSelect)) {
+                return None;
+            }
+            out = match out {
+                None => Some((q, lo, hi)),
+                Some((base, a, b)) if base == q => Some((base, a.min(lo), b.max(hi))),
+                Some(_) => return None,
+            };
+        }
+        out
     }
 
     /// The byte offsets `[lo, hi]` a GEP may add: constant indices add their offset, a
