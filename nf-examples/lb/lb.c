@@ -127,9 +127,8 @@ static uint16_t be16(const uint8_t *p)
 /* Remove every backend not heard from within backend_expiry of now. */
 static void expire_backends(uint64_t now)
 {
-	uint32_t index;
-
-	while (nfcc_dchain_expire_one(backend_ages, now, &index)) {
+	while (nfcc_dchain_expire_ready(backend_ages, now)) {
+		uint32_t index = nfcc_dchain_pop_oldest(backend_ages);
 		uint32_t *ip = nfcc_vector_get(backend_ips, index);
 
 		nfcc_map_erase(backend_map, ip, NULL);

@@ -128,26 +128,31 @@ int nfcc_dchain_is_allocated(const struct nfcc_dchain *dchain, uint32_t index)
 	return index < dchain->capacity && cell(dchain, index)->allocated;
 }
 
-uint32_t nfcc_dchain_expire_next(struct nfcc_dchain *dchain, uint64_t now)
+int nfcc_dchain_expire_ready(const struct nfcc_dchain *dchain, uint64_t now)
 {
 	dchain = NFCC_DS_HEAP(dchain);
 	uint32_t oldest = cell(dchain, dchain->capacity)->next;
 
 	/* now - time, not time + expiry_ns, which could wrap */
-	if (oldest == dchain->capacity || now < cell(dchain, oldest)->time ||
-	    now - cell(dchain, oldest)->time < dchain->expiry_ns)
-		return 0;
-	nfcc_dchain_free(dchain, oldest);
-	return oldest + 1;
+	return oldest != dchain->capacity && now >= cell(dchain, oldest)->time &&
+	       now - cell(dchain, oldest)->time >= dchain->expiry_ns;
+}
+
+uint32_t nfcc_dchain_pop_oldest(struct nfcc_dchain *dchain)
+{
+	dchain = NFCC_DS_HEAP(dchain);
+	uint32_t oldest = cell(dchain, dchain->capacity)->next;
+
+	if (oldest != dchain->capacity)
+		nfcc_dchain_free(dchain, oldest);
+	return oldest;
 }
 
 int nfcc_dchain_expire_one(struct nfcc_dchain *dchain, uint64_t now, uint32_t *index)
 {
-	uint32_t next = nfcc_dchain_expire_next(dchain, now);
-
-	if (next == 0)
+	if (!nfcc_dchain_expire_ready(dchain, now))
 		return 0;
-	*index = next - 1;
+	*index = nfcc_dchain_pop_oldest(dchain);
 	return 1;
 }
 

@@ -11,18 +11,17 @@ uint32_t nfcc_expire_map(struct nfcc_dchain *dchain, struct nfcc_map *map,
 	map = NFCC_DS_HEAP(map);
 	keys = NFCC_DS_HEAP(keys);
 	uint32_t capacity = nfcc_dchain_capacity(dchain);
-	uint32_t next, n;
+	uint32_t n;
 
 	if (nfcc_vector_capacity(keys) < capacity ||
 	    nfcc_vector_record_size(keys) < nfcc_map_key_size(map))
 		return 0;
 	/* PCV e: indices expired (at most capacity: each was allocated) */
 	for (n = 0; n < capacity; n++) {
-		next = nfcc_dchain_expire_next(dchain, now);
-		if (next == 0)
+		if (!nfcc_dchain_expire_ready(dchain, now))
 			break;
 		NFCC_DS_COUNT(expired);
-		nfcc_map_erase(map, nfcc_vector_get(keys, next - 1), NULL);
+		nfcc_map_erase(map, nfcc_vector_get(keys, nfcc_dchain_pop_oldest(dchain)), NULL);
 	}
 	return n;
 }
@@ -32,15 +31,14 @@ uint32_t nfcc_expire_dmap(struct nfcc_dchain *dchain, struct nfcc_dmap *dmap, ui
 	dchain = NFCC_DS_HEAP(dchain);
 	dmap = NFCC_DS_HEAP(dmap);
 	uint32_t capacity = nfcc_dchain_capacity(dchain);
-	uint32_t next, n;
+	uint32_t n;
 
 	/* PCV e: indices expired (at most capacity: each was allocated) */
 	for (n = 0; n < capacity; n++) {
-		next = nfcc_dchain_expire_next(dchain, now);
-		if (next == 0)
+		if (!nfcc_dchain_expire_ready(dchain, now))
 			break;
 		NFCC_DS_COUNT(expired);
-		nfcc_dmap_erase(dmap, next - 1);
+		nfcc_dmap_erase(dmap, nfcc_dchain_pop_oldest(dchain));
 	}
 	return n;
 }

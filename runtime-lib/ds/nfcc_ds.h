@@ -259,11 +259,13 @@ uint32_t nfcc_dchain_capacity(const struct nfcc_dchain *dchain);
 NFCC_DS_CALL int nfcc_dchain_expire_one(struct nfcc_dchain *dchain, uint64_t now, uint32_t *index);
 
 /*
- * The same, returning the freed index + 1, or 0 if the oldest index is not
- * expired: a loop on it keeps no local whose address is taken, which a
- * protected module would place on its separate stack.
+ * The same in two steps, for loops that keep no local whose address is taken
+ * (which a protected module would place on its separate stack): 1 if the
+ * oldest index is expired at time now, else 0; and free the oldest allocated
+ * index and return it (capacity if none is allocated).
  */
-NFCC_DS_CALL uint32_t nfcc_dchain_expire_next(struct nfcc_dchain *dchain, uint64_t now);
+NFCC_DS_CALL int nfcc_dchain_expire_ready(const struct nfcc_dchain *dchain, uint64_t now);
+NFCC_DS_CALL uint32_t nfcc_dchain_pop_oldest(struct nfcc_dchain *dchain);
 
 /*
  * Free every index expired at time now and erase its key from map. Record i

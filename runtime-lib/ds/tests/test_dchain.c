@@ -61,6 +61,22 @@ static void test_allocate_free(void)
 	CHECK_EQ(nfcc_dchain_expire_one(one, W, &i), 1);
 	CHECK_EQ(nfcc_dchain_allocate(one, W, &i), NFCC_DS_OK);
 	CHECK_EQ(i, 0);
+
+	/* the two steps of expire_one: ready says, pop frees the oldest (capacity if none) */
+	struct nfcc_dchain *two = nfcc_dchain_create(2, W);
+	uint32_t x, y;
+
+	CHECK_EQ(nfcc_dchain_expire_ready(two, 5 * W), 0); /* nothing allocated */
+	CHECK_EQ(nfcc_dchain_pop_oldest(two), 2u);
+	CHECK_EQ(nfcc_dchain_allocate(two, 100, &x), NFCC_DS_OK);
+	CHECK_EQ(nfcc_dchain_allocate(two, 200, &y), NFCC_DS_OK);
+	CHECK_EQ(nfcc_dchain_expire_ready(two, 100 + W - 1), 0);
+	CHECK_EQ(nfcc_dchain_expire_ready(two, 100 + W), 1);
+	CHECK_EQ(nfcc_dchain_pop_oldest(two), x);
+	CHECK_EQ(nfcc_dchain_is_allocated(two, x), 0);
+	CHECK_EQ(nfcc_dchain_expire_ready(two, 100 + W), 0); /* y is younger */
+	CHECK_EQ(nfcc_dchain_pop_oldest(two), y);
+	CHECK_EQ(nfcc_dchain_pop_oldest(two), 2u);
 }
 
 static void test_expiry_rule(void)
