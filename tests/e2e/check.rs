@@ -161,7 +161,7 @@ fn policer_pcvs_are_counted_by_its_tracing_variant() {
     assert!(t.exists());
     let c: Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("policer.contract.json")).unwrap()).unwrap();
     let names: Vec<Value> = c["pcvs"].as_array().unwrap().iter().map(|p| p["name"].clone()).collect();
-    assert!(names.contains(&Value::from("n_policer_84")), "{names:?}");
+    assert!(names.contains(&Value::from("n_policer_90")), "{names:?}");
     let complete = c["coverage"]["complete"].as_bool().unwrap();
 
     let check = |extra: &[&str]| {
@@ -174,7 +174,7 @@ fn policer_pcvs_are_counted_by_its_tracing_variant() {
     let r = json(&out);
     assert_eq!(r["pcvs"], Value::from(names.clone()));
     assert_eq!(r["trace_module"], t.display().to_string());
-    let largest = r["classes"].as_array().unwrap().iter().filter_map(|k| k["pcv_max"]["n_policer_84"].as_u64()).max();
+    let largest = r["classes"].as_array().unwrap().iter().filter_map(|k| k["pcv_max"]["n_policer_90"].as_u64()).max();
     assert_eq!(largest, Some(16), "{r}");
     // The counts are exact: a bound with the PCV's coefficient honest holds on every
     // packet whose class the contract bounds fully (checked here when it is complete).
@@ -183,7 +183,7 @@ fn policer_pcvs_are_counted_by_its_tracing_variant() {
     }
     // Underestimated packets carry their PCVs.
     for p in r["underestimated_packets"].as_array().unwrap() {
-        assert!(p["pcvs"]["n_policer_84"].is_u64(), "{p}");
+        assert!(p["pcvs"]["n_policer_90"].is_u64(), "{p}");
     }
 
     // A tracing variant of another build of the module is refused, and a missing one too.
@@ -191,7 +191,7 @@ fn policer_pcvs_are_counted_by_its_tracing_variant() {
     std::fs::copy(dir.path().join("other.trace.so"), &t).unwrap();
     fails(&check(&["--allow-holes"]), 1, &["policer.trace.so: stale tracing variant", "made for the module with SHA-256", "rebuild"]);
     std::fs::remove_file(&t).unwrap();
-    fails(&check(&["--allow-holes"]), 1, &["policer.trace.so: missing", "n_policer_84", "nfcc build"]);
+    fails(&check(&["--allow-holes"]), 1, &["policer.trace.so: missing", "n_policer_90", "nfcc build"]);
 }
 
 #[test]
