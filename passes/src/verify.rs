@@ -308,8 +308,9 @@ impl Verifier {
             Some(Proof::SlowChecked) => self.stats.slow += 1,
             None => {
                 let region = if write { "a region the module may write" } else { "a region the module may read" };
+                let gave_up = enc.gave_up.take().map(|why| format!(" (the search stopped short: {why})")).unwrap_or_default();
                 return Err(self.refuse(at.f, at.inst, &format!(
-                    "{} that no check, branch condition or static bound shows to lie in {region}",
+                    "{} that no check, branch condition or static bound shows to lie in {region}{gave_up}",
                     what(n)
                 )));
             }

@@ -42,7 +42,7 @@ use inkwell::llvm_sys::{LLVMIntPredicate, LLVMOpcode, LLVMTypeKind};
 use nfcc_runtime::abi;
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use z3::ast::{Ast, Bool, Dynamic, Int};
 use z3::{Context, Params, SatResult, Solver};
@@ -59,12 +59,23 @@ const RLIMIT: u32 = 1_000_000;
 /// cannot be proven costs, where loops make questions grow.
 const GOAL_RLIMIT: u64 = 8_000_000;
 /// A last resort on the time one goal may take (Z3 does not count all its work), checked
-/// between questions. Goals the verifier can prove take milliseconds; this only caps how
-/// long a failing build searches, and is the one bound that depends on the machine. Z3's
-/// own `timeout` is not used: its timer threads (libz3 4.8.12) can cancel a later query
-/// than the one they were started for, which made a provable access fail now and then on
-/// a loaded machine. A single query is bounded by `RLIMIT` alone.
+/// between questions: processor time of this thread, not wall time, so that a machine
+/// loaded by other work cannot turn a provable access into a failed build. Goals the
+/// verifier can prove take well under a second even unoptimised; this only caps how long a
+/// failing build searches. Z3's own `timeout` is not used either (its timer threads in
+/// libz3 4.8.12 run on wall time); a single query is bounded by `RLIMIT`.
 const GOAL_TIME: Duration = Duration::from_secs(20);
+
+/// Processor time this thread has used.
+fn thread_time() -> Duration {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: a valid clock id and a pointer to a timespec we own.
+    let r = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    if r != 0 {
+        return Duration::ZERO;
+    }
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
 /// Bytes of the bounds block module code may read: mem_lo .. the descriptor's end.
 pub(super) const BOUNDS_READABLE: u64 = abi::BOUNDS_PKT + 24;
 /// Integers wider than this are opaque (2^w must fit the arithmetic below).
@@ -156,7 +167,10 @@ pub(super) struct Enc<'c> {
     free: HashMap<Bool<'c>, Rc<Vec<String>>>,
     /// Solver work spent on the current goal, and when it must give up.
     spent: u64,
-    deadline: Instant,
+    /// Why the current goal's search stopped short, if it did (out of time, of solver
+    /// work, of questions, or an "unknown" from Z3): a failed goal then says so.
+    pub gave_up: Option<String>,
+    deadline: Duration,
     /// Phi variables, by the block they belong to.
     phi_group: HashMap<String, String>,
     acc_p: Int<'c>,
@@ -243,7 +257,8 @@ impl<'c> Enc<'c> {
             free: HashMap::new(),
             phi_group: HashMap::new(),
             spent: 0,
-            deadline: Instant::now() + GOAL_TIME,
+            gave_up: None,
+            deadline: thread_time() + GOAL_TIME,
             acc_p: Int::new_const(ctx, "acc.p"),
             acc_n: Int::new_const(ctx, "acc.n"),
             acc_w: Bool::new_const(ctx, "acc.w"),
@@ -921,7 +936,8 @@ impl<'c> Enc<'c> {
         };
         let mut budget = QUERY_BUDGET;
         self.spent = 0;
-        self.deadline = Instant::now() + GOAL_TIME;
+        self.gave_up = None;
+        self.deadline = thread_time() + GOAL_TIME;
         self.solve(b, Ob { hyps, goal }, 0, &mut budget, &mut HashSet::new())
     }
 
@@ -933,6 +949,9 @@ impl<'c> Enc<'c> {
         let key = (x, ob.formula(self.ctx));
         if let Some(&r) = self.solved.get(&key) {
             return Some(r);
+        }
+        if *budget == 0 {
+            self.gave_up.get_or_insert_with(|| format!("all {QUERY_BUDGET} questions of the goal asked"));
         }
         if *budget == 0 || !active.insert(key.clone()) {
             return None; // out of budget, or going round a loop to the same question
@@ -1222,7 +1241,12 @@ impl<'c> Enc<'c> {
         for a in self.pending.drain(..) {
             self.solver.assert(&a);
         }
-        if self.spent >= GOAL_RLIMIT || Instant::now() > self.deadline {
+        if self.spent >= GOAL_RLIMIT {
+            self.gave_up.get_or_insert_with(|| format!("the goal's solver work ({GOAL_RLIMIT}) spent"));
+            return None;
+        }
+        if thread_time() > self.deadline {
+            self.gave_up.get_or_insert_with(|| format!("the goal's {} s of processor time spent", GOAL_TIME.as_secs()));
             return None;
         }
         let before = self.work();
@@ -1244,11 +1268,19 @@ impl<'c> Enc<'c> {
             // branch conditions alone would have done (only a counter).
             SatResult::Unsat if self.solver.get_unsat_core().contains(&self.use_checks) => Some(Proof::SlowChecked),
             SatResult::Unsat => Some(Proof::Guarded),
-            SatResult::Sat | SatResult::Unknown => None,
+            SatResult::Sat => None,
+            SatResult::Unknown => {
+                let why = self.solver.get_reason_unknown().unwrap_or_else(|| "no reason given".into());
+                self.gave_up.get_or_insert_with(|| format!("Z3 answered unknown ({why})"));
+                None
+            }
         };
         self.spent += self.work().saturating_sub(before);
         self.solver.pop(1);
-        self.results.insert(key, r);
+        // An "unknown" is not an answer: the same question in another goal asks again.
+        if first != SatResult::Unknown {
+            self.results.insert(key, r);
+        }
         r
     }
 }
