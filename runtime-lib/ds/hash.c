@@ -51,25 +51,18 @@ __attribute__((noinline)) uint32_t nfcc_hash(const void *key, uint32_t len, uint
 {
 	const uint8_t *p = key;
 	uint32_t h = seed ^ (len * 0x9e3779b9u);
+	uint32_t i = 0;
 
-	/*
-	 * len / 4 rounds: fixed for a given key size, not a PCV. The loop keeps one pointer
-	 * and one count live, no more: in a protected module each word's check needs two
-	 * registers of its own, and a tighter loop leaves them free (no registers saved
-	 * and restored on every call).
-	 */
-	for (uint32_t words = len / 4; words != 0; words--) {
-		h = (h ^ mix32(load_le32(p))) * 0x9e3779b1u;
+	/* len / 4 rounds: fixed for a given key size, not a PCV */
+	for (; len - i >= 4; i += 4) {
+		h = (h ^ mix32(load_le32(p + i))) * 0x9e3779b1u;
 		h = h << 13 | h >> 19;
-		p += 4;
 	}
-	uint32_t rest = len & 3;
+	if (len > i) {
+		uint32_t w = len - i > 1 ? load_le16(p + i) : p[i];
 
-	if (rest != 0) {
-		uint32_t w = rest > 1 ? load_le16(p) : p[0];
-
-		if (rest > 2)
-			w |= (uint32_t)p[2] << 16;
+		if (len - i > 2)
+			w |= (uint32_t)p[i + 2] << 16;
 		h = (h ^ mix32(w)) * 0x9e3779b1u;
 	}
 	return mix32(h);
