@@ -1918,7 +1918,11 @@ pub(crate) unsafe fn index_max(v: Value, depth: u32) -> u64 {
         Some(LLVMSelect) => m(1).max(m(2)),
         // GVN's PRE merges one masked index computed on two paths through a phi. A phi
         // in a cycle meets itself again deeper down and comes out as its full range.
-        Some(LLVMPHI) => (0..LLVMCountIncoming(v)).map(|k| index_max(LLVMGetIncomingValue(v, k), depth + 1)).max().unwrap_or(full),
+        // Few levels and few incomings only: phis of phis of a switch would otherwise make
+        // the walk exponential.
+        Some(LLVMPHI) if depth < 4 && LLVMCountIncoming(v) <= 8 => {
+            (0..LLVMCountIncoming(v)).map(|k| index_max(LLVMGetIncomingValue(v, k), depth + 1)).max().unwrap_or(full)
+        }
         Some(LLVMCall) => {
             let callee = llvm::called_value(v);
             match llvm::as_function(callee).map(llvm::name) {
