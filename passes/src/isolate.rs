@@ -1279,18 +1279,30 @@ impl Cx {
 
     /// `p` as a base plus an offset in `[lo, hi]`, through casts and GEPs whose variable
     /// indices the code bounds (`index_max`); `lo == hi` when every index is constant.
-    /// Stops at the first GEP it cannot bound (that GEP is then the base).
-    unsafe fn split_bounded(&self, mut p: Value) -> (Value, i64, i64) {
+    /// Stops at the first GEP it cannot bound (that GEP is then the base). A phi or select
+    /// whose incoming pointers all split to one heap-checked base (a probe loop's slot,
+    /// PRE's merged address) splits to that base at the union of their ranges: its check
+    /// dominates every use, which the verifier carries into each incoming path.
+    unsafe fn split_bounded(&self, p: Value) -> (Value, i64, i64) {
+        let (q, lo, hi) = self.split_geps(p);
+        let merged = self.split_merge(q).filter(|(base, _, _)| self.heap_checked.contains(base));
+        match merged.and_then(|(base, a, b)| Some((base, lo.checked_add(a)?, hi.checked_add(b)?))) {
+            Some(split) => split,
+            None => (q, lo, hi),
+        }
+    }
+
+    /// `p` as a base plus an offset in `[lo, hi]` through casts and boundable GEPs only,
+    /// stopping at a heap-checked pointer or at the first GEP it cannot bound.
+    unsafe fn split_geps(&self, mut p: Value) -> (Value, i64, i64) {
         let (mut lo, mut hi) = (0i64, 0i64);
         loop {
             if self.heap_checked.contains(&p) {
                 return (p, lo, hi);
             }
-            let op = llvm::opcode(p).or_else(|| llvm::const_expr_opcode(p));
-            match op {
+            match llvm::opcode(p).or_else(|| llvm::const_expr_opcode(p)) {
                 Some(LLVMOpcode::LLVMGetElementPtr) => {
-                    let sum = self.gep_range(p).and_then(|(a, b)| Some((lo.checked_add(a)?, hi.checked_add(b)?)));
-                    match sum {
+                    match self.gep_range(p).and_then(|(a, b)| Some((lo.checked_add(a)?, hi.checked_add(b)?))) {
                         Some((a, b)) => {
                             (lo, hi) = (a, b);
                             p = llvm::operand(p, 0);
@@ -1299,54 +1311,21 @@ impl Cx {
                     }
                 }
                 Some(LLVMOpcode::LLVMBitCast) | Some(LLVMOpcode::LLVMAddrSpaceCast) => p = llvm::operand(p, 0),
-                Some(LLVMOpcode::LLVMPHI) | Some(LLVMOpcode::LLVMSelect) => {
-                    // A merge of pointers that all split to one base (a probe loop's slot,
-                    // PRE's merged address): that base, at the union of their ranges.
-                    // Only onto a heap-checked base: its check dominates every use, which
-                    // the verifier carries into each incoming path.
-                    match self.split_merge(p).filter(|(base, _, _)| self.heap_checked.contains(base)) {
-                        Some((base, a, b)) => match (lo.checked_add(a), hi.checked_add(b)) {
-                            (Some(a), Some(b)) => return (base, a, b),
-                            _ => return (p, lo, hi),
-                        },
-                        None => return (p, lo, hi),
-                    }
-                }
                 _ => return (p, lo, hi),
             }
         }
     }
 
-    /// For a phi or select: the one base all its incoming pointers split to (through
-    /// GEPs of bounded offsets, not through further merges, so a loop's phi never meets
-    /// itself), and the union of their ranges. None if they split to different bases, or
-    /// to a base that is itself a phi or select.
+    /// For a phi or select: the one base all its incoming pointers split to (`split_geps`:
+    /// not through further merges, so a loop's phi never meets itself), and the union of
+    /// their ranges. None if they split to different bases, or to a base that is itself a
+    /// phi or select: it may have changed since the incoming value was computed from it
+    /// (two phis of one loop header).
     unsafe fn split_merge(&self, p: Value) -> Option<(Value, i64, i64)> {
-        let incoming: Vec<Value> = match llvm::opcode(p) {
-            Some(LLVMOpcode::LLVMPHI) => (0..LLVMCountIncoming(p)).map(|k| LLVMGetIncomingValue(p, k)).collect(),
-            Some(LLVMOpcode::LLVMSelect) => vec![llvm::operand(p, 1), llvm::operand(p, 2)],
-            _ => return None,
-        };
         let mut out: Option<(Value, i64, i64)> = None;
-        for v in incoming {
-            let (mut q, mut lo, mut hi) = (v, 0i64, 0i64);
-            loop {
-                if self.heap_checked.contains(&q) {
-                    break;
-                }
-                match llvm::opcode(q).or_else(|| llvm::const_expr_opcode(q)) {
-                    Some(LLVMOpcode::LLVMGetElementPtr) => {
-                        let (a, b) = self.gep_range(q)?;
-                        (lo, hi) = (lo.checked_add(a)?, hi.checked_add(b)?);
-                        q = llvm::operand(q, 0);
-                    }
-                    Some(LLVMOpcode::LLVMBitCast) | Some(LLVMOpcode::LLVMAddrSpaceCast) => q = llvm::operand(q, 0),
-                    _ => break,
-                }
-            }
-            // A base that is itself a merge may have changed since the incoming value was
-            // computed from it (two phis of one loop header): only plain values.
-            if matches!(llvm::opcode(q), Some(LLVMOpcode::LLVMPHI) | Some(LLVMOpcode::LLVMSelect)) {
+        for v in llvm::merged_values(p)? {
+            let (q, lo, hi) = self.split_geps(v);
+            if llvm::merged_values(q).is_some() {
                 return None;
             }
             out = match out {
@@ -1611,11 +1590,7 @@ impl Cx {
     /// the header reads of two branches into one through a phi of their addresses). Only
     /// picks the packet's test first: the test is exact whatever the pointer is.
     unsafe fn packet_merge(&self, p: Value, seen: &mut HashSet<Value>) -> bool {
-        let incoming: Vec<Value> = match llvm::opcode(p) {
-            Some(LLVMOpcode::LLVMPHI) => (0..LLVMCountIncoming(p)).map(|k| LLVMGetIncomingValue(p, k)).collect(),
-            Some(LLVMOpcode::LLVMSelect) => vec![llvm::operand(p, 1), llvm::operand(p, 2)],
-            _ => return false,
-        };
+        let Some(incoming) = llvm::merged_values(p) else { return false };
         if !seen.insert(p) || seen.len() > 16 {
             return false;
         }
@@ -1712,16 +1687,12 @@ impl Cx {
         let d = self.decompose(p);
         let Some(off) = d.offset.and_then(|o| o.checked_add(extra)) else { return false };
         let fits = |size: u64| off >= 0 && (off as u64).checked_add(n).is_some_and(|end| end <= size);
-        let incoming: Vec<Value> = match llvm::opcode(d.root) {
-            Some(LLVMOpcode::LLVMPHI) => (0..LLVMCountIncoming(d.root)).map(|i| LLVMGetIncomingValue(d.root, i)).collect(),
-            Some(LLVMOpcode::LLVMSelect) => vec![llvm::operand(d.root, 1), llvm::operand(d.root, 2)],
-            _ => {
-                return match self.classify(d.root) {
-                    Root::Frame { size, .. } | Root::ByVal { size, .. } => fits(size),
-                    Root::Global { size, constant, .. } => fits(size) && !(write && constant),
-                    _ => false,
-                }
-            }
+        let Some(incoming) = llvm::merged_values(d.root) else {
+            return match self.classify(d.root) {
+                Root::Frame { size, .. } | Root::ByVal { size, .. } => fits(size),
+                Root::Global { size, constant, .. } => fits(size) && !(write && constant),
+                _ => false,
+            };
         };
         if incoming.is_empty() || seen.len() >= 16 || !seen.insert(d.root) {
             return false;

@@ -94,6 +94,17 @@ pub fn opcode(v: Value) -> Option<LLVMOpcode> {
     unsafe { (!LLVMIsAInstruction(v).is_null()).then(|| LLVMGetInstructionOpcode(v)) }
 }
 
+/// The values a phi or select merges (a phi's incoming values, a select's two arms), or
+/// `None` for anything else.
+pub fn merged_values(v: Value) -> Option<Vec<Value>> {
+    match opcode(v) {
+        // SAFETY: queries on a phi.
+        Some(LLVMOpcode::LLVMPHI) => Some(unsafe { (0..LLVMCountIncoming(v)).map(|k| LLVMGetIncomingValue(v, k)).collect() }),
+        Some(LLVMOpcode::LLVMSelect) => Some(vec![operand(v, 1), operand(v, 2)]),
+        _ => None,
+    }
+}
+
 /// Operand `i`.
 pub fn operand(v: Value, i: u32) -> Value {
     // SAFETY: callers index within LLVMGetNumOperands.

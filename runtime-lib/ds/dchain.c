@@ -128,10 +128,16 @@ int nfcc_dchain_is_allocated(const struct nfcc_dchain *dchain, uint32_t index)
 	return index < dchain->capacity && cell(dchain, index)->allocated;
 }
 
+/* The oldest allocated index, or capacity if none is (the list head's next). */
+static uint32_t oldest_index(const struct nfcc_dchain *d)
+{
+	return cell(d, d->capacity)->next;
+}
+
 int nfcc_dchain_expire_ready(const struct nfcc_dchain *dchain, uint64_t now)
 {
 	dchain = NFCC_DS_HEAP(dchain);
-	uint32_t oldest = cell(dchain, dchain->capacity)->next;
+	uint32_t oldest = oldest_index(dchain);
 
 	/* now - time, not time + expiry_ns, which could wrap */
 	return oldest != dchain->capacity && now >= cell(dchain, oldest)->time &&
@@ -141,7 +147,7 @@ int nfcc_dchain_expire_ready(const struct nfcc_dchain *dchain, uint64_t now)
 uint32_t nfcc_dchain_pop_oldest(struct nfcc_dchain *dchain)
 {
 	dchain = NFCC_DS_HEAP(dchain);
-	uint32_t oldest = cell(dchain, dchain->capacity)->next;
+	uint32_t oldest = oldest_index(dchain);
 
 	if (oldest != dchain->capacity)
 		nfcc_dchain_free(dchain, oldest);

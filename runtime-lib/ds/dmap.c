@@ -22,19 +22,17 @@ struct nfcc_dmap {
  * module proves every access to a slot without a check of its own. Key A starts the
  * slot, 8-byte aligned as before.
  */
-#define SLOT_IX(i) ((uint32_t)(i) & (NFCC_DS_MAX_CAPACITY - 1u))
 #define STRIDE(s) ((uint32_t)(s) & 255u)
-#define KS(n) ((uint32_t)(n) & 127u)
 
 static uint8_t *slot(const struct nfcc_dmap *d, uint32_t i)
 {
-	return (uint8_t *)(d + 1) + (size_t)SLOT_IX(i) * STRIDE(d->stride);
+	return (uint8_t *)(d + 1) + (size_t)NFCC_DS_ENTRY(i) * STRIDE(d->stride);
 }
 
 /* Where a slot's used byte is: after both keys. */
 static uint32_t used_at(const struct nfcc_dmap *d)
 {
-	return KS(d->key_a_size) + KS(d->key_b_size);
+	return NFCC_DS_KEY_SIZE(d->key_a_size) + NFCC_DS_KEY_SIZE(d->key_b_size);
 }
 
 struct nfcc_dmap *nfcc_dmap_create(uint32_t capacity, uint32_t key_a_size, uint32_t key_b_size)
@@ -80,8 +78,8 @@ int nfcc_dmap_put(struct nfcc_dmap *dmap, const void *key_a, const void *key_b, 
 		nfcc_map_erase(dmap->by_a, key_a, NULL);
 		return NFCC_DS_EXISTS;
 	}
-	memcpy(k, key_a, KS(dmap->key_a_size));
-	memcpy(k + KS(dmap->key_a_size), key_b, KS(dmap->key_b_size));
+	memcpy(k, key_a, NFCC_DS_KEY_SIZE(dmap->key_a_size));
+	memcpy(k + NFCC_DS_KEY_SIZE(dmap->key_a_size), key_b, NFCC_DS_KEY_SIZE(dmap->key_b_size));
 	k[used_at(dmap)] = 1;
 	return NFCC_DS_OK;
 }
@@ -109,7 +107,7 @@ int nfcc_dmap_erase(struct nfcc_dmap *dmap, uint32_t index)
 	if (!k[used_at(dmap)])
 		return 0;
 	nfcc_map_erase(dmap->by_a, k, NULL);
-	nfcc_map_erase(dmap->by_b, k + KS(dmap->key_a_size), NULL);
+	nfcc_map_erase(dmap->by_b, k + NFCC_DS_KEY_SIZE(dmap->key_a_size), NULL);
 	k[used_at(dmap)] = 0;
 	return 1;
 }
@@ -127,5 +125,5 @@ const void *nfcc_dmap_key_b(const struct nfcc_dmap *dmap, uint32_t index)
 	dmap = NFCC_DS_HEAP(dmap);
 	if (index >= dmap->capacity || !slot(dmap, index)[used_at(dmap)])
 		return NULL;
-	return slot(dmap, index) + KS(dmap->key_a_size);
+	return slot(dmap, index) + NFCC_DS_KEY_SIZE(dmap->key_a_size);
 }

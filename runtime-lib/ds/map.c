@@ -22,17 +22,15 @@ struct nfcc_map {
 	 * entry the next entry of its chain or of the free stack, nfcc_hash of its
 	 * key, its value and its key_size bytes of key. Offsets, not pointers: once
 	 * the handle is heap-checked, every table access is a masked offset from it
-	 * (OFF, NFCC_DS_IX, KS below, under 1 GiB in all), which a protected module
-	 * proves without a check of its own.
+	 * (OFF below, NFCC_DS_IX, NFCC_DS_ENTRY, NFCC_DS_KEY_SIZE; under 1 GiB in
+	 * all), which a protected module proves without a check of its own.
 	 */
 	uint32_t next_off, hash_off, value_off, keys_off;
 };
 
 #define MAP_MAX 127u /* largest key size: keys_off + entry * key_size stays far below 1 GiB */
-/* Masks that leave every value a valid map holds unchanged. */
+/* A mask that leaves every table offset of a valid map unchanged. */
 #define OFF(o) ((uint32_t)(o) & ((1u << 27) - 1u))  /* table offsets are below 2^27 */
-#define KS(n) ((uint32_t)(n) & 127u)                /* key sizes */
-#define KEY_IX(e) ((uint32_t)(e) & (NFCC_DS_MAX_CAPACITY - 1u))
 
 static inline uint32_t *heads_of(const struct nfcc_map *m)
 {
@@ -46,7 +44,7 @@ static inline uint32_t *table(const struct nfcc_map *m, uint32_t off)
 
 static inline uint8_t *key_of(const struct nfcc_map *m, uint32_t e)
 {
-	return (uint8_t *)m + OFF(m->keys_off) + (size_t)KEY_IX(e) * KS(m->key_size);
+	return (uint8_t *)m + OFF(m->keys_off) + (size_t)NFCC_DS_ENTRY(e) * NFCC_DS_KEY_SIZE(m->key_size);
 }
 
 struct nfcc_map *nfcc_map_create(uint32_t capacity, uint32_t key_size)
@@ -90,7 +88,7 @@ static inline __attribute__((always_inline)) uint32_t find(const struct nfcc_map
 
 		NFCC_DS_COUNT(traversals);
 		if (hash[NFCC_DS_IX(e)] == h) {
-			if (memcmp(key_of(m, e), key, KS(m->key_size)) == 0) {
+			if (memcmp(key_of(m, e), key, NFCC_DS_KEY_SIZE(m->key_size)) == 0) {
 				*prev = before;
 				return cur;
 			}
@@ -130,7 +128,7 @@ int nfcc_map_put(struct nfcc_map *map, const void *key, uint32_t value)
 	} else {
 		return NFCC_DS_FULL;
 	}
-	memcpy(key_of(map, e), key, KS(map->key_size));
+	memcpy(key_of(map, e), key, NFCC_DS_KEY_SIZE(map->key_size));
 	table(map, map->hash_off)[NFCC_DS_IX(e)] = h;
 	table(map, map->value_off)[NFCC_DS_IX(e)] = value;
 	table(map, map->next_off)[NFCC_DS_IX(e)] = heads_of(map)[NFCC_DS_IX(h & map->mask)];

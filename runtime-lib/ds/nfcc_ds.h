@@ -90,13 +90,20 @@ extern struct nfcc_ds_trace nfcc_ds_trace;
  */
 #define NFCC_DS_MAX_CAPACITY (1u << 22)
 #define NFCC_DS_IX(i) ((uint32_t)(i) & (2u * NFCC_DS_MAX_CAPACITY - 1u))
+/*
+ * The same for an index below the capacity (an entry, a slot, a record) that is
+ * multiplied by a masked size, and for key sizes (at most 127 bytes): their
+ * product stays within the guard's reach.
+ */
+#define NFCC_DS_ENTRY(i) ((uint32_t)(i) & (NFCC_DS_MAX_CAPACITY - 1u))
+#define NFCC_DS_KEY_SIZE(n) ((uint32_t)(n) & 127u)
 
 /*
- * A structure's handle, or one of its tables, asserted to be the module's own
- * memory (nfcc_heap_check): every structure and table comes from nfcc_alloc,
- * so anything else means the module corrupted its state, and it is stopped.
- * In a protected module, accesses through the result at struct fields and
- * NFCC_DS_IX indices then need no check of their own.
+ * A structure's handle asserted to be the module's own memory (nfcc_heap_check):
+ * every structure comes from nfcc_alloc, so anything else means the module
+ * corrupted its state, and it is stopped. In a protected module, accesses
+ * through the result at struct fields and at masked offsets (its tables live in
+ * the same allocation) then need no check of their own.
  */
 #define NFCC_DS_HEAP(p) ((__typeof__(p))nfcc_heap_check(p))
 

@@ -18,7 +18,6 @@ struct nfcc_vector {
  */
 #define RECORD_MAX 120u /* largest record size: its stride fits the mask below */
 #define STRIDE(s) ((uint32_t)(s) & 127u)
-#define REC_IX(i) ((uint32_t)(i) & (NFCC_DS_MAX_CAPACITY - 1u))
 
 struct nfcc_vector *nfcc_vector_create(uint32_t capacity, uint32_t record_size)
 {
@@ -41,7 +40,7 @@ void *nfcc_vector_get(const struct nfcc_vector *vector, uint32_t index)
 	vector = NFCC_DS_HEAP(vector);
 	if (index >= vector->capacity)
 		return NULL;
-	return (uint8_t *)(vector + 1) + (size_t)REC_IX(index) * STRIDE(vector->stride);
+	return (uint8_t *)(vector + 1) + (size_t)NFCC_DS_ENTRY(index) * STRIDE(vector->stride);
 }
 
 uint32_t nfcc_vector_record_size(const struct nfcc_vector *vector)

@@ -214,7 +214,8 @@ impl Solver for Z3 {
         let solver: &z3::Solver<'_> = &self.solver;
         // libz3 4.8.12's timer threads can cancel a query long before its own timeout (a
         // timer of an earlier query firing late): an "unknown" that came too early for the
-        // timeout is asked once more rather than turned into a hole in the contract.
+        // timeout is asked again (at most twice) rather than turned into a hole in the
+        // contract.
         let mut tries = 0;
         loop {
             let started = std::time::Instant::now();

@@ -466,10 +466,7 @@ impl<'c> Enc<'c> {
                     // them (the isolation pass's `index_max`), and only if it cannot wrap.
                     (Some(_), None) if op == Some(LLVMMul) => {
                         let most = crate::isolate::index_max(o(0), 0).checked_mul(crate::isolate::index_max(o(1), 0));
-                        match most.filter(|&m| m <= mask(w)) {
-                            Some(m) => Some(self.fresh(w, &hint, dep, |x| Some(x.le(&Int::from_u64(ctx, m))))),
-                            None => None,
-                        }
+                        most.filter(|&m| m <= mask(w)).map(|m| self.fresh(w, &hint, dep, |x| Some(x.le(&Int::from_u64(ctx, m)))))
                     }
                     _ => None,
                 }
@@ -952,9 +949,10 @@ impl<'c> Enc<'c> {
         }
         if *budget == 0 {
             self.gave_up.get_or_insert_with(|| format!("all {QUERY_BUDGET} questions of the goal asked"));
+            return None;
         }
-        if *budget == 0 || !active.insert(key.clone()) {
-            return None; // out of budget, or going round a loop to the same question
+        if !active.insert(key.clone()) {
+            return None; // going round a loop to the same question
         }
         *budget -= 1;
         // At a merge the facts that hold whatever the path rarely suffice: go straight
