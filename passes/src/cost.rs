@@ -27,8 +27,12 @@
 //!    execution of one successor, so either way every path pays for it. The side in the
 //!    shallower loop (loop depth from the assembly's loop comments) is chosen, predecessors
 //!    on a tie: a block on a loop's exit edge is then paid once per exit, not once per
-//!    iteration. A cycle made only of such blocks would run an unknown number of times
-//!    per IR block and is an error.
+//!    iteration. One exception: a block that leaves the function (`ret` or a tail call)
+//!    entered from inside a loop, a return block tail duplication copied onto a loop's exit,
+//!    is charged to every IR block that returns: each call that returns runs exactly one
+//!    such block, and its IR path ends in exactly one returning block, so it is paid once
+//!    per call rather than on every iteration of the loop it leaves. A cycle made only of
+//!    such blocks would run an unknown number of times per IR block and is an error.
 //! 5. An IR block's cost is, per metric, the most expensive path through the machine blocks
 //!    charged to it (one execution of the IR block runs a path of them, each once: e.g. a
 //!    switch's range check, then either its table jump or the default's code); the plain
@@ -343,6 +347,8 @@ pub struct MachineBlock {
     pub falls_through: bool,
     /// The block ends with an indirect jump (a jump table).
     pub indirect: bool,
+    /// The block leaves the function: it ends with `ret` or a tail call.
+    pub exits: bool,
     /// Upper bound on nop instructions executed on fall-through into the next block
     /// (alignment padding before it).
     pub padding_nops: u64,
@@ -496,8 +502,12 @@ pub fn parse_asm(text: &str) -> Result<Vec<AsmFunction>, PassError> {
             // A jump to a function symbol is a tail call: it leaves the function.
             if unconditional {
                 b.falls_through = false;
+                b.exits = !operand.starts_with('*') && !operand.starts_with(".LBB");
             }
-        } else if sized(m, "ret") || m == "ud2" {
+        } else if sized(m, "ret") {
+            b.falls_through = false;
+            b.exits = true;
+        } else if m == "ud2" {
             b.falls_through = false;
         }
     }
@@ -527,6 +537,9 @@ pub struct Mapping {
     pub mapped: u64,
     /// Machine blocks charged to the IR blocks of their predecessors or successors.
     pub charged_to_neighbour: u64,
+    /// Machine blocks that name no IR block and leave the function, charged to the
+    /// returning IR blocks.
+    pub charged_to_return: u64,
     /// Machine blocks charged to the one IR edge they lie on.
     pub charged_to_edge: u64,
     /// Machine blocks no path reaches (charged nowhere).
@@ -538,11 +551,13 @@ pub struct Mapping {
 }
 
 /// Charges every machine block of `f` to IR blocks named in `ir_names`, or to IR edges
-/// (`ir_succs`: each IR block's successors, by name) (see the module doc).
+/// (`ir_succs`: each IR block's successors, by name), or to the IR blocks that return
+/// (`ir_returns`) (see the module doc).
 pub fn map_function(
     f: &AsmFunction,
     ir_names: &HashSet<String>,
     ir_succs: &HashMap<String, Vec<String>>,
+    ir_returns: &[String],
 ) -> Result<Mapping, PassError> {
     let err = |message: String| PassError::Cost { function: f.name.clone(), message };
     let n = f.blocks.len();
@@ -655,6 +670,20 @@ pub fn map_function(
                 if let Some(e) = edge_of(&p, &s) {
                     m.charged_to_edge += 1;
                     on_edge.entry(e).or_default().push((i, cost));
+                    continue;
+                }
+                // A way out of the function entered from inside a loop (a return block that
+                // code generation copied onto a loop's exit, tail duplication): each call that
+                // returns runs exactly one such block, last, and its IR path ends in exactly
+                // one returning IR block, so charging it to every returning IR block is paid
+                // once per call, where charging the loop block before it would be paid every
+                // iteration. Outside loops the predecessor is cheaper: its other machine
+                // blocks often cost as much, and only the longest path is charged.
+                if f.blocks[i].exits && s.is_empty() && pd > 0 && !ir_returns.is_empty() {
+                    m.charged_to_return += 1;
+                    for r in ir_returns {
+                        charged.entry(r.clone()).or_default().push((i, cost));
+                    }
                     continue;
                 }
                 // Both sides are sound; the side in the shallower loop is charged less often
@@ -822,7 +851,12 @@ impl crate::ModulePass for AnnotateCosts {
             };
             let succs: HashMap<String, Vec<String>> =
                 blocks.iter().map(|b| (b.get_name().to_string_lossy().into_owned(), succ_names(b))).collect();
-            let m = map_function(asm_f, &names, &succs)?;
+            let returns: Vec<String> = blocks
+                .iter()
+                .filter(|b| b.get_terminator().is_some_and(|t| t.get_opcode() == InstructionOpcode::Return))
+                .map(|b| b.get_name().to_string_lossy().into_owned())
+                .collect();
+            let m = map_function(asm_f, &names, &succs, &returns)?;
             let edge_kind = ctx.get_kind_id(EDGE_COST_MD);
             for bb in &blocks {
                 let name = bb.get_name().to_string_lossy().into_owned();
@@ -866,6 +900,7 @@ impl crate::ModulePass for AnnotateCosts {
             *counters.entry("machine blocks").or_default() += asm_f.blocks.len() as u64;
             *counters.entry("machine blocks mapped").or_default() += m.mapped;
             *counters.entry("machine blocks charged to a neighbour").or_default() += m.charged_to_neighbour;
+            *counters.entry("machine blocks charged to the returns").or_default() += m.charged_to_return;
             *counters.entry("machine blocks charged to an edge").or_default() += m.charged_to_edge;
             *counters.entry("unreachable machine blocks").or_default() += m.unreachable;
             *counters.entry("alignment-padding-charged").or_default() += m.padding_nops;

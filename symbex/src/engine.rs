@@ -13,7 +13,11 @@
 //!   exits are decided; once an exit depends on a symbolic value, the rest of the loop is
 //!   summarised: header values are havocked, each path around the loop once is an iteration
 //!   whose cost bounds every iteration's, and the path leaving the loop is charged
-//!   `iterations x (max iteration cost)` through the loop's PCV.
+//!   `iterations x (max iteration cost)` through the loop's PCV. What the loop may write is
+//!   forgotten when its summary starts: the regions (globals and stack, heap, packet) it is
+//!   assumed to write, at first all but the packet. A loop seen writing outside its
+//!   assumption has the exploration run again with the assumption widened, so a loop that
+//!   leaves the packet alone keeps the packet's bytes, and their conditions, known after it.
 
 use crate::expr::{Arr, BinOp, CmpOp, Expr, VarId};
 use crate::program::{bits, is_debug_call, layout, Function, Program};
@@ -308,6 +312,11 @@ pub struct Engine<'p> {
     pub vars: Vec<VarInfo>,
     /// Per loop, what was learnt.
     pub loops: Vec<LoopStat>,
+    /// Per loop, the regions (`WROTE_*`) its iterations are assumed to write: what a path
+    /// forgets when it starts summarising the loop. An assumption is sound when no iteration
+    /// wrote outside it ([`Engine::assumptions_broken`]); the caller then runs again with
+    /// [`Engine::widen`].
+    assumed: Vec<u8>,
     /// Complete paths.
     pub paths: Vec<PathResult>,
     /// Paths that ended in a violation.
@@ -425,6 +434,9 @@ impl<'p> Engine<'p> {
             cfg,
             vars: Vec::new(),
             loops: vec![LoopStat::default(); prog.loops.len()],
+            // A loop that may write is first assumed to leave the packet alone: a loop that
+            // does write it shows so, and the exploration is run again.
+            assumed: prog.loops.iter().map(|l| if l.writes { WROTE_CONCRETE | WROTE_HEAP } else { 0 }).collect(),
             paths: Vec::new(),
             violation_paths: 0,
             holes: Vec::new(),
@@ -532,6 +544,21 @@ impl<'p> Engine<'p> {
         self.parked.pop();
         self.settle_loops();
         Ok(())
+    }
+
+    /// Loops whose iterations wrote outside the regions assumed of them: the exploration
+    /// kept values they may have changed, and must run again with [`Engine::widen`].
+    pub fn assumptions_broken(&self) -> Vec<usize> {
+        (0..self.assumed.len()).filter(|&l| self.loops[l].wrote & !self.assumed[l] != 0).collect()
+    }
+
+    /// What each loop is assumed to write: `previous` widened by what its iterations wrote.
+    /// The time limit still counts from `previous`'s start.
+    pub fn widen(&mut self, previous: &Engine<'_>) {
+        self.started = previous.started;
+        for (l, a) in self.assumed.iter_mut().enumerate() {
+            *a = previous.assumed[l] | previous.loops[l].wrote;
+        }
     }
 
     /// Folds each loop's [`LoopStat::credited`] iterations into its iteration cost, inner
@@ -1460,10 +1487,17 @@ impl<'p> Engine<'p> {
             };
             self.set(st, p, v);
         }
-        if self.prog.loops[l].writes {
-            // Whatever the loop may write is unknown from here on.
-            Rc::make_mut(&mut st.bytes).retain(|a, _| (layout::BOUNDS..layout::BOUNDS + 128).contains(a));
+        // Whatever the loop may write is unknown from here on. What it does not write keeps
+        // its value: an iteration from any state this one leads to writes only inside
+        // `assumed`, or the assumption is broken and the whole exploration runs again.
+        let assumed = self.assumed[l];
+        if assumed & WROTE_CONCRETE != 0 {
+            Rc::make_mut(&mut st.bytes).retain(|a, _| (layout::BOUNDS..layout::BOUNDS + 128).contains(a) || region_bit(*a) & assumed == 0);
+        }
+        if assumed & WROTE_HEAP != 0 {
             Rc::make_mut(&mut st.symlog).clear();
+        }
+        if assumed & WROTE_PACKET != 0 {
             st.pkt = Arr::base(self.new_var(8, VarKind::Havoc(name)));
         }
         st.cost.terms.push((l, k));

@@ -124,5 +124,13 @@ pub fn analyse(modules: &[LLVMModuleRef], cfg: &Config, info: &ModuleInfo) -> Re
     let prog = program::Program::new(modules, &cfg.entry)?;
     let mut engine = engine::Engine::new(&prog, cfg.clone());
     engine.run(&cfg.entry)?;
+    // A loop that wrote more than it was assumed to: explore again with the wider
+    // assumption (each round widens at least one loop's regions, so this ends).
+    while !engine.assumptions_broken().is_empty() {
+        let mut again = engine::Engine::new(&prog, cfg.clone());
+        again.widen(&engine);
+        again.run(&cfg.entry)?;
+        engine = again;
+    }
     Ok(contract::build(&prog, &mut engine, cfg, info, t0.elapsed()))
 }

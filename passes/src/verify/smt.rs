@@ -66,6 +66,9 @@ const GOAL_RLIMIT: u64 = 8_000_000;
 /// libz3 4.8.12 run on wall time); a single query is bounded by `RLIMIT`.
 const GOAL_TIME: Duration = Duration::from_secs(20);
 
+/// How many times a query Z3 reports cancelled is asked again before it counts as unknown.
+const CANCELLED_RETRIES: usize = 3;
+
 /// Processor time this thread has used.
 fn thread_time() -> Duration {
     let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
@@ -1260,7 +1263,18 @@ impl<'c> Enc<'c> {
         }
         self.solver.assert(facts);
         self.solver.assert(&psi.not());
-        let first = self.solver.check_assumptions(std::slice::from_ref(&self.use_checks));
+        let mut first = self.solver.check_assumptions(std::slice::from_ref(&self.use_checks));
+        // libz3 4.8.12 can cancel a query no limit of ours stopped: a timer left by another
+        // solver of the process (the contract engine's, whose queries have a timeout) fires
+        // on this one. Such an answer says nothing about the question: ask again.
+        for _ in 0..CANCELLED_RETRIES {
+            let cancelled = first == SatResult::Unknown
+                && self.solver.get_reason_unknown().is_some_and(|r| r.contains("cancel"));
+            if !cancelled {
+                break;
+            }
+            first = self.solver.check_assumptions(std::slice::from_ref(&self.use_checks));
+        }
         let r = match first {
             // The core need not be minimal: a proof may count as needing a check when the
             // branch conditions alone would have done (only a counter).
