@@ -277,10 +277,14 @@ fn data_structure_nfs_never_exceed_their_contracts_on_colliding_expiring_traffic
         eprintln!("{nf}: max gap {}", r["max_gap"]);
         // Not yet the 3% the contracts aim at (see README), but no worse than it stands:
         // loop branches and per-value call runs as PCVs brought these from 86-112% to 17-22%,
-        // loop PCVs counting header runs and preheader arms to 5-13%.
+        // loop PCVs counting header runs and preheader arms to 5-13%, packets kept known
+        // across loops that do not write them and returns charged once per call to 3-4.5%
+        // (the LB's backend changes, whose Maglev refill pays each probe loop's exit run as
+        // a whole iteration, still 13%).
+        let limit = if nf == "lb" { 0.14 } else { 0.05 };
         for metric in ["instructions", "memory"] {
             let gap = r["max_gap"][metric].as_f64().unwrap();
-            assert!(gap < 0.14, "{nf}: max {metric} gap {gap}");
+            assert!(gap < limit, "{nf}: max {metric} gap {gap}");
         }
     }
 }
