@@ -112,7 +112,9 @@ fn whole_stack_contracts_hold_burst_by_burst_on_dpdk() {
         let st = &c["stack"];
         assert_eq!(st["model"], format!("dpdk:{device}").as_str());
         assert_eq!(st["pcv"]["name"], "burst");
-        assert_eq!(st["per_burst"]["instructions"]["constant"], a);
+        // The model's envelope plus the margin for run-to-run variation.
+        let margin = |a: i64, b: u64| a + ((a + (b * 32) as i64).max(0) * 5 + 999) / 1000;
+        assert_eq!(st["per_burst"]["instructions"]["constant"], margin(a, b));
         assert_eq!(st["per_burst"]["instructions"]["terms"]["burst"], b);
         // Class 1 (runts) only drops: the drop line; class 2 sends to the input port: the
         // forward one. Each class's `a` is its line's (a burst pays its classes' largest).
@@ -129,7 +131,7 @@ fn whole_stack_contracts_hold_burst_by_burst_on_dpdk() {
             assert!(class_a <= a && want <= b, "{s}");
             assert_eq!(s["stack"]["instructions"]["constant"].as_i64().unwrap(), want as i64, "{s}");
             assert_eq!(s["per_packet"]["instructions"]["constant"].as_i64().unwrap(), module + want as i64);
-            assert_eq!(s["per_burst"]["instructions"]["constant"], class_a);
+            assert_eq!(s["per_burst"]["instructions"]["constant"], margin(class_a, want));
             assert_eq!(s["per_burst"]["instructions"]["terms"]["burst"].as_i64().unwrap(), module + want as i64);
         }
         let shown = ok(&nfcc().args(["contract", "show"]).arg(&contract_path).output().unwrap());
