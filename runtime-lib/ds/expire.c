@@ -16,13 +16,19 @@ uint32_t nfcc_expire_map(struct nfcc_dchain *dchain, struct nfcc_map *map,
 	if (nfcc_vector_capacity(keys) < capacity ||
 	    nfcc_vector_record_size(keys) < nfcc_map_key_size(map))
 		return 0;
+	n = 0;
+	/*
+	 * The test is at the end of each run: a run of the loop is one index expired, and a
+	 * call that expires nothing (most of them) never enters it.
+	 */
+	if (capacity == 0 || !nfcc_dchain_expire_ready(dchain, now))
+		return 0;
 	/* PCV e: indices expired (at most capacity: each was allocated) */
-	for (n = 0; n < capacity; n++) {
-		if (!nfcc_dchain_expire_ready(dchain, now))
-			break;
+	do {
 		NFCC_DS_COUNT(expired);
 		nfcc_map_erase(map, nfcc_vector_get(keys, nfcc_dchain_pop_oldest(dchain)), NULL);
-	}
+		n++;
+	} while (n < capacity && nfcc_dchain_expire_ready(dchain, now));
 	return n;
 }
 
@@ -31,14 +37,15 @@ uint32_t nfcc_expire_dmap(struct nfcc_dchain *dchain, struct nfcc_dmap *dmap, ui
 	dchain = NFCC_DS_HEAP(dchain);
 	dmap = NFCC_DS_HEAP(dmap);
 	uint32_t capacity = nfcc_dchain_capacity(dchain);
-	uint32_t n;
+	uint32_t n = 0;
 
-	/* PCV e: indices expired (at most capacity: each was allocated) */
-	for (n = 0; n < capacity; n++) {
-		if (!nfcc_dchain_expire_ready(dchain, now))
-			break;
+	if (capacity == 0 || !nfcc_dchain_expire_ready(dchain, now))
+		return 0;
+	/* PCV e: indices expired (at most capacity: each was allocated); see nfcc_expire_map */
+	do {
 		NFCC_DS_COUNT(expired);
 		nfcc_dmap_erase(dmap, nfcc_dchain_pop_oldest(dchain));
-	}
+		n++;
+	} while (n < capacity && nfcc_dchain_expire_ready(dchain, now));
 	return n;
 }

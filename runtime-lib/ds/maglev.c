@@ -72,13 +72,20 @@ static void populate(struct nfcc_maglev *mg)
 		uint32_t c = mg->cursor[b];
 
 		turn = turn + 1 == mg->count ? 0 : turn + 1;
-		/* PCV p: taken slots skipped; fewer than size, as the permutation reaches every slot */
-		for (uint32_t j = 0; j < size; j++) {
-			if (mg->table[c] == NFCC_MAGLEV_NONE)
-				break;
-			NFCC_DS_COUNT(skips);
-			c += mg->skip[b];
-			c = c >= size ? c - size : c;
+		/*
+		 * The test is at the end of each run: a run is one slot skipped, and a placement
+		 * whose first slot is free (most of them) never enters the loop.
+		 */
+		if (mg->table[c] != NFCC_MAGLEV_NONE) {
+			uint32_t j = 0;
+
+			/* PCV p: taken slots skipped; fewer than size, as the permutation reaches every slot */
+			do {
+				NFCC_DS_COUNT(skips);
+				c += mg->skip[b];
+				c = c >= size ? c - size : c;
+				j++;
+			} while (j < size && mg->table[c] != NFCC_MAGLEV_NONE);
 		}
 		mg->table[c] = b;
 		c += mg->skip[b];

@@ -486,9 +486,11 @@ impl Program {
                         && !is_debug_call(*i)
                 })
             });
+            // Line 0 is code the compiler made of several lines (a do-while's merged test):
+            // the first instruction with a line of its own names the loop.
             let location = llvm::instructions(blocks[h])
                 .iter()
-                .find_map(|i| llvm::debug_location(*i))
+                .find_map(|i| llvm::debug_location(*i).filter(|(_, l)| *l != 0))
                 .map(|(f, l)| format!("{}:{l}", short(&f)))
                 .unwrap_or_else(|| format!("{}:block{h}", llvm::name(f)));
             result.insert(blocks[h], id);
