@@ -36,7 +36,11 @@
 //! 5. An IR block's cost is, per metric, the most expensive path through the machine blocks
 //!    charged to it (one execution of the IR block runs a path of them, each once: e.g. a
 //!    switch's range check, then either its table jump or the default's code); the plain
-//!    sum if they form a cycle.
+//!    sum if they form a cycle. One of them follows another when it may run after it
+//!    directly or through blocks that name no IR block: an epilogue charged to the block
+//!    before a split edge runs after that block's own code and the edge's copy, so the two
+//!    add up (taking the larger of them once charged a policer's early exit 5 instructions
+//!    short).
 //!
 //! # Why the sum along an IR path bounds the machine count along it
 //! Instruction selection splits one IR block into several machine blocks (switch lowering,
@@ -702,18 +706,37 @@ pub fn map_function(
             charged.entry(t).or_default().push((i, cost));
         }
     }
+    // What one execution of an IR block may run of its machine blocks: X then Y when Y
+    // follows X directly, or through blocks that name no IR block (charged to an edge or to
+    // other neighbours): an epilogue charged to the block before a split edge still runs
+    // after it on that edge.
+    let reach: Vec<Vec<usize>> = (0..n)
+        .map(|i| {
+            let mut seen: HashSet<usize> = HashSet::new();
+            let mut work: Vec<usize> = succs[i].clone();
+            while let Some(j) = work.pop() {
+                if seen.insert(j) && own(j).is_none() {
+                    work.extend(succs[j].iter().copied());
+                }
+            }
+            let mut out: Vec<usize> = seen.into_iter().collect();
+            out.sort_unstable();
+            out
+        })
+        .collect();
     for (name, blocks) in charged {
-        m.costs.insert(name, longest_path(&blocks, &succs));
+        m.costs.insert(name, longest_path(&blocks, &reach));
     }
     for (edge, blocks) in on_edge {
-        m.edges.insert(edge, longest_path(&blocks, &succs));
+        m.edges.insert(edge, longest_path(&blocks, &reach));
     }
     Ok(m)
 }
 
 /// The cost of one execution of an IR block whose machine blocks (index, cost) are
 /// `blocks`: per metric, the most expensive path through the blocks (one execution runs a
-/// path of them, each at most once); the plain sum if they form a cycle.
+/// path of them, each at most once; `succs`: what may follow each machine block, directly or
+/// through blocks charged elsewhere); the plain sum if they form a cycle.
 fn longest_path(blocks: &[(usize, (u64, u64, u64))], succs: &[Vec<usize>]) -> (u64, u64, u64) {
     let local: HashMap<usize, usize> = blocks.iter().enumerate().map(|(k, (i, _))| (*i, k)).collect();
     let n = blocks.len();
