@@ -657,13 +657,13 @@ pub fn load_model(spec: &str) -> Result<StackModel, StackError> {
 impl StackModel {
     /// The contract's stack section for `contract`'s classes.
     pub fn section(&self, contract: &Contract) -> Stack {
-        let bound = |l: &Line| {
-            let l = l.with_margin();
-            Bound { constant: l.a, terms: BTreeMap::from([(BURST_PCV.to_string(), l.b)]) }
-        };
         let m = |l: &Line| {
             let l = l.with_margin();
             (l.a, l.b)
+        };
+        let bound = |l: &Line| {
+            let (a, b) = m(l);
+            Bound { constant: a, terms: BTreeMap::from([(BURST_PCV.to_string(), b)]) }
         };
         Stack::for_classes(
             &contract.classes,

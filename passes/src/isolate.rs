@@ -824,11 +824,9 @@ impl Cx {
         // which lies in mem at least MIN_UNSAFE_STACK above mem_lo, so it lies in mem.
         let name = llvm::name(f);
         let entry_point = (name == abi::SYM_PROCESS || name == abi::SYM_INIT) && LLVMGetFirstUse(f).is_null();
-        let usp = if entry_point {
-            LLVMBuildLoad2(self.b, self.i64t, self.bounds_at(abi::BOUNDS_USP + 8), e.as_ptr())
-        } else {
-            LLVMBuildLoad2(self.b, self.i64t, self.bounds_at(abi::BOUNDS_USP), e.as_ptr())
-        };
+        // usp_top is the word after usp in the bounds block.
+        let from = if entry_point { abi::BOUNDS_USP + 8 } else { abi::BOUNDS_USP };
+        let usp = LLVMBuildLoad2(self.b, self.i64t, self.bounds_at(from), e.as_ptr());
         let fi = LLVMBuildSub(self.b, usp, LLVMConstInt(self.i64t, frame_size, 0), e.as_ptr());
         if !entry_point {
             let lo = LLVMBuildLoad2(self.b, self.i64t, self.bounds_at(abi::BOUNDS_MEM_LO), e.as_ptr());

@@ -11,12 +11,11 @@ uint32_t nfcc_expire_map(struct nfcc_dchain *dchain, struct nfcc_map *map,
 	map = NFCC_DS_HEAP(map);
 	keys = NFCC_DS_HEAP(keys);
 	uint32_t capacity = nfcc_dchain_capacity(dchain);
-	uint32_t n;
+	uint32_t n = 0;
 
 	if (nfcc_vector_capacity(keys) < capacity ||
 	    nfcc_vector_record_size(keys) < nfcc_map_key_size(map))
 		return 0;
-	n = 0;
 	/*
 	 * The test is at the end of each run: a run of the loop is one index expired, and a
 	 * call that expires nothing (most of them) never enters it.

@@ -546,10 +546,10 @@ impl<'p> Engine<'p> {
         Ok(())
     }
 
-    /// Loops whose iterations wrote outside the regions assumed of them: the exploration
-    /// kept values they may have changed, and must run again with [`Engine::widen`].
-    pub fn assumptions_broken(&self) -> Vec<usize> {
-        (0..self.assumed.len()).filter(|&l| self.loops[l].wrote & !self.assumed[l] != 0).collect()
+    /// Whether a loop's iterations wrote outside the regions assumed of it: the exploration
+    /// kept values it may have changed, and must run again with [`Engine::widen`].
+    pub fn assumptions_broken(&self) -> bool {
+        self.assumed.iter().zip(&self.loops).any(|(a, l)| l.wrote & !a != 0)
     }
 
     /// What each loop is assumed to write: `previous` widened by what its iterations wrote.

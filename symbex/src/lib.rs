@@ -126,7 +126,7 @@ pub fn analyse(modules: &[LLVMModuleRef], cfg: &Config, info: &ModuleInfo) -> Re
     engine.run(&cfg.entry)?;
     // A loop that wrote more than it was assumed to: explore again with the wider
     // assumption (each round widens at least one loop's regions, so this ends).
-    while !engine.assumptions_broken().is_empty() {
+    while engine.assumptions_broken() {
         let mut again = engine::Engine::new(&prog, cfg.clone());
         again.widen(&engine);
         again.run(&cfg.entry)?;
