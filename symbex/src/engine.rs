@@ -983,7 +983,15 @@ impl<'p> Engine<'p> {
                     let r = match (a, b) {
                         (Val::Bv(a), Val::Bv(b)) => {
                             let (n, w) = lanes(t).ok_or_else(|| Stop::unsupported("select of floats"))?;
-                            if c.width() == 1 {
+                            let ptr = LLVMGetTypeKind(t) == LLVMTypeKind::LLVMPointerTypeKind;
+                            if ptr && c.width() == 1 && a != b && (self.placed(&a) || self.placed(&b)) {
+                                // A pointer into the packet or a fixed region on either side:
+                                // each side on its own path, so every address keeps its region.
+                                match self.fork_here(st, &c, work)? {
+                                    true => Val::Bv(a),
+                                    false => Val::Bv(b),
+                                }
+                            } else if c.width() == 1 {
                                 Val::Bv(Expr::ite(&c, &a, &b))
                             } else {
                                 let lc = split_lanes(&c, n, 1);
@@ -1035,7 +1043,7 @@ impl<'p> Engine<'p> {
                         return Err(Stop::unsupported("a vector GEP"));
                     }
                     let a = self.gep(base.clone(), LLVMGetGEPSourceElementType(i), &idx)?;
-                    self.stay_in_heap(st, &base, &a);
+                    self.stay_in_heap(st, &base, &a).map_err(|what| Stop::unsupported(&format!("{what} at {}", location(i))))?;
                     self.set(st, i, Val::Bv(a));
                 }
                 LLVMLoad => {
@@ -1217,6 +1225,41 @@ impl<'p> Engine<'p> {
             (Sat::Unsat, _) => Ok(false),
             (_, Sat::Unsat) => Ok(true),
             _ => Err(Stop::unsupported("a select between aggregates on a symbolic condition")),
+        }
+    }
+
+    /// Forks the path on `c` in the middle of a block: the side where `c` fails is pushed on
+    /// `work` to run the current instruction again (it then decides `c` without forking).
+    /// Returns whether `st` goes on with `c` holding.
+    fn fork_here(&mut self, st: &mut State, c: &Expr, work: &mut Vec<State>) -> R<bool> {
+        if let Some(v) = c.as_const() {
+            return Ok(v == 1);
+        }
+        let nc = c.not();
+        let (t, tm) = self.solver.may_hold_model(&st.pc, c);
+        let (f, fm) = self.solver.may_hold_model(&st.pc, &nc);
+        match (t, f) {
+            (Sat::Unsat, Sat::Unsat) => Err(Stop::Infeasible),
+            (Sat::Unsat, _) => {
+                Rc::make_mut(&mut st.pc).push(nc);
+                self.adopt(st, fm);
+                Ok(false)
+            }
+            (_, Sat::Unsat) => {
+                Rc::make_mut(&mut st.pc).push(c.clone());
+                self.adopt(st, tm);
+                Ok(true)
+            }
+            _ => {
+                let mut other = st.clone();
+                Rc::make_mut(&mut other.pc).push(nc);
+                self.adopt(&mut other, fm);
+                other.frames.last_mut().expect("a frame").idx -= 1;
+                work.push(other);
+                Rc::make_mut(&mut st.pc).push(c.clone());
+                self.adopt(st, tm);
+                Ok(true)
+            }
         }
     }
 
@@ -1474,6 +1517,8 @@ impl<'p> Engine<'p> {
                         // forget the offset.
                         let off = self.fresh(64, VarKind::Havoc(name.clone()));
                         Val::Bv(Expr::bin(BinOp::Add, &off, &Expr::constant(64, c as u128)))
+                    } else if is_ptr && self.mentions_region(&old) {
+                        return Err(Stop::unsupported(&format!("a loop pointer whose region nfcc cannot tell (`{name}`)")));
                     } else if is_ptr && !old.is(0) {
                         // A pointer walking the heap stays in the heap (as `stay_in_heap`).
                         let v = self.fresh(64, VarKind::Havoc(name.clone()));
@@ -2442,14 +2487,39 @@ impl<'p> Engine<'p> {
     /// Addresses computed from a heap pointer stay in the heap: a module whose pointer
     /// arithmetic leaves its heap object is stopped by isolation (or, landing in another of
     /// its regions, breaks this stated assumption of the contract).
-    fn stay_in_heap(&mut self, st: &mut State, base: &Expr, addr: &Expr) {
+    fn stay_in_heap(&mut self, st: &mut State, base: &Expr, addr: &Expr) -> Result<(), &'static str> {
         let (c, sym) = Self::split(base);
         if sym.is_none() || Self::in_packet(c) || self.concrete_region(c) || addr.as_const().is_some() {
-            return;
+            return Ok(());
+        }
+        // An address built from a region's constant that the folder did not bring to the top
+        // is not a heap pointer: assuming it in the heap would silently make its path
+        // infeasible, so say so instead.
+        if self.mentions_region(base) || self.mentions_region(addr) {
+            return Err("an address whose region nfcc cannot tell (a fixed region's address under a symbolic operation)");
         }
         let lo = Expr::cmp(CmpOp::Ule, &Expr::constant(64, layout::HEAP_LO as u128), addr);
         let hi = Expr::cmp(CmpOp::Ult, addr, &Expr::constant(64, layout::HEAP_HI as u128));
         self.add(st, Expr::and(&lo, &hi));
+        Ok(())
+    }
+
+    /// Whether the constant part of an address names the packet or a fixed region.
+    fn placed(&self, addr: &Expr) -> bool {
+        let (c, _) = Self::split(addr);
+        Self::in_packet(c) || self.concrete_region(c)
+    }
+
+    /// Whether a constant of the packet or a fixed region appears anywhere in an address's
+    /// arithmetic (sums, differences, selects).
+    fn mentions_region(&self, e: &Expr) -> bool {
+        use crate::expr::Node;
+        match e.node() {
+            Node::Const(c) => Self::in_packet(*c as u64) || self.concrete_region(*c as u64),
+            Node::Bin(BinOp::Add | BinOp::Sub, x, y) => self.mentions_region(x) || self.mentions_region(y),
+            Node::Ite(_, x, y) => self.mentions_region(x) || self.mentions_region(y),
+            _ => false,
+        }
     }
 
     /// Pointers in module state are null or point into the module's heap.

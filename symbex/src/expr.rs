@@ -368,6 +368,18 @@ impl Expr {
                 _ => {}
             }
         }
+        if op == Add && b.as_const().is_none() {
+            // (x + c) + y -> (x + y) + c, and x + (y + c) likewise: the constant of an address
+            // stays on top, where it names the region (base + header length + selected field
+            // offset is still base + something).
+            for (l, r) in [(a, b), (b, a)] {
+                if let Node::Bin(Add, x, c) = l.node() {
+                    if c.as_const().is_some() {
+                        return Expr::bin(Add, &Expr::bin(Add, x, r), c);
+                    }
+                }
+            }
+        }
         if op == Or {
             // (zext(x) << k) | zext(y), y of k bits: x and y side by side (how C builds a
             // big-endian field from bytes).

@@ -980,3 +980,106 @@ write:
     let any_byte = c.classes.iter().find(|k| k.when == "len >= 14").unwrap_or_else(|| panic!("{whens:#?}"));
     assert!(any_byte.instructions.eval(&pcv(&[])) >= 40, "{}", any_byte.instructions);
 }
+
+#[test]
+fn a_packet_read_at_a_header_length_plus_a_selected_offset_stays_in_the_packet() {
+    // NAT reads the L4 checksum at `l4 + (proto == TCP ? 16 : 6)`, l4 behind an IHL-long
+    // header: base + symbolic length + select. The address must still be seen as the
+    // packet's (it once looked like a heap address, and the heap assumption on the next
+    // byte's address made every such path infeasible: the forwarding paths vanished from a
+    // contract that said it covered every path).
+    let c = contract(
+        "define i32 @nf_process(ptr %p) {
+entry:
+  %data = load ptr, ptr %p
+  %vp = getelementptr i8, ptr %data, i64 14
+  %v = load i8, ptr %vp
+  %ihl = and i8 %v, 15
+  %ihl4 = shl i8 %ihl, 2
+  %ihl64 = zext i8 %ihl4 to i64
+  %ip = getelementptr i8, ptr %data, i64 14
+  %l4 = getelementptr i8, ptr %ip, i64 %ihl64
+  %pp = getelementptr i8, ptr %data, i64 23
+  %proto = load i8, ptr %pp
+  %tcp = icmp eq i8 %proto, 6
+  %off = select i1 %tcp, i64 16, i64 6
+  %cp = getelementptr i8, ptr %l4, i64 %off
+  %hi = load i8, ptr %cp
+  %cp1 = getelementptr i8, ptr %cp, i64 1
+  %lo = load i8, ptr %cp1
+  %both = or i8 %hi, %lo
+  %zero = icmp eq i8 %both, 0
+  br i1 %zero, label %a, label %b, !nfcc.cost !0
+a:
+  ret i32 -1, !nfcc.cost !0
+b:
+  ret i32 1, !nfcc.cost !0
+}
+!0 = !{i64 1, i64 0, i64 0, i64 1}
+",
+    );
+    assert!(c.coverage.complete, "{:?}", c.coverage);
+    assert_eq!(c.classes.len(), 2, "{:#?}", c.classes);
+    let mut frame = vec![0u8; 60];
+    frame[14] = 0x45;
+    frame[23] = 17;
+    frame[14 + 20 + 6] = 0x12;
+    let classes = Contract::from_json(&c.to_json()).expect("parses");
+    let of = |f: &[u8]| {
+        let input = nfcc_symbex::contract::Input {
+            packet: f,
+            port: 0,
+            time_ns: 0,
+        };
+        classes
+            .classes_of(input, &Default::default())
+            .expect("evaluates")
+            .iter()
+            .map(|k| k.returns[0].clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(of(&frame), ["port 1"]);
+    frame[14 + 20 + 6] = 0;
+    assert_eq!(of(&frame), ["drop"]);
+    frame[23] = 6;
+    frame[14 + 20 + 17] = 1;
+    assert_eq!(of(&frame), ["port 1"]);
+}
+
+#[test]
+fn a_pointer_selected_between_the_packet_and_a_global_keeps_each_region() {
+    // Long frames read byte 21, short ones a constant global: each side on its own path.
+    let c = contract(
+        "@g = constant [2 x i8] c\"\\00\\07\"
+define i32 @nf_process(ptr %p) {
+entry:
+  %data = load ptr, ptr %p
+  %lp = getelementptr i8, ptr %p, i64 8
+  %len = load i32, ptr %lp
+  %long = icmp uge i32 %len, 60
+  %a = getelementptr i8, ptr %data, i64 20
+  %q = select i1 %long, ptr %a, ptr @g
+  %q1 = getelementptr i8, ptr %q, i64 1
+  %v = load i8, ptr %q1
+  %seven = icmp eq i8 %v, 7
+  br i1 %seven, label %a7, label %b, !nfcc.cost !0
+a7:
+  ret i32 -1, !nfcc.cost !0
+b:
+  ret i32 1, !nfcc.cost !0
+}
+!0 = !{i64 1, i64 0, i64 0, i64 1}
+",
+    );
+    assert!(c.coverage.complete, "{:?}", c.coverage);
+    let whens: Vec<&str> = c.classes.iter().map(|k| k.when.as_str()).collect();
+    assert_eq!(
+        whens,
+        [
+            "len < 60",
+            "len >= 60 && pkt[21] != 7",
+            "len >= 60 && pkt[21] == 7"
+        ]
+    );
+    assert_eq!(c.classes[0].returns, ["drop"]);
+}
