@@ -506,7 +506,10 @@ fn build_trace(
             values.push(v.parse::<i128>().map_err(|_| bad(format!("call `{}`: result `{v}` is not a number", c.name)))?);
         }
         let names = c.counters();
-        let tests = values.iter().map(|v| ResultTest::Eq(*v)).chain(std::iter::once(ResultTest::NoneOf(values.clone())));
+        let tests: Vec<ResultTest> = match c.exit_side {
+            Some(side) => vec![ResultTest::Side(side)],
+            None => values.iter().map(|v| ResultTest::Eq(*v)).chain(std::iter::once(ResultTest::NoneOf(values.clone()))).collect(),
+        };
         for (name, test) in names.into_iter().zip(tests) {
             let call = CallTest { function: c.function.clone(), block: c.block, index: c.index, width: c.width, test };
             let (mut here, mut there) = (Vec::new(), Vec::new());

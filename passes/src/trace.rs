@@ -20,6 +20,8 @@
 //! - after every tracked call (function, block position, position in the block), compares
 //!   the result with the slot's value (or with none of the call's values) and adds the
 //!   outcome, 0 or 1, to the slot: no new block, no branch;
+//! - before every counted loop exit (a conditional branch and the side that leaves the
+//!   loop), adds that side's condition, 0 or 1, to the slot;
 //! - at the start of every counted block (after its phis), adds 1 to the slot.
 //!
 //! Isolation is unaffected: the only new memory accesses are a load and a store at a
@@ -98,6 +100,9 @@ pub enum ResultTest {
     Eq(i128),
     /// Any value but these.
     NoneOf(Vec<i128>),
+    /// Not a call: the instruction is a conditional branch, and the slot counts the times
+    /// it takes this side (0 the true side), as a loop exit the contract's classes name.
+    Side(u32),
 }
 
 /// The text of `@nfcc__trace_info`: `nfcc-trace/2`, then `module_sha256=HEX` (the module
@@ -252,6 +257,11 @@ fn find_call(m: LLVMModuleRef, c: &CallTest) -> Result<Value, String> {
         .ok_or_else(|| format!("its call is in `{}`, which this IR does not define", c.function))?;
     let b = *llvm::blocks(f).get(c.block).ok_or_else(|| format!("`{}` has no block {}", c.function, c.block))?;
     let i = *llvm::instructions(b).get(c.index).ok_or_else(|| format!("block {} of `{}` has no instruction {}", c.block, c.function, c.index))?;
+    if let ResultTest::Side(side) = c.test {
+        // SAFETY: an instruction of `m`.
+        let ok = llvm::opcode(i) == Some(LLVMOpcode::LLVMBr) && unsafe { LLVMIsConditional(i) != 0 } && side < 2;
+        return if ok { Ok(i) } else { Err(format!("instruction {} of block {} of `{}` is not a conditional branch", c.index, c.block, c.function)) };
+    }
     if c.test == ResultTest::Any {
         return match llvm::opcode(i) {
             Some(LLVMOpcode::LLVMCall) => Ok(i),
@@ -283,20 +293,28 @@ unsafe fn count_result(
     i32t: LLVMTypeRef,
     slot: u32,
 ) {
-    let next = LLVMGetNextInstruction(call);
-    LLVMPositionBuilderBefore(builder, next);
-    let t = LLVMTypeOf(call);
-    let konst = |v: i128| LLVMConstInt(t, v as u64, 0);
-    let hit = match &test.test {
-        ResultTest::Any => LLVMConstInt(LLVMInt1TypeInContext(ctx), 1, 0),
-        ResultTest::Eq(v) => LLVMBuildICmp(builder, inkwell::llvm_sys::LLVMIntPredicate::LLVMIntEQ, call, konst(*v), cstr("nfcc.trace.is").as_ptr()),
-        ResultTest::NoneOf(vs) => {
-            let mut acc = LLVMConstInt(LLVMInt1TypeInContext(ctx), 1, 0);
-            for v in vs {
-                let ne = LLVMBuildICmp(builder, inkwell::llvm_sys::LLVMIntPredicate::LLVMIntNE, call, konst(*v), cstr("nfcc.trace.not").as_ptr());
-                acc = LLVMBuildAnd(builder, acc, ne, cstr("nfcc.trace.other").as_ptr());
+    let hit = if let ResultTest::Side(side) = test.test {
+        // Before the branch: its condition, or its negation, is the edge taken.
+        LLVMPositionBuilderBefore(builder, call);
+        let cond = LLVMGetCondition(call);
+        if side == 0 { cond } else { LLVMBuildNot(builder, cond, cstr("nfcc.trace.side").as_ptr()) }
+    } else {
+        let next = LLVMGetNextInstruction(call);
+        LLVMPositionBuilderBefore(builder, next);
+        let t = LLVMTypeOf(call);
+        let konst = |v: i128| LLVMConstInt(t, v as u64, 0);
+        match &test.test {
+            ResultTest::Any => LLVMConstInt(LLVMInt1TypeInContext(ctx), 1, 0),
+            ResultTest::Eq(v) => LLVMBuildICmp(builder, inkwell::llvm_sys::LLVMIntPredicate::LLVMIntEQ, call, konst(*v), cstr("nfcc.trace.is").as_ptr()),
+            ResultTest::NoneOf(vs) => {
+                let mut acc = LLVMConstInt(LLVMInt1TypeInContext(ctx), 1, 0);
+                for v in vs {
+                    let ne = LLVMBuildICmp(builder, inkwell::llvm_sys::LLVMIntPredicate::LLVMIntNE, call, konst(*v), cstr("nfcc.trace.not").as_ptr());
+                    acc = LLVMBuildAnd(builder, acc, ne, cstr("nfcc.trace.other").as_ptr());
+                }
+                acc
             }
-            acc
+            ResultTest::Side(_) => unreachable!("handled above"),
         }
     };
     let one = LLVMBuildZExt(builder, hit, i64t, cstr("nfcc.trace.one").as_ptr());

@@ -157,11 +157,18 @@ fn is_zero(w: &u32) -> bool {
 /// entry point's own code (not inside a summarised loop), whose every outcome returns a
 /// constant. The tracing variant counts, per packet, how many times it returned each of
 /// its `values` (and any other value, which no class expects).
+///
+/// Or, with `exit_side`, a way out of a loop of the entry point's own code that classes
+/// name: the conditional branch at `block`/`index` (its terminator) taking side
+/// `exit_side` (0 the true side) out of the loop; the tracing variant counts the times it
+/// does. Leaving a probe loop because the entry was found, or because a free slot was, are
+/// different outcomes with different costs, as a data-structure call's results are.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CallSite {
-    /// Its name in the classes: `callee@file:line` (`#k` added when a line has several).
+    /// Its name in the classes: `callee@file:line` (`#k` added when a line has several);
+    /// a loop exit's is `exit@file:line` (where the exiting branch is).
     pub name: String,
-    /// The function called.
+    /// The function called; for a loop exit, `loop at file:line`.
     pub callee: String,
     /// Where the call is (file:line).
     pub location: String,
@@ -175,12 +182,18 @@ pub struct CallSite {
     pub width: u32,
     /// The results the analysis found (signed decimal).
     pub values: Vec<String>,
+    /// For a loop exit: the side of the branch that leaves the loop.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_side: Option<u32>,
 }
 
 impl CallSite {
     /// The counter of each value (`name=value`), then the one of every other value
-    /// (`name=other`).
+    /// (`name=other`); a loop exit's one counter is its name.
     pub fn counters(&self) -> Vec<String> {
+        if self.exit_side.is_some() {
+            return vec![self.name.clone()];
+        }
         self.values.iter().map(|v| format!("{}={v}", self.name)).chain(std::iter::once(format!("{}=other", self.name))).collect()
     }
 }
@@ -1128,13 +1141,37 @@ fn call_sites(engine: &Engine<'_>, paths: &[PathResult]) -> std::collections::Ha
         }
         let (function, block, index) = call_position(call);
         let values = stat.values.iter().map(|v| signed(*v, stat.width).to_string()).collect();
-        let site = CallSite { name: String::new(), callee: callee_of(call), location: location_of(call), function, block, index, width: stat.width, values };
+        let site = CallSite { name: String::new(), callee: callee_of(call), location: location_of(call), function, block, index, width: stat.width, values, exit_side: None };
         found.push((call, site));
+    }
+    // Loop exits, of the loops that paths left in more than one way. (A loop with one way
+    // out is left by every path that enters it: its exit says nothing more.)
+    let mut ways: BTreeMap<String, BTreeSet<nfcc_passes::llvm::Value>> = BTreeMap::new();
+    for (term, (l, _)) in &engine.exits {
+        ways.entry(l.clone()).or_default().insert(*term);
+    }
+    for (term, (l, side)) in &engine.exits {
+        if ways[l].len() < 2 {
+            continue;
+        }
+        let (function, block, index) = call_position(*term);
+        let site = CallSite {
+            name: String::new(),
+            callee: format!("loop at {l}"),
+            location: location_of(*term),
+            function,
+            block,
+            index,
+            width: 0,
+            values: Vec::new(),
+            exit_side: Some(*side as u32),
+        };
+        found.push((*term, site));
     }
     found.sort_by(|a, b| (&a.1.function, a.1.block, a.1.index).cmp(&(&b.1.function, b.1.block, b.1.index)));
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
     for (_, site) in found.iter_mut() {
-        let base = format!("{}@{}", site.callee, site.location);
+        let base = if site.exit_side.is_some() { format!("exit@{}", site.location) } else { format!("{}@{}", site.callee, site.location) };
         let k = seen.entry(base.clone()).or_insert(0);
         *k += 1;
         site.name = if *k == 1 { base } else { format!("{base}#{k}") };
@@ -1223,7 +1260,30 @@ pub fn build(prog: &Program, engine: &mut Engine<'_>, cfg: &Config, info: &Modul
     let names = pcv_names(prog, engine, cfg);
     let inputs = engine.inputs;
     let paths = std::mem::take(&mut engine.paths);
-    let sites = call_sites(engine, &paths);
+    let mut sites = call_sites(engine, &paths);
+    // A loop's exits split the classes only where the paths leaving by them cost different
+    // amounts (the dearest path of each exit): otherwise they would only multiply classes.
+    let mut dearest: BTreeMap<&str, BTreeMap<nfcc_passes::llvm::Value, (i64, i64)>> = BTreeMap::new();
+    for p in &paths {
+        let (bi, bm) = path_bounds(p, engine, &names);
+        for (c, _) in &p.results {
+            if let (Some((l, _)), Some(site)) = (engine.exits.get(c), sites.get(c)) {
+                if site.exit_side.is_some() {
+                    let e = dearest.entry(l.as_str()).or_default().entry(*c).or_insert((i64::MIN, i64::MIN));
+                    *e = (e.0.max(bi.constant), e.1.max(bm.constant));
+                }
+            }
+        }
+    }
+    for exits in dearest.values() {
+        let mut costs = exits.values();
+        let first = costs.next();
+        if costs.all(|c| Some(c) == first) {
+            for c in exits.keys() {
+                sites.remove(c);
+            }
+        }
+    }
     let mut classes: BTreeMap<(Vec<String>, Vec<(String, u64)>), (Class, Vec<crate::expr::Expr>)> = BTreeMap::new();
     for p in &paths {
         let mut exprs: Vec<(String, Expr)> = p
@@ -1255,15 +1315,19 @@ pub fn build(prog: &Program, engine: &mut Engine<'_>, cfg: &Config, info: &Modul
         // The tracked calls' results on this path, in order of the sites.
         let mut results: BTreeMap<String, u64> = BTreeMap::new();
         for (call, v) in &p.results {
-            if let Some(site) = sites.get(call) {
-                *results.entry(format!("{}={}", site.name, signed(*v, site.width))).or_insert(0) += 1;
+            match sites.get(call) {
+                Some(site) if site.exit_side.is_some() => *results.entry(site.name.clone()).or_insert(0) += 1,
+                Some(site) => *results.entry(format!("{}={}", site.name, signed(*v, site.width))).or_insert(0) += 1,
+                None => {}
             }
         }
         let said: Vec<String> = results
             .iter()
-            .map(|(n, k)| {
-                let (site, v) = n.rsplit_once('=').expect("a counter name");
-                if *k == 1 { format!("{site} == {v}") } else { format!("{site} == {v} ({k} times)") }
+            .map(|(n, k)| match n.rsplit_once('=') {
+                Some((site, v)) if *k == 1 => format!("{site} == {v}"),
+                Some((site, v)) => format!("{site} == {v} ({k} times)"),
+                None if *k == 1 => format!("leaves by {n}"),
+                None => format!("leaves by {n} ({k} times)"),
             })
             .collect();
         let key = (conds.clone(), results.iter().map(|(n, k)| (n.clone(), *k)).collect::<Vec<_>>());

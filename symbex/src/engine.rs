@@ -346,6 +346,12 @@ pub struct Engine<'p> {
     pub merged_paths: u64,
     /// Every call instruction executed, and whether its results can be tracked.
     pub calls: HashMap<Value, CallStat>,
+    /// Loop exits of the entry point's own code that paths took: the exiting branch (a
+    /// conditional `br` whose other side stays in the loop), the loop's location, and the
+    /// side taken. A path records in [`PathResult::results`] the exits it took, as
+    /// (branch, side): they are observable (the tracing variant counts the edge), so paths
+    /// that leave a loop in different ways stay apart and the contract's classes name them.
+    pub exits: HashMap<Value, (String, u128)>,
     /// The PCVs beyond the program's loops: `extra[i]` is PCV `prog.loops.len() + i` in
     /// [`Engine::loops`].
     pub extra: Vec<Extra>,
@@ -452,6 +458,7 @@ impl<'p> Engine<'p> {
             parked: Vec::new(),
             merged_paths: 0,
             calls: HashMap::new(),
+            exits: HashMap::new(),
             extra: Vec::new(),
             loop_call_ids: HashMap::new(),
             block_pcvs: HashMap::new(),
@@ -1361,6 +1368,9 @@ impl<'p> Engine<'p> {
         // `constant - k x iteration + iteration x runs` with runs = k, and paths that skip
         // the loop altogether are not charged for the run that leaves it when they merge
         // with paths that enter it.
+        if depth == 1 && self.collecting.is_empty() && !self.prog.loops_of(from).is_empty() && self.prog.loops_of(to).is_empty() {
+            self.record_exit(st, from, to);
+        }
         for &l in self.prog.loops_of(from) {
             if !self.prog.loops[l].body.contains(&to) {
                 let mut summarised_at = None;
@@ -1423,6 +1433,27 @@ impl<'p> Engine<'p> {
             return Err(Stop::Parked);
         }
         Ok(())
+    }
+
+    /// The path leaves the entry point's loops from `from` to `to`: through a conditional
+    /// branch, the exit is one of the path's results (see [`Engine::exits`]).
+    fn record_exit(&mut self, st: &mut State, from: LLVMBasicBlockRef, to: LLVMBasicBlockRef) {
+        // SAFETY: the block's terminator and its successors.
+        let (term, side) = unsafe {
+            let term = LLVMGetBasicBlockTerminator(from);
+            if term.is_null() || opcode(term) != LLVMOpcode::LLVMBr || LLVMGetNumSuccessors(term) != 2 {
+                return;
+            }
+            let side = (0..2).find(|k| LLVMGetSuccessor(term, *k) == to);
+            match side {
+                Some(k) if LLVMGetSuccessor(term, 1 - k) != to => (term, k as u128),
+                _ => return,
+            }
+        };
+        let Some(&outer) = self.prog.loops_of(from).iter().max_by_key(|l| self.prog.loops[**l].body.len()) else { return };
+        let location = self.prog.loops[outer].location.clone();
+        self.exits.insert(term, (location, side));
+        Rc::make_mut(&mut st.results).push((term, side));
     }
 
     /// Enters block `to` from `from`: phis (all at once), then the block's cost.

@@ -1083,3 +1083,63 @@ b:
     );
     assert_eq!(c.classes[0].returns, ["drop"]);
 }
+
+#[test]
+fn the_way_a_loop_is_left_splits_the_classes() {
+    // A probe: a hit leaves from the body and costs 1 more; a miss leaves from the header
+    // when the chain ends, and claims a slot for 30. Paths that leave differently stay
+    // apart, so a hit is not charged the claim: its class names its exit.
+    let c = contract(
+        "@head = internal global ptr null
+define i32 @nf_process(ptr %p) {
+entry:
+  %h0 = load ptr, ptr @head
+  br label %h, !nfcc.cost !0
+h:
+  %cur = phi ptr [ %h0, %entry ], [ %next, %body ]
+  %null = icmp eq ptr %cur, null
+  br i1 %null, label %claim, label %body, !nfcc.cost !1
+body:
+  %kp = getelementptr i8, ptr %cur, i64 8
+  %key = load i32, ptr %kp
+  %hit = icmp eq i32 %key, 7
+  %next = load ptr, ptr %cur
+  br i1 %hit, label %found, label %h, !nfcc.cost !2
+found:
+  ret i32 1, !nfcc.cost !3
+claim:
+  ret i32 1, !nfcc.cost !4
+}
+!0 = !{i64 4, i64 1, i64 0, i64 2}
+!1 = !{i64 2, i64 0, i64 0, i64 2}
+!2 = !{i64 3, i64 2, i64 0, i64 4}
+!3 = !{i64 1, i64 0, i64 0, i64 1}
+!4 = !{i64 30, i64 5, i64 0, i64 1}
+",
+    );
+    assert!(c.coverage.complete, "{:?}", c.coverage);
+    let exits: Vec<_> = c.calls.iter().filter(|s| s.exit_side.is_some()).collect();
+    assert_eq!(exits.len(), 2, "{:#?}", c.calls);
+    let hit = exits.iter().find(|s| s.block == 2).expect("the body's exit");
+    let miss = exits.iter().find(|s| s.block == 1).expect("the header's exit");
+    assert_eq!((hit.exit_side, miss.exit_side), (Some(0), Some(0)));
+    assert_eq!(c.classes.len(), 2, "{:#?}", c.classes);
+    let n = c.pcvs.iter().find(|p| p.name.starts_with("n_")).expect("the loop's PCV").name.clone();
+    let class_of = |exit: &str| c.classes.iter().find(|k| k.results.get(exit) == Some(&1)).unwrap_or_else(|| panic!("{exit}: {:#?}", c.classes));
+    for t in 0..6u64 {
+        // t bodies that miss, then the hit: header and body t + 1 times.
+        let real_hit = 4 + 2 * (t + 1) + 3 * (t + 1) + 1;
+        let b = class_of(&hit.name).instructions.eval(&pcv(&[(&n, t + 1)]));
+        assert!(b >= real_hit as i64 && b <= real_hit as i64 + 3, "hit after {t}: bound {b}, real {real_hit}");
+        // t bodies that miss, then the chain ends: header t + 1 times.
+        let real_miss = 4 + 2 * (t + 1) + 3 * t + 30;
+        let b = class_of(&miss.name).instructions.eval(&pcv(&[(&n, t + 1)]));
+        assert!(b >= real_miss as i64 && b <= real_miss as i64 + 3, "miss after {t}: bound {b}, real {real_miss}");
+    }
+    // Concrete packets find their class through the exits' counters.
+    let frame = vec![0u8; 60];
+    let input = nfcc_symbex::contract::Input { packet: &frame, port: 0, time_ns: 0 };
+    let found = c.classes_of(input, &pcv(&[(&hit.name, 1)])).expect("evaluates");
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].results.get(&hit.name), Some(&1));
+}
