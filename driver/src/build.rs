@@ -248,6 +248,7 @@ pub fn build(opts: &BuildOptions, pipeline: &Pipeline) -> Result<BuildReport, Bu
         ("nfcc.h", abi::HEADER_NFCC_H),
         ("nfcc_host_api.h", abi::HEADER_HOST_API_H),
         ("nfcc_rt.c", abi::RUNTIME_C),
+        ("nfcc_hash.c", abi::RUNTIME_HASH_C),
         (ds::HEADER_NAME, ds::HEADER),
     ] {
         std::fs::write(include.join(name), text).map_err(BuildError::Temp)?;

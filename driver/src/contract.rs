@@ -29,13 +29,14 @@ pub fn generate(
     let runtime = load(runtime_bc, "runtime")?;
     let mut sources = sources;
     sources.entry("nfcc_rt.c".into()).or_insert_with(|| nfcc_runtime::abi::RUNTIME_C.into());
+    sources.entry("nfcc_hash.c".into()).or_insert_with(|| nfcc_runtime::abi::RUNTIME_HASH_C.into());
     // The data-structure library and the runtime's memory functions are analysed once per
     // calling context and charged by outcome where they are called; so is the isolation
     // checks' slow path, through a PCV of its own (its runs: 0 for valid accesses).
     let cfg = nfcc_symbex::Config {
         sources,
         summarise_files: library.map(|d| format!("{}/", d.display())).into_iter().collect(),
-        summarise_functions: ["memcpy", "memmove", "memset", "memcmp", "bcmp"].map(String::from).to_vec(),
+        summarise_functions: ["memcpy", "memmove", "memset", "memcmp", "bcmp", "nfcc_hash_bytes"].map(String::from).to_vec(),
         count_calls: vec!["nfcc__check".into()],
         ..nfcc_symbex::Config::default()
     };

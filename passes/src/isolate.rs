@@ -82,6 +82,9 @@ const LIBC: &[(&str, bool, bool)] = &[
     ("memset", true, false),
     ("memcmp", false, true),
     ("bcmp", false, true),
+    // nfcc's runtime: the data-structure library's key hash (`nfcc_hash` in nfcc_ds.h)
+    // reads its key's range, checked here once instead of word by word in module code.
+    ("nfcc_hash_bytes", false, false),
 ];
 /// Name prefixes user code may not define or reference.
 const RESERVED: &[&str] = &["nfcc__", "nfcc.", "__start_nfcc", "__stop_nfcc", "__safestack"];

@@ -81,9 +81,16 @@ const HARMLESS_INTRINSICS: &[&str] = &[
     "llvm.ucmp", "llvm.ptrmask",
 ];
 /// libc functions a module may call: (name, writes its first argument, reads its second).
-/// The length is the third argument; `memcmp`/`bcmp` read both pointers.
-const LIBC: &[(&str, bool, bool)] =
-    &[("memcpy", true, true), ("memmove", true, true), ("memset", true, false), ("memcmp", false, true), ("bcmp", false, true)];
+/// The length is the third argument; `memcmp`/`bcmp` read both pointers, and the runtime's
+/// key hash `nfcc_hash_bytes` (key, seed, length) reads its first.
+const LIBC: &[(&str, bool, bool)] = &[
+    ("memcpy", true, true),
+    ("memmove", true, true),
+    ("memset", true, false),
+    ("memcmp", false, true),
+    ("bcmp", false, true),
+    ("nfcc_hash_bytes", false, false),
+];
 /// The calling convention the runtime defines `nfcc__check` with (`preserve_most` in
 /// `nfcc_rt.c`). A call of another convention would hand the runtime other registers
 /// than the arguments proven, so declarations and calls must use this one.

@@ -365,3 +365,6 @@ __attribute__((no_builtin)) int bcmp(const void *a, const void *b, size_t n)
 {
 	return memcmp(a, b, n);
 }
+
+/* The data-structure library's key hash: runtime code, its key's range checked at the call. */
+#include "nfcc_hash.c"

@@ -108,7 +108,8 @@ extern struct nfcc_ds_trace nfcc_ds_trace;
 #define NFCC_DS_HEAP(p) ((__typeof__(p))nfcc_heap_check(p))
 
 /*
- * Hashing (hash.c).
+ * Hashing (runtime-lib/c/nfcc_hash.c: nfcc's runtime, which the key's range is checked
+ * for once at the call, like memcmp's).
  */
 
 /*
@@ -121,7 +122,11 @@ extern struct nfcc_ds_trace nfcc_ds_trace;
  * unkeyed: an adversary can build colliding keys, which is why chain walks
  * are bounded and counted as PCVs. Runs len/4 rounds (fixed per key size).
  */
-NFCC_DS_CALL uint32_t nfcc_hash(const void *key, uint32_t len, uint32_t seed);
+uint32_t nfcc_hash_bytes(const void *key, uint32_t seed, size_t len);
+static inline uint32_t nfcc_hash(const void *key, uint32_t len, uint32_t seed)
+{
+	return nfcc_hash_bytes(key, seed, len);
+}
 
 /*
  * Hash map (map.c): fixed-size keys -> uint32_t values.

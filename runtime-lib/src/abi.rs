@@ -276,3 +276,6 @@ pub const HEADER_NFCC_H: &str = include_str!("../include/nfcc.h");
 pub const HEADER_HOST_API_H: &str = include_str!("../c/nfcc_host_api.h");
 /// `nfcc_rt.c`, the runtime linked into every module.
 pub const RUNTIME_C: &str = include_str!("../c/nfcc_rt.c");
+/// `nfcc_hash.c`, the key hash `nfcc_rt.c` includes (the data-structure library's tests
+/// link it too).
+pub const RUNTIME_HASH_C: &str = include_str!("../c/nfcc_hash.c");

@@ -103,6 +103,11 @@ fn reading_another_packet_is_stopped_in_rw_only() {
 }
 
 #[test]
+fn reading_another_packet_through_the_runtimes_hash_is_stopped_in_rw() {
+    assert_stopped("hash_other_packet", "rw", "read", &[]);
+}
+
+#[test]
 fn smashing_the_stack_never_reaches_a_return_address() {
     for mode in ["rw", "wonly"] {
         // A small heap keeps the walk through the module's own memory short.
