@@ -49,18 +49,24 @@ __attribute__((noinline)) uint32_t nfcc_hash_bytes(const void *key, uint32_t see
 	const uint8_t *p = key;
 	uint32_t len = (uint32_t)n;
 	uint32_t h = seed ^ (len * 0x9e3779b9u);
-	uint32_t i = 0;
+	uint32_t words = len / 4;
+	uint32_t rest = len % 4;
 
+	/*
+	 * The tail's length is taken from len, not from where the loop stopped: every way
+	 * past the loop then runs the same code, which a contract charges exactly.
+	 */
 	/* PCV key_words: 4-byte words of the keys nfcc_hash mixed (len / 4 per key: fixed per key size) */
-	for (; len - i >= 4; i += 4) {
-		h = (h ^ nfcc_hash_mix32(nfcc_hash_le32(p + i))) * 0x9e3779b1u;
+	for (uint32_t k = 0; k < words; k++) {
+		h = (h ^ nfcc_hash_mix32(nfcc_hash_le32(p + 4 * k))) * 0x9e3779b1u;
 		h = h << 13 | h >> 19;
 	}
-	if (len > i) {
-		uint32_t w = len - i > 1 ? nfcc_hash_le16(p + i) : p[i];
+	if (rest != 0) {
+		const uint8_t *t = p + 4 * words;
+		uint32_t w = rest > 1 ? nfcc_hash_le16(t) : t[0];
 
-		if (len - i > 2)
-			w |= (uint32_t)p[i + 2] << 16;
+		if (rest > 2)
+			w |= (uint32_t)t[2] << 16;
 		h = (h ^ nfcc_hash_mix32(w)) * 0x9e3779b1u;
 	}
 	return nfcc_hash_mix32(h);
