@@ -19,7 +19,11 @@
 //!    successors to `b` alone, `b` is an IR successor of `a`, and every IR successor of `a`
 //!    owns machine code, so no folded-away block hides between them) is a critical-edge
 //!    split holding phi copies: it runs exactly when that edge is taken, and is charged to
-//!    the edge ([`EDGE_COST_MD`] on `a`'s terminator), paid only by paths taking it.
+//!    the edge ([`EDGE_COST_MD`] on `a`'s terminator), paid only by paths taking it. So is a
+//!    block whose successors resolve to `b` when `b` is reached from `a` only through the
+//!    one successor `e` of `a` that owns no code, along blocks without code of one successor
+//!    each (values reloaded on the way to a join the optimiser left an empty block before):
+//!    it runs exactly when `a` takes the edge to `e`, which pays for it.
 //!    Any other block that names no IR block of the module (a block a codegen IR pass
 //!    created such as `select.end`) is charged to the IR blocks of all its machine predecessors, or of all
 //!    its machine successors (resolved through other such blocks). Each execution of it
@@ -640,7 +644,29 @@ pub fn map_function(
     let edge_of = |p: &[String], s: &[String]| -> Option<(String, String)> {
         let ([a], [b]) = (p, s) else { return None };
         let succs = ir_succs.get(a)?;
-        (succs.contains(b) && succs.iter().all(|x| present.contains(x))).then(|| (a.clone(), b.clone()))
+        if succs.contains(b) {
+            return succs.iter().all(|x| present.contains(x)).then(|| (a.clone(), b.clone()));
+        }
+        // `a -> e -> ... -> b` through IR blocks that own no machine code, each with one
+        // successor, where `e` is the only successor of `a` without code: the block runs
+        // exactly when `a` takes the edge to `e` (any other way out of `a` goes to code of
+        // its own, never to `b`'s through this block), so that edge pays for it.
+        let mut codeless = succs.iter().filter(|x| !present.contains(x));
+        let (Some(e), None) = (codeless.next(), codeless.next()) else { return None };
+        let mut cur = e;
+        for _ in 0..=ir_succs.len() {
+            if cur == b {
+                return Some((a.clone(), e.clone()));
+            }
+            if present.contains(cur) {
+                return None;
+            }
+            match ir_succs.get(cur).map(Vec::as_slice) {
+                Some([next]) => cur = next,
+                _ => return None,
+            }
+        }
+        None
     };
     let mut m = Mapping::default();
     for (i, b) in f.blocks.iter().enumerate() {
