@@ -23,7 +23,11 @@
 //!    block whose successors resolve to `b` when `b` is reached from `a` only through the
 //!    one successor `e` of `a` that owns no code, along blocks without code of one successor
 //!    each (values reloaded on the way to a join the optimiser left an empty block before):
-//!    it runs exactly when `a` takes the edge to `e`, which pays for it.
+//!    it runs exactly when `a` takes the edge to `e`, which pays for it. And so is a block
+//!    entered only from `a`'s one machine block when every IR successor of `a` but one, `e`,
+//!    owns a named machine block `a` goes to directly and the block leads to none of them
+//!    (a copy tail duplication made of `e`'s code on its way to the shared epilogue): it runs
+//!    only when `a` takes the edge to `e`.
 //!    Any other block that names no IR block of the module (a block a codegen IR pass
 //!    created such as `select.end`) is charged to the IR blocks of all its machine predecessors, or of all
 //!    its machine successors (resolved through other such blocks). Each execution of it
@@ -668,6 +672,45 @@ pub fn map_function(
         }
         None
     };
+    // A block entered only from the machine blocks of one IR block `a`, when every IR
+    // successor of `a` but one (`e`) is the IR block of a named machine block that `a`'s
+    // blocks go to directly, and it leads (resolving through blocks that name none) to none
+    // of those or `a`: it runs only when `a` takes the edge to `e` (a copy of `e`'s code
+    // that tail duplication put there, say, on its way to the shared epilogue). The edge
+    // pays for it, not every path through `a`.
+    let edge_by_elimination = |i: usize, s: &[String]| -> Option<(String, String)> {
+        let mut from = preds[i].iter().map(|&k| own(k));
+        let a = from.next()??;
+        if !from.all(|x| x == Some(a)) {
+            return None;
+        }
+        // `a` in one machine block: its cost is that block, and the edge's adds to it only
+        // on the edge (with several, `a` is charged its longest path through them, which
+        // may already hold this block's cost: a switch's default).
+        let blocks: Vec<usize> = (0..n).filter(|&k| own(k) == Some(a)).collect();
+        if blocks.len() != 1 {
+            return None;
+        }
+        let mut named: HashSet<&String> = HashSet::new();
+        for &k in &blocks {
+            for &j in &succs[k] {
+                match own(j) {
+                    Some(x) if x != a => {
+                        named.insert(x);
+                    }
+                    Some(_) => {}
+                    None if j == i => {}
+                    None => return None,
+                }
+            }
+        }
+        if s.iter().any(|x| x == a || named.contains(x)) {
+            return None;
+        }
+        let mut rest = ir_succs.get(a)?.iter().filter(|t| !named.contains(t) && *t != a);
+        let (Some(e), None) = (rest.next(), rest.next()) else { return None };
+        Some((a.clone(), e.clone()))
+    };
     let mut m = Mapping::default();
     for (i, b) in f.blocks.iter().enumerate() {
         // Padding before block i+1 runs only when block i falls into it.
@@ -697,7 +740,7 @@ pub fn map_function(
                 }
                 // On exactly one IR edge (a critical edge split for its phi copies): paid by
                 // the paths that take that edge, and only by them.
-                if let Some(e) = edge_of(&p, &s) {
+                if let Some(e) = edge_of(&p, &s).or_else(|| edge_by_elimination(i, &s)) {
                     m.charged_to_edge += 1;
                     on_edge.entry(e).or_default().push((i, cost));
                     continue;
