@@ -305,8 +305,9 @@ fn data_structure_nfs_never_exceed_their_contracts_on_colliding_expiring_traffic
         // loops that do not write them and returns charged once per call to 3-4.5% (the LB's
         // Maglev refill 13%), the library's expiry and probe loops tested at the end of each
         // run (a call that expires nothing or a placement whose slot is free never enters
-        // them) to 1.5-3.2%.
-        let limit = 0.04;
+        // them) to 1.5-3.2%; the key hash as runtime code and the cost mapping's edge rules
+        // (copies and reloads on one edge are paid on it) to 0.8-2.7%: the 3% bar.
+        let limit = 0.03;
         for metric in ["instructions", "memory"] {
             let gap = r["max_gap"][metric].as_f64().unwrap();
             assert!(gap < limit, "{nf}: max {metric} gap {gap}");
