@@ -5,6 +5,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <rte_errno.h>
 #include <rte_log.h>
@@ -42,32 +43,87 @@ int nfcc_dpdk_eal_init(int argc, char **argv)
 	return rc;
 }
 
-uint16_t nfcc_dpdk_rx(uint16_t port, uint16_t queue, struct rte_mbuf **mbufs, struct nfcc_dpdk_pkt *pkts,
-		      uint16_t n, int ts_offset, uint64_t ts_flag)
+static uint64_t clock_ns(void)
+{
+	struct timespec t;
+
+	if (clock_gettime(CLOCK_REALTIME, &t) != 0 || t.tv_sec < 0)
+		return 0;
+	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+/*
+ * Whether m may be given to a module: one segment (a chain whose frame fits its first
+ * segment is made one first; a longer frame, over the pool's 2048 data bytes, stays a
+ * chain), with the module's headroom before the data (its region is this one buffer).
+ */
+static inline int usable(struct rte_mbuf *m)
+{
+	if (likely(m->nb_segs == 1 && m->data_off >= NFCC_DPDK_HEADROOM))
+		return 1;
+	if (m->nb_segs > 1)
+		rte_pktmbuf_linearize(m);
+	return m->nb_segs == 1 && rte_pktmbuf_headroom(m) >= NFCC_DPDK_HEADROOM;
+}
+
+static inline void describe(struct nfcc_dpdk_desc *d, struct rte_mbuf *m, uint16_t port, uint64_t time_ns)
+{
+	d->data = rte_pktmbuf_mtod(m, uint8_t *);
+	d->len = rte_pktmbuf_data_len(m);
+	d->port = port;
+	d->pad = 0;
+	d->time_ns = time_ns;
+}
+
+uint16_t nfcc_dpdk_rx(uint16_t port, uint16_t queue, struct rte_mbuf **mbufs, struct nfcc_dpdk_desc *descs,
+		      uint16_t n, int ts_offset, uint64_t ts_flag, uint16_t *usable_out, uint16_t *unusable_out)
 {
 	uint16_t got = rte_eth_rx_burst(port, queue, mbufs, n);
+	size_t k = 0;
 
-	for (uint16_t i = 0; i < got; i++) {
-		struct rte_mbuf *m = mbufs[i];
-		struct nfcc_dpdk_pkt *p = &pkts[i];
+	if (ts_offset < 0) {
+		/* Every packet gets the host clock. */
+		uint64_t clock = got > 0 ? clock_ns() : 0;
 
-		/* A chain whose frame fits its first segment is made one segment; a longer frame
-		 * (over the pool's 2048 data bytes) stays a chain, which no module is given. */
-		if (unlikely(m->nb_segs > 1))
-			rte_pktmbuf_linearize(m);
-		p->mbuf = m;
-		p->data = rte_pktmbuf_mtod(m, uint8_t *);
-		p->len = rte_pktmbuf_data_len(m);
-		/* The module's region is this one buffer: headroom before the data, no chain. */
-		p->usable = m->nb_segs == 1 && rte_pktmbuf_headroom(m) >= NFCC_DPDK_HEADROOM;
-		if (ts_offset >= 0 && (m->ol_flags & ts_flag) != 0) {
-			p->time_ns = *RTE_MBUF_DYNFIELD(m, ts_offset, rte_mbuf_timestamp_t *);
-			p->has_time = 1;
-		} else {
-			p->time_ns = 0;
-			p->has_time = 0;
+		for (size_t i = 0; i < got; i++) {
+			struct rte_mbuf *m = mbufs[i];
+
+			if (unlikely(!usable(m))) {
+				rte_pktmbuf_free(m);
+				continue;
+			}
+			describe(&descs[k], m, port, clock);
+			mbufs[k++] = m;
+		}
+	} else {
+		uint64_t clock = 0;
+		int have_clock = 0;
+
+		for (size_t i = 0; i < got; i++) {
+			struct rte_mbuf *m = mbufs[i];
+			uint64_t t;
+
+			if (unlikely(!usable(m))) {
+				rte_pktmbuf_free(m);
+				continue;
+			}
+			if ((m->ol_flags & ts_flag) != 0) {
+				uint64_t us = *RTE_MBUF_DYNFIELD(m, ts_offset, rte_mbuf_timestamp_t *);
+
+				t = us > UINT64_MAX / 1000 ? UINT64_MAX : us * 1000;
+			} else {
+				if (!have_clock) {
+					clock = clock_ns();
+					have_clock = 1;
+				}
+				t = clock;
+			}
+			describe(&descs[k], m, port, t);
+			mbufs[k++] = m;
 		}
 	}
+	*usable_out = (uint16_t)k;
+	*unusable_out = (uint16_t)(got - k);
 	return got;
 }
 

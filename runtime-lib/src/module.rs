@@ -513,9 +513,19 @@ impl Module {
         let done = fault::contain(self.fault, || unsafe { enter_burst(pkts.as_ptr(), out, n32) }) as usize;
         let done = done.min(n);
         self.stats.received += done as u64;
+        verdicts.reserve(n);
+        // SAFETY: the module returned; nothing else holds the context.
+        let n_ports = c_int::from(unsafe { (*self.ctx).n_ports });
         for k in 0..done {
             let rc = self.raw_verdicts[k];
-            verdicts.push(self.verdict(rc));
+            // A port, the common case, counted here; every other result as `verdict` says.
+            let v = if rc >= 0 && rc < n_ports {
+                self.stats.forwarded += 1;
+                Verdict::Port(rc as u16)
+            } else {
+                self.verdict(rc)
+            };
+            verdicts.push(v);
         }
         if done < n {
             debug_assert!(self.quarantine.is_some(), "the runtime stops a burst only on a violation");

@@ -24,7 +24,7 @@ mod sys;
 
 use crate::abi;
 use crate::host::{self, Arrival, Chain, Event, Frame, RunConfig, RunReport};
-use crate::module::{LoadError, Module, ModuleSpec, ModuleStats, Protection, Violation};
+use crate::module::{LoadError, Module, ModuleSpec, ModuleStats, Protection, Verdict, Violation};
 use std::ffi::{c_char, c_int, CStr, CString};
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicU8, Ordering};
 use std::sync::Mutex;
@@ -42,8 +42,6 @@ pub const MBUF_BUF_SIZE: u16 = 2048 + sys::RTE_PKTMBUF_HEADROOM as u16;
 pub const DEFAULT_IDLE: Duration = Duration::from_millis(100);
 /// Drivers whose input runs dry: a run on them alone ends when they go idle.
 pub const VIRTUAL_DRIVERS: &[&str] = &["net_pcap", "net_ring", "net_null"];
-/// Nanoseconds per unit of net_pcap's RX timestamp (microseconds).
-const PCAP_TS_NS: u64 = 1000;
 /// Transmit attempts on a full queue before the rest of a burst is dropped.
 const TX_RETRIES: u32 = 64;
 
@@ -365,11 +363,31 @@ impl Drop for SignalGuard {
     }
 }
 
-/// One received packet waiting for the chain.
-#[derive(Clone, Copy)]
-struct Staged {
-    pkt: sys::nfcc_dpdk_pkt,
-    time_ns: u64,
+/// The packets one port's last receive burst gave that have not gone to the chain yet:
+/// `descs[head..len]`, each the descriptor of `mbufs[k]`'s frame (the shim describes them
+/// and leaves out, freed, the ones no module may be given). A port is received from again
+/// only once it is empty.
+struct Staging {
+    descs: [abi::Packet; BURST],
+    mbufs: [*mut sys::rte_mbuf; BURST],
+    head: usize,
+    len: usize,
+}
+
+const _: () = assert!(std::mem::size_of::<abi::Packet>() == std::mem::size_of::<sys::nfcc_dpdk_desc>());
+const _: () = assert!(std::mem::offset_of!(abi::Packet, len) == std::mem::offset_of!(sys::nfcc_dpdk_desc, len));
+const _: () = assert!(std::mem::offset_of!(abi::Packet, port) == std::mem::offset_of!(sys::nfcc_dpdk_desc, port));
+const _: () = assert!(std::mem::offset_of!(abi::Packet, time_ns) == std::mem::offset_of!(sys::nfcc_dpdk_desc, time_ns));
+
+impl Staging {
+    fn new() -> Staging {
+        let empty = abi::Packet { data: std::ptr::null_mut(), len: 0, port: 0, pad: 0, time_ns: 0 };
+        Staging { descs: [empty; BURST], mbufs: [std::ptr::null_mut(); BURST], head: 0, len: 0 }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.head == self.len
+    }
 }
 
 /// Picks the port whose oldest staged packet goes to the chain next: the earliest
@@ -377,10 +395,6 @@ struct Staged {
 /// `None` when it has nothing staged (the caller refills a port before it would matter).
 fn merge_pick(heads: &[Option<u64>]) -> Option<usize> {
     heads.iter().enumerate().filter_map(|(p, t)| t.map(|t| (t, p))).min().map(|(_, p)| p)
-}
-
-fn now_ns() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
 }
 
 /// EAL with its ports started and a chain loaded per lcore.
@@ -505,7 +519,11 @@ impl Session {
             packets_out: 0,
             chain_time: Duration::ZERO,
             tx: (0..self.n).map(|_| Vec::with_capacity(BURST * 2)).collect(),
-            arrivals: Vec::with_capacity(2 * BURST),
+            round: Vec::with_capacity(self.n.max(2) as usize * BURST),
+            round_mbufs: Vec::with_capacity(self.n.max(2) as usize * BURST),
+            verdicts: Vec::with_capacity(self.n.max(2) as usize * BURST),
+            free: Vec::with_capacity(self.n.max(2) as usize * BURST),
+            arrivals: Vec::new(),
             chain: Chain::default(),
             refill: None,
             shared: std::ptr::from_ref(shared),
@@ -931,7 +949,15 @@ struct Loop<'a> {
     chain_time: Duration,
     /// Per output port, mbufs waiting for the next transmit burst.
     tx: Vec<Vec<*mut sys::rte_mbuf>>,
-    /// The packets of this round, in the order they go to the chain.
+    /// The packets of this round, in the order they go to the chain: each one's descriptor
+    /// (its input port and time, its mbuf's frame) and its mbuf.
+    round: Vec<abi::Packet>,
+    round_mbufs: Vec<*mut sys::rte_mbuf>,
+    /// The one module's verdicts on `round` (a chain of one module).
+    verdicts: Vec<Verdict>,
+    /// Mbufs of this round that did not leave, freed together at its end.
+    free: Vec<*mut sys::rte_mbuf>,
+    /// The round as `host::run_chain` takes it (chains of several modules).
     arrivals: Vec<Arrival<Mbuf>>,
     /// The chain's scratch, reused every round.
     chain: Chain<Mbuf>,
@@ -1001,56 +1027,138 @@ impl Loop<'_> {
         Some(Mbuf { m, data, len: f.len() as u32, pool: self.pool })
     }
 
-    /// Receives up to `want` packets from `port` onto `staged`; returns how many.
-    fn receive(&mut self, port: u16, want: usize, staged: &mut std::collections::VecDeque<Staged>) -> usize {
-        let mut mbufs = [std::ptr::null_mut(); BURST];
-        let mut pkts = [sys::nfcc_dpdk_pkt { mbuf: std::ptr::null_mut(), data: std::ptr::null_mut(), time_ns: 0, len: 0, usable: 0, has_time: 0 }; BURST];
-        // SAFETY: both arrays hold BURST entries; the port is started.
-        let got = unsafe { sys::nfcc_dpdk_rx(port, self.queue, mbufs.as_mut_ptr(), pkts.as_mut_ptr(), want.min(BURST) as u16, self.ts_offset, self.ts_flag) } as usize;
-        if got == 0 {
-            return 0;
-        }
+    /// Receives up to `want` packets from `port` into the empty `st`; returns how many the
+    /// driver gave (those no module may be given are counted and freed, not staged).
+    fn receive(&mut self, port: u16, want: usize, st: &mut Staging) -> usize {
         let stats = &mut self.ports[port as usize];
-        if !stats.timestamps {
-            for p in &mut pkts[..got] {
-                p.has_time = 0;
-            }
-        }
-        let clock = if pkts[..got].iter().any(|p| p.has_time == 0) { now_ns() } else { 0 };
+        let ts_offset = if stats.timestamps { self.ts_offset } else { -1 };
+        let (mut usable, mut unusable) = (0u16, 0u16);
+        // SAFETY: both arrays hold BURST entries and `nfcc_dpdk_desc` is `abi::Packet`'s
+        // layout (asserted above); the port is started.
+        let got = unsafe {
+            sys::nfcc_dpdk_rx(
+                port,
+                self.queue,
+                st.mbufs.as_mut_ptr(),
+                st.descs.as_mut_ptr().cast(),
+                want.min(BURST) as u16,
+                ts_offset,
+                self.ts_flag,
+                &mut usable,
+                &mut unusable,
+            )
+        } as usize;
+        st.head = 0;
+        st.len = usable as usize;
         stats.rx += got as u64;
-        for p in &pkts[..got] {
-            if p.usable == 0 {
-                stats.unusable += 1;
-                // SAFETY: the host owns what it received.
-                unsafe { sys::nfcc_dpdk_free(p.mbuf) };
-                continue;
-            }
-            let time_ns = if p.has_time != 0 { p.time_ns.saturating_mul(PCAP_TS_NS) } else { clock };
-            staged.push_back(Staged { pkt: *p, time_ns });
-        }
+        stats.unusable += u64::from(unusable);
         got
     }
 
-    /// Takes one received packet for this round's burst of the chain. `nfcc dpdk-model`
-    /// and `nfcc check --dpdk` count packets at its entry, so it stays a function of its
-    /// own, called once per received packet.
+    /// Counts one received packet taken for this round's burst of the chain (the caller
+    /// has put it in `round`). `nfcc dpdk-model` and `nfcc check --dpdk` count packets at
+    /// its entry, so it stays a function of its own, called once per received packet.
     #[inline(never)]
-    fn process(&mut self, port: u16, s: Staged) {
+    fn process(&mut self) {
         self.packets_in += 1;
-        let frame = Mbuf { m: s.pkt.mbuf, data: s.pkt.data, len: s.pkt.len, pool: self.pool };
-        self.arrivals.push(Arrival { frame, port, time_ns: s.time_ns });
+    }
+
+    /// Takes `st`'s staged packets for this round, in order.
+    fn take(&mut self, st: &mut Staging) {
+        self.round.extend_from_slice(&st.descs[st.head..st.len]);
+        self.round_mbufs.extend_from_slice(&st.mbufs[st.head..st.len]);
+        for _ in st.head..st.len {
+            self.process();
+        }
+        st.head = st.len;
     }
 
     /// Runs the round's packets through the chain as one burst and queues what leaves it,
     /// in the order the chain emits it (by arrival); frees the mbufs that did not leave.
     fn run_burst(&mut self, on_event: &mut dyn FnMut(&Event)) {
-        let n = self.arrivals.len();
+        let n = self.round.len();
         if n == 0 {
             return;
         }
-        host::run_chain(&mut self.modules, &mut self.arrivals, self.n, &mut self.chain);
+        if self.modules.len() == 1 {
+            self.run_one();
+        } else {
+            self.run_chain();
+        }
         let first = self.packets_in - n as u64;
         host::report_stops(&self.modules, &self.chain, |slot| first + slot as u64 + 1, on_event);
+        self.round.clear();
+        self.round_mbufs.clear();
+        if !self.free.is_empty() {
+            // SAFETY: the host owns these mbufs, each once.
+            unsafe { sys::nfcc_dpdk_free_bulk(self.free.as_mut_ptr(), self.free.len() as u32) };
+            self.free.clear();
+        }
+    }
+
+    /// A chain of one module: what `host::run_chain` does, on the round's descriptors as
+    /// they are (each one its mbuf's frame), each verdict acted on in arrival order: a
+    /// port's packet queued on it, a flood's copies on every other port (in port order),
+    /// any other packet freed at the end of the round (in benchmarks, replaced).
+    fn run_one(&mut self) {
+        let n = self.round.len();
+        self.chain.stopped.clear();
+        // SAFETY: each descriptor is its own received mbuf's frame (one segment, at least
+        // HEADROOM bytes of headroom before it, checked by the shim), which nothing else
+        // uses while the module runs; no two share an mbuf.
+        unsafe { self.modules[0].process_burst(&self.round, &mut self.verdicts) };
+        let mut out = 0u64;
+        for k in 0..n {
+            let m = self.round_mbufs[k];
+            let left = match self.verdicts[k] {
+                Verdict::Port(to) => {
+                    self.tx[to as usize].push(m);
+                    out += 1;
+                    continue;
+                }
+                Verdict::Drop => false,
+                Verdict::Violation => {
+                    self.chain.stopped.push((k, 0));
+                    false
+                }
+                Verdict::Flood => {
+                    let d = self.round[k];
+                    let mut copies = 0;
+                    for to in (0..self.n).filter(|&to| to != d.port) {
+                        let mut data = std::ptr::null_mut();
+                        // SAFETY: the frame is `len` readable bytes; the shim copies them
+                        // into a new mbuf with the default headroom.
+                        let c = unsafe { sys::nfcc_dpdk_frame(self.pool, d.data, d.len, &mut data) };
+                        if c.is_null() {
+                            self.chain.lost_copies += 1;
+                        } else {
+                            self.tx[to as usize].push(c);
+                            copies += 1;
+                        }
+                    }
+                    out += copies;
+                    copies > 0
+                }
+            };
+            self.free.push(m);
+            // In benchmarks an arrival nothing left for is replaced on its input port, in
+            // arrival order among the packets that leave.
+            if !left && self.refill.is_some() {
+                self.replace(self.round[k].port);
+            }
+        }
+        self.packets_out += out;
+    }
+
+    /// A chain of several modules: the round as arrivals through `host::run_chain`.
+    fn run_chain(&mut self) {
+        let n = self.round.len();
+        self.arrivals.clear();
+        for (d, &m) in self.round.iter().zip(&self.round_mbufs) {
+            let frame = Mbuf { m, data: d.data, len: d.len, pool: self.pool };
+            self.arrivals.push(Arrival { frame, port: d.port, time_ns: d.time_ns });
+        }
+        host::run_chain(&mut self.modules, &mut self.arrivals, self.n, &mut self.chain);
         self.packets_out += self.chain.out.len() as u64;
         // In benchmarks an arrival nothing left for is replaced on its input port, in
         // arrival order among the packets that leave.
@@ -1126,7 +1234,7 @@ impl Loop<'_> {
         // SAFETY: the shared state outlives every loop.
         let shared = unsafe { &*self.shared };
         let n = self.n as usize;
-        let mut staged: Vec<std::collections::VecDeque<Staged>> = (0..n).map(|_| std::collections::VecDeque::with_capacity(2 * BURST)).collect();
+        let mut staged: Vec<Staging> = (0..n).map(|_| Staging::new()).collect();
         let mut rr = 0usize;
         let mut quiet_since: Option<Instant> = None;
         loop {
@@ -1141,7 +1249,7 @@ impl Loop<'_> {
                 self.drop_staged(&mut staged);
                 return;
             }
-            if self.queue == 0 && shared.has_events.swap(false, Ordering::AcqRel) {
+            if self.queue == 0 && shared.has_events.load(Ordering::Acquire) && shared.has_events.swap(false, Ordering::AcqRel) {
                 let mut events = shared.events.lock().expect("no lcore panicked holding it");
                 for e in events.drain(..) {
                     on_event(&e);
@@ -1173,7 +1281,6 @@ impl Loop<'_> {
             }
             if got_any {
                 quiet_since = None;
-                shared.last_rx.store(shared.start.elapsed().as_nanos() as u64, Ordering::Relaxed);
             }
             if !got_any && empty {
                 let quiet = *quiet_since.get_or_insert_with(Instant::now);
@@ -1192,24 +1299,30 @@ impl Loop<'_> {
             }
 
             let t0 = Instant::now();
+            if got_any {
+                shared.last_rx.store(t0.saturating_duration_since(shared.start).as_nanos() as u64, Ordering::Relaxed);
+            }
             if self.merged {
                 // Hand packets over in timestamp order while every port has one staged
                 // or was just found empty; a port running out is refilled first.
+                let mut heads = [None; abi::MAX_PORTS as usize];
                 for _ in 0..2 * BURST {
-                    let heads: Vec<Option<u64>> = staged.iter().map(|s| s.front().map(|x| x.time_ns)).collect();
-                    let Some(p) = merge_pick(&heads) else { break };
-                    let s = staged[p].pop_front().expect("picked port has a packet");
-                    self.process(p as u16, s);
+                    for (h, s) in heads.iter_mut().zip(&staged) {
+                        *h = (!s.is_empty()).then(|| s.descs[s.head].time_ns);
+                    }
+                    let Some(p) = merge_pick(&heads[..n]) else { break };
+                    let s = &mut staged[p];
+                    self.round.push(s.descs[s.head]);
+                    self.round_mbufs.push(s.mbufs[s.head]);
+                    s.head += 1;
+                    self.process();
                     if staged[p].is_empty() {
                         break;
                     }
                 }
             } else {
                 for k in 0..n {
-                    let p = (rr + k) % n;
-                    while let Some(s) = staged[p].pop_front() {
-                        self.process(p as u16, s);
-                    }
+                    self.take(&mut staged[(rr + k) % n]);
                 }
                 rr = (rr + 1) % n;
             }
@@ -1219,12 +1332,13 @@ impl Loop<'_> {
         }
     }
 
-    fn drop_staged(&mut self, staged: &mut [std::collections::VecDeque<Staged>]) {
-        for q in staged {
-            for s in q.drain(..) {
+    fn drop_staged(&mut self, staged: &mut [Staging]) {
+        for s in staged {
+            for &m in &s.mbufs[s.head..s.len] {
                 // SAFETY: staged mbufs are the host's.
-                unsafe { sys::nfcc_dpdk_free(s.pkt.mbuf) };
+                unsafe { sys::nfcc_dpdk_free(m) };
             }
+            s.head = s.len;
         }
     }
 }
