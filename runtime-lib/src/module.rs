@@ -505,28 +505,29 @@ impl Module {
             return;
         };
         let n32 = u32::try_from(n).expect("a burst holds fewer than 2^32 packets");
-        self.raw_verdicts.clear();
-        self.raw_verdicts.resize(n, 0);
-        let out = self.raw_verdicts.as_mut_ptr();
+        let mut raw = std::mem::take(&mut self.raw_verdicts);
+        raw.clear();
+        raw.resize(n, 0);
+        let out = raw.as_mut_ptr();
         // SAFETY: the runtime's entry point reads n descriptors and writes at most n
         // verdicts; the packets' buffers are the caller's guarantee; faults are contained.
         let done = fault::contain(self.fault, || unsafe { enter_burst(pkts.as_ptr(), out, n32) }) as usize;
         let done = done.min(n);
         self.stats.received += done as u64;
-        verdicts.reserve(n);
         // SAFETY: the module returned; nothing else holds the context.
         let n_ports = c_int::from(unsafe { (*self.ctx).n_ports });
-        for k in 0..done {
-            let rc = self.raw_verdicts[k];
+        let mut forwarded = 0u64;
+        verdicts.extend(raw[..done].iter().map(|&rc| {
             // A port, the common case, counted here; every other result as `verdict` says.
-            let v = if rc >= 0 && rc < n_ports {
-                self.stats.forwarded += 1;
+            if rc >= 0 && rc < n_ports {
+                forwarded += 1;
                 Verdict::Port(rc as u16)
             } else {
                 self.verdict(rc)
-            };
-            verdicts.push(v);
-        }
+            }
+        }));
+        self.stats.forwarded += forwarded;
+        self.raw_verdicts = raw;
         if done < n {
             debug_assert!(self.quarantine.is_some(), "the runtime stops a burst only on a violation");
             self.stats.quarantined += (n - done) as u64;

@@ -364,14 +364,13 @@ impl Drop for SignalGuard {
 }
 
 /// The packets one port's last receive burst gave that have not gone to the chain yet:
-/// `descs[head..len]`, each the descriptor of `mbufs[k]`'s frame (the shim describes them
+/// `descs[head..]`, each the descriptor of `mbufs[k]`'s frame (the shim describes them
 /// and leaves out, freed, the ones no module may be given). A port is received from again
 /// only once it is empty.
 struct Staging {
-    descs: [abi::Packet; BURST],
-    mbufs: [*mut sys::rte_mbuf; BURST],
+    descs: Vec<abi::Packet>,
+    mbufs: Vec<*mut sys::rte_mbuf>,
     head: usize,
-    len: usize,
 }
 
 const _: () = assert!(std::mem::size_of::<abi::Packet>() == std::mem::size_of::<sys::nfcc_dpdk_desc>());
@@ -380,13 +379,13 @@ const _: () = assert!(std::mem::offset_of!(abi::Packet, port) == std::mem::offse
 const _: () = assert!(std::mem::offset_of!(abi::Packet, time_ns) == std::mem::offset_of!(sys::nfcc_dpdk_desc, time_ns));
 
 impl Staging {
-    fn new() -> Staging {
-        let empty = abi::Packet { data: std::ptr::null_mut(), len: 0, port: 0, pad: 0, time_ns: 0 };
-        Staging { descs: [empty; BURST], mbufs: [std::ptr::null_mut(); BURST], head: 0, len: 0 }
+    /// Its vectors hold a whole round (they trade places with the round's).
+    fn new(round: usize) -> Staging {
+        Staging { descs: Vec::with_capacity(round), mbufs: Vec::with_capacity(round), head: 0 }
     }
 
     fn is_empty(&self) -> bool {
-        self.head == self.len
+        self.head == self.descs.len()
     }
 }
 
@@ -932,6 +931,69 @@ struct Refill {
     injected: u64,
 }
 
+impl Refill {
+    /// A new mbuf from `pool` holding the next frame; `None` when the pool is empty.
+    fn next_frame(&mut self, pool: *mut sys::rte_mempool) -> Option<Mbuf> {
+        let f = &self.frames[self.next % self.frames.len()];
+        self.next += 1;
+        let mut data = std::ptr::null_mut();
+        // SAFETY: `f` is readable; the shim copies it into a new mbuf.
+        let m = unsafe { sys::nfcc_dpdk_frame(pool, f.as_ptr(), f.len() as u32, &mut data) };
+        if m.is_null() {
+            return None;
+        }
+        self.injected += 1;
+        Some(Mbuf { m, data, len: f.len() as u32, pool })
+    }
+}
+
+/// What a one-module chain needs to act on a verdict other than a port.
+struct Other<'l> {
+    tx: &'l mut [Vec<*mut sys::rte_mbuf>],
+    free: &'l mut Vec<*mut sys::rte_mbuf>,
+    chain: &'l mut Chain<Mbuf>,
+    refill: &'l mut Option<Refill>,
+    pool: *mut sys::rte_mempool,
+    ports: u16,
+}
+
+impl Other<'_> {
+    /// Acts on arrival `k`'s verdict `v` (not a port): a flood's copies queued on every
+    /// other port (in port order), the mbuf freed at the end of the round; in benchmarks
+    /// an arrival nothing left for is replaced on its input port (in arrival order among
+    /// the packets that leave). Returns the packets queued for transmission.
+    #[inline(never)]
+    fn act(&mut self, k: usize, v: Verdict, d: &abi::Packet, m: *mut sys::rte_mbuf) -> u64 {
+        let mut copies = 0;
+        match v {
+            Verdict::Port(_) => unreachable!("ports are queued by the caller"),
+            Verdict::Drop => {}
+            Verdict::Violation => self.chain.stopped.push((k, 0)),
+            Verdict::Flood => {
+                for to in (0..self.ports).filter(|&to| to != d.port) {
+                    let mut data = std::ptr::null_mut();
+                    // SAFETY: the frame is `len` readable bytes; the shim copies them into
+                    // a new mbuf with the default headroom.
+                    let c = unsafe { sys::nfcc_dpdk_frame(self.pool, d.data, d.len, &mut data) };
+                    if c.is_null() {
+                        self.chain.lost_copies += 1;
+                    } else {
+                        self.tx[to as usize].push(c);
+                        copies += 1;
+                    }
+                }
+            }
+        }
+        self.free.push(m);
+        if copies == 0 {
+            if let Some(f) = self.refill.as_mut().and_then(|r| r.next_frame(self.pool)) {
+                self.tx[d.port as usize].push(f.into_raw());
+            }
+        }
+        copies
+    }
+}
+
 /// The state of one lcore's receive-chain-transmit loop (queue `queue` of every port).
 struct Loop<'a> {
     modules: Vec<Module>,
@@ -1014,17 +1076,7 @@ impl Loop<'_> {
 
     /// A new mbuf holding the next refill frame.
     fn next_frame(&mut self) -> Option<Mbuf> {
-        let r = self.refill.as_mut()?;
-        let f = &r.frames[r.next % r.frames.len()];
-        r.next += 1;
-        let mut data = std::ptr::null_mut();
-        // SAFETY: `f` is readable; the shim copies it into a new mbuf.
-        let m = unsafe { sys::nfcc_dpdk_frame(self.pool, f.as_ptr(), f.len() as u32, &mut data) };
-        if m.is_null() {
-            return None;
-        }
-        r.injected += 1;
-        Some(Mbuf { m, data, len: f.len() as u32, pool: self.pool })
+        self.refill.as_mut()?.next_frame(self.pool)
     }
 
     /// Receives up to `want` packets from `port` into the empty `st`; returns how many the
@@ -1033,8 +1085,13 @@ impl Loop<'_> {
         let stats = &mut self.ports[port as usize];
         let ts_offset = if stats.timestamps { self.ts_offset } else { -1 };
         let (mut usable, mut unusable) = (0u16, 0u16);
-        // SAFETY: both arrays hold BURST entries and `nfcc_dpdk_desc` is `abi::Packet`'s
-        // layout (asserted above); the port is started.
+        st.descs.clear();
+        st.mbufs.clear();
+        st.descs.reserve(BURST);
+        st.mbufs.reserve(BURST);
+        st.head = 0;
+        // SAFETY: both vectors have room for BURST entries and `nfcc_dpdk_desc` is
+        // `abi::Packet`'s layout (asserted above); the port is started.
         let got = unsafe {
             sys::nfcc_dpdk_rx(
                 port,
@@ -1048,8 +1105,11 @@ impl Loop<'_> {
                 &mut unusable,
             )
         } as usize;
-        st.head = 0;
-        st.len = usable as usize;
+        // SAFETY: the shim described `usable` packets into both (and no more than asked).
+        unsafe {
+            st.descs.set_len(usable as usize);
+            st.mbufs.set_len(usable as usize);
+        }
         stats.rx += got as u64;
         stats.unusable += u64::from(unusable);
         got
@@ -1065,12 +1125,21 @@ impl Loop<'_> {
 
     /// Takes `st`'s staged packets for this round, in order.
     fn take(&mut self, st: &mut Staging) {
-        self.round.extend_from_slice(&st.descs[st.head..st.len]);
-        self.round_mbufs.extend_from_slice(&st.mbufs[st.head..st.len]);
-        for _ in st.head..st.len {
+        let k = st.descs.len() - st.head;
+        if self.round.is_empty() && st.head == 0 {
+            // The whole of one port's burst: the vectors trade places.
+            std::mem::swap(&mut self.round, &mut st.descs);
+            std::mem::swap(&mut self.round_mbufs, &mut st.mbufs);
+            st.descs.clear();
+            st.mbufs.clear();
+        } else {
+            self.round.extend_from_slice(&st.descs[st.head..]);
+            self.round_mbufs.extend_from_slice(&st.mbufs[st.head..]);
+        }
+        st.head = st.descs.len();
+        for _ in 0..k {
             self.process();
         }
-        st.head = st.len;
     }
 
     /// Runs the round's packets through the chain as one burst and queues what leaves it,
@@ -1100,54 +1169,30 @@ impl Loop<'_> {
     /// they are (each one its mbuf's frame), each verdict acted on in arrival order: a
     /// port's packet queued on it, a flood's copies on every other port (in port order),
     /// any other packet freed at the end of the round (in benchmarks, replaced).
+    #[inline(never)]
     fn run_one(&mut self) {
-        let n = self.round.len();
-        self.chain.stopped.clear();
+        let Loop { modules, round, round_mbufs, verdicts, tx, free, chain, refill, pool, n: ports, packets_out, .. } = self;
+        chain.stopped.clear();
         // SAFETY: each descriptor is its own received mbuf's frame (one segment, at least
         // HEADROOM bytes of headroom before it, checked by the shim), which nothing else
         // uses while the module runs; no two share an mbuf.
-        unsafe { self.modules[0].process_burst(&self.round, &mut self.verdicts) };
-        let mut out = 0u64;
-        for k in 0..n {
-            let m = self.round_mbufs[k];
-            let left = match self.verdicts[k] {
-                Verdict::Port(to) => {
-                    self.tx[to as usize].push(m);
-                    out += 1;
-                    continue;
-                }
-                Verdict::Drop => false,
-                Verdict::Violation => {
-                    self.chain.stopped.push((k, 0));
-                    false
-                }
-                Verdict::Flood => {
-                    let d = self.round[k];
-                    let mut copies = 0;
-                    for to in (0..self.n).filter(|&to| to != d.port) {
-                        let mut data = std::ptr::null_mut();
-                        // SAFETY: the frame is `len` readable bytes; the shim copies them
-                        // into a new mbuf with the default headroom.
-                        let c = unsafe { sys::nfcc_dpdk_frame(self.pool, d.data, d.len, &mut data) };
-                        if c.is_null() {
-                            self.chain.lost_copies += 1;
-                        } else {
-                            self.tx[to as usize].push(c);
-                            copies += 1;
-                        }
-                    }
-                    out += copies;
-                    copies > 0
-                }
-            };
-            self.free.push(m);
-            // In benchmarks an arrival nothing left for is replaced on its input port, in
-            // arrival order among the packets that leave.
-            if !left && self.refill.is_some() {
-                self.replace(self.round[k].port);
+        unsafe { modules[0].process_burst(round, verdicts) };
+        let (n, mut out, mut k) = (round.len(), 0u64, 0usize);
+        while k < n {
+            let v = verdicts[k];
+            if let Verdict::Port(to) = v {
+                // A run of packets for one port goes onto its queue at once.
+                let run = verdicts[k..].iter().take_while(|&&w| w == v).count();
+                tx[to as usize].extend_from_slice(&round_mbufs[k..k + run]);
+                out += run as u64;
+                k += run;
+            } else {
+                let mut other = Other { tx, free, chain, refill, pool: *pool, ports: *ports };
+                out += other.act(k, v, &round[k], round_mbufs[k]);
+                k += 1;
             }
         }
-        self.packets_out += out;
+        *packets_out += out;
     }
 
     /// A chain of several modules: the round as arrivals through `host::run_chain`.
@@ -1234,7 +1279,7 @@ impl Loop<'_> {
         // SAFETY: the shared state outlives every loop.
         let shared = unsafe { &*self.shared };
         let n = self.n as usize;
-        let mut staged: Vec<Staging> = (0..n).map(|_| Staging::new()).collect();
+        let mut staged: Vec<Staging> = (0..n).map(|_| Staging::new(self.round.capacity())).collect();
         let mut rr = 0usize;
         let mut quiet_since: Option<Instant> = None;
         loop {
@@ -1299,7 +1344,8 @@ impl Loop<'_> {
             }
 
             let t0 = Instant::now();
-            if got_any {
+            // Only an idle limit reads it.
+            if got_any && shared.idle.is_some() {
                 shared.last_rx.store(t0.saturating_duration_since(shared.start).as_nanos() as u64, Ordering::Relaxed);
             }
             if self.merged {
@@ -1334,11 +1380,11 @@ impl Loop<'_> {
 
     fn drop_staged(&mut self, staged: &mut [Staging]) {
         for s in staged {
-            for &m in &s.mbufs[s.head..s.len] {
+            for &m in &s.mbufs[s.head..] {
                 // SAFETY: staged mbufs are the host's.
                 unsafe { sys::nfcc_dpdk_free(m) };
             }
-            s.head = s.len;
+            s.head = s.descs.len();
         }
     }
 }
