@@ -521,7 +521,6 @@ impl Session {
             round: Vec::with_capacity(self.n.max(2) as usize * BURST),
             round_mbufs: Vec::with_capacity(self.n.max(2) as usize * BURST),
             verdicts: Vec::with_capacity(self.n.max(2) as usize * BURST),
-            free: Vec::with_capacity(self.n.max(2) as usize * BURST),
             arrivals: Vec::new(),
             chain: Chain::default(),
             refill: None,
@@ -950,7 +949,6 @@ impl Refill {
 /// What a one-module chain needs to act on a verdict other than a port.
 struct Other<'l> {
     tx: &'l mut [Vec<*mut sys::rte_mbuf>],
-    free: &'l mut Vec<*mut sys::rte_mbuf>,
     chain: &'l mut Chain<Mbuf>,
     refill: &'l mut Option<Refill>,
     pool: *mut sys::rte_mempool,
@@ -959,9 +957,9 @@ struct Other<'l> {
 
 impl Other<'_> {
     /// Acts on arrival `k`'s verdict `v` (not a port): a flood's copies queued on every
-    /// other port (in port order), the mbuf freed at the end of the round; in benchmarks
-    /// an arrival nothing left for is replaced on its input port (in arrival order among
-    /// the packets that leave). Returns the packets queued for transmission.
+    /// other port (in port order), the mbuf freed; in benchmarks an arrival nothing left
+    /// for is replaced on its input port (in arrival order among the packets that leave).
+    /// Returns the packets queued for transmission.
     #[inline(never)]
     fn act(&mut self, k: usize, v: Verdict, d: &abi::Packet, m: *mut sys::rte_mbuf) -> u64 {
         let mut copies = 0;
@@ -984,7 +982,8 @@ impl Other<'_> {
                 }
             }
         }
-        self.free.push(m);
+        // SAFETY: the host owns it; nothing refers to it any more.
+        unsafe { sys::nfcc_dpdk_free(m) };
         if copies == 0 {
             if let Some(f) = self.refill.as_mut().and_then(|r| r.next_frame(self.pool)) {
                 self.tx[d.port as usize].push(f.into_raw());
@@ -1017,8 +1016,6 @@ struct Loop<'a> {
     round_mbufs: Vec<*mut sys::rte_mbuf>,
     /// The one module's verdicts on `round` (a chain of one module).
     verdicts: Vec<Verdict>,
-    /// Mbufs of this round that did not leave, freed together at its end.
-    free: Vec<*mut sys::rte_mbuf>,
     /// The round as `host::run_chain` takes it (chains of several modules).
     arrivals: Vec<Arrival<Mbuf>>,
     /// The chain's scratch, reused every round.
@@ -1158,38 +1155,45 @@ impl Loop<'_> {
         host::report_stops(&self.modules, &self.chain, |slot| first + slot as u64 + 1, on_event);
         self.round.clear();
         self.round_mbufs.clear();
-        if !self.free.is_empty() {
-            // SAFETY: the host owns these mbufs, each once.
-            unsafe { sys::nfcc_dpdk_free_bulk(self.free.as_mut_ptr(), self.free.len() as u32) };
-            self.free.clear();
-        }
     }
 
     /// A chain of one module: what `host::run_chain` does, on the round's descriptors as
     /// they are (each one its mbuf's frame), each verdict acted on in arrival order: a
     /// port's packet queued on it, a flood's copies on every other port (in port order),
-    /// any other packet freed at the end of the round (in benchmarks, replaced).
+    /// any other packet freed (in benchmarks, replaced).
     #[inline(never)]
     fn run_one(&mut self) {
-        let Loop { modules, round, round_mbufs, verdicts, tx, free, chain, refill, pool, n: ports, packets_out, .. } = self;
+        let Loop { modules, round, round_mbufs, verdicts, tx, chain, refill, pool, n: ports, packets_out, .. } = self;
         chain.stopped.clear();
         // SAFETY: each descriptor is its own received mbuf's frame (one segment, at least
         // HEADROOM bytes of headroom before it, checked by the shim), which nothing else
         // uses while the module runs; no two share an mbuf.
         unsafe { modules[0].process_burst(round, verdicts) };
-        let (n, mut out, mut k) = (round.len(), 0u64, 0usize);
-        while k < n {
-            let v = verdicts[k];
+        // An arrival adds at most one mbuf to each queue (itself, a flood copy or, in
+        // benchmarks, its replacement): room for the round in every queue, made once, keeps
+        // each packet's cost its own verdict's, whatever its neighbours' (the whole-stack
+        // models add per-packet costs up).
+        let n = round.len();
+        for q in tx.iter_mut() {
+            q.reserve(n);
+        }
+        let mut out = 0u64;
+        for (k, (&v, &m)) in verdicts.iter().zip(round_mbufs.iter()).enumerate() {
             if let Verdict::Port(to) = v {
-                // A run of packets for one port goes onto its queue at once.
-                let run = verdicts[k..].iter().take_while(|&&w| w == v).count();
-                tx[to as usize].extend_from_slice(&round_mbufs[k..k + run]);
-                out += run as u64;
-                k += run;
+                let q = &mut tx[to as usize];
+                if q.len() < q.capacity() {
+                    // SAFETY: the queue has room for one more.
+                    unsafe {
+                        q.as_mut_ptr().add(q.len()).write(m);
+                        q.set_len(q.len() + 1);
+                    }
+                } else {
+                    q.push(m);
+                }
+                out += 1;
             } else {
-                let mut other = Other { tx, free, chain, refill, pool: *pool, ports: *ports };
-                out += other.act(k, v, &round[k], round_mbufs[k]);
-                k += 1;
+                let mut other = Other { tx, chain, refill, pool: *pool, ports: *ports };
+                out += other.act(k, v, &round[k], m);
             }
         }
         *packets_out += out;
