@@ -688,20 +688,16 @@ pub fn map_function(
         // on the edge (with several, `a` is charged its longest path through them, which
         // may already hold this block's cost: a switch's default).
         let blocks: Vec<usize> = (0..n).filter(|&k| own(k) == Some(a)).collect();
-        if blocks.len() != 1 {
-            return None;
-        }
+        let [k] = blocks[..] else { return None };
         let mut named: HashSet<&String> = HashSet::new();
-        for &k in &blocks {
-            for &j in &succs[k] {
-                match own(j) {
-                    Some(x) if x != a => {
-                        named.insert(x);
-                    }
-                    Some(_) => {}
-                    None if j == i => {}
-                    None => return None,
+        for &j in &succs[k] {
+            match own(j) {
+                Some(x) if x != a => {
+                    named.insert(x);
                 }
+                Some(_) => {}
+                None if j == i => {}
+                None => return None,
             }
         }
         if s.iter().any(|x| x == a || named.contains(x)) {

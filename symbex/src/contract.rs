@@ -1131,7 +1131,7 @@ fn signed(v: u128, width: u32) -> i128 {
 }
 
 /// The tracked calls that some path took (see [`crate::engine::CallStat`]), by call.
-fn call_sites(engine: &Engine<'_>, paths: &[PathResult]) -> std::collections::HashMap<nfcc_passes::llvm::Value, CallSite> {
+fn call_sites(engine: &Engine<'_>, paths: &[PathResult], names: &Names) -> std::collections::HashMap<nfcc_passes::llvm::Value, CallSite> {
     let taken: BTreeSet<nfcc_passes::llvm::Value> = paths.iter().flat_map(|p| p.results.iter().map(|(c, _)| *c)).collect();
     let mut found = Vec::new();
     for call in taken {
@@ -1144,14 +1144,26 @@ fn call_sites(engine: &Engine<'_>, paths: &[PathResult]) -> std::collections::Ha
         let site = CallSite { name: String::new(), callee: callee_of(call), location: location_of(call), function, block, index, width: stat.width, values, exit_side: None };
         found.push((call, site));
     }
-    // Loop exits, of the loops that paths left in more than one way. (A loop with one way
-    // out is left by every path that enters it: its exit says nothing more.)
-    let mut ways: BTreeMap<String, BTreeSet<nfcc_passes::llvm::Value>> = BTreeMap::new();
-    for (term, (l, _)) in &engine.exits {
-        ways.entry(l.clone()).or_default().insert(*term);
+    // Loop exits, of the loops whose paths leave by them at different costs (the dearest
+    // path of each exit). A loop with one way out is left by every path that enters it, and
+    // exits that cost the same would only multiply classes: their exits say nothing more.
+    let mut dearest: BTreeMap<&str, BTreeMap<nfcc_passes::llvm::Value, (i64, i64)>> = BTreeMap::new();
+    for p in paths {
+        let (bi, bm) = path_bounds(p, engine, names);
+        for (c, _) in &p.results {
+            if let Some((l, _)) = engine.exits.get(c) {
+                let e = dearest.entry(l.as_str()).or_default().entry(*c).or_insert((i64::MIN, i64::MIN));
+                *e = (e.0.max(bi.constant), e.1.max(bm.constant));
+            }
+        }
     }
     for (term, (l, side)) in &engine.exits {
-        if ways[l].len() < 2 {
+        let ways = engine.exits.values().filter(|(m, _)| m == l).count();
+        let same_cost = dearest.get(l.as_str()).is_some_and(|exits| {
+            let first = exits.values().next();
+            exits.values().all(|c| Some(c) == first)
+        });
+        if ways < 2 || same_cost {
             continue;
         }
         let (function, block, index) = call_position(*term);
@@ -1260,30 +1272,7 @@ pub fn build(prog: &Program, engine: &mut Engine<'_>, cfg: &Config, info: &Modul
     let names = pcv_names(prog, engine, cfg);
     let inputs = engine.inputs;
     let paths = std::mem::take(&mut engine.paths);
-    let mut sites = call_sites(engine, &paths);
-    // A loop's exits split the classes only where the paths leaving by them cost different
-    // amounts (the dearest path of each exit): otherwise they would only multiply classes.
-    let mut dearest: BTreeMap<&str, BTreeMap<nfcc_passes::llvm::Value, (i64, i64)>> = BTreeMap::new();
-    for p in &paths {
-        let (bi, bm) = path_bounds(p, engine, &names);
-        for (c, _) in &p.results {
-            if let (Some((l, _)), Some(site)) = (engine.exits.get(c), sites.get(c)) {
-                if site.exit_side.is_some() {
-                    let e = dearest.entry(l.as_str()).or_default().entry(*c).or_insert((i64::MIN, i64::MIN));
-                    *e = (e.0.max(bi.constant), e.1.max(bm.constant));
-                }
-            }
-        }
-    }
-    for exits in dearest.values() {
-        let mut costs = exits.values();
-        let first = costs.next();
-        if costs.all(|c| Some(c) == first) {
-            for c in exits.keys() {
-                sites.remove(c);
-            }
-        }
-    }
+    let sites = call_sites(engine, &paths, &names);
     let mut classes: BTreeMap<(Vec<String>, Vec<(String, u64)>), (Class, Vec<crate::expr::Expr>)> = BTreeMap::new();
     for p in &paths {
         let mut exprs: Vec<(String, Expr)> = p

@@ -1239,35 +1239,12 @@ impl<'p> Engine<'p> {
     /// `work` to run the current instruction again (it then decides `c` without forking).
     /// Returns whether `st` goes on with `c` holding.
     fn fork_here(&mut self, st: &mut State, c: &Expr, work: &mut Vec<State>) -> R<bool> {
-        if let Some(v) = c.as_const() {
-            return Ok(v == 1);
+        let (holds, other) = self.sides(st, c)?;
+        if let Some(mut other) = other {
+            other.frames.last_mut().expect("a frame").idx -= 1;
+            work.push(other);
         }
-        let nc = c.not();
-        let (t, tm) = self.solver.may_hold_model(&st.pc, c);
-        let (f, fm) = self.solver.may_hold_model(&st.pc, &nc);
-        match (t, f) {
-            (Sat::Unsat, Sat::Unsat) => Err(Stop::Infeasible),
-            (Sat::Unsat, _) => {
-                Rc::make_mut(&mut st.pc).push(nc);
-                self.adopt(st, fm);
-                Ok(false)
-            }
-            (_, Sat::Unsat) => {
-                Rc::make_mut(&mut st.pc).push(c.clone());
-                self.adopt(st, tm);
-                Ok(true)
-            }
-            _ => {
-                let mut other = st.clone();
-                Rc::make_mut(&mut other.pc).push(nc);
-                self.adopt(&mut other, fm);
-                other.frames.last_mut().expect("a frame").idx -= 1;
-                work.push(other);
-                Rc::make_mut(&mut st.pc).push(c.clone());
-                self.adopt(st, tm);
-                Ok(true)
-            }
-        }
+        Ok(holds)
     }
 
     /// A conditional branch from `from`: forks if both sides may hold; returns whether `st`
@@ -1281,8 +1258,25 @@ impl<'p> Engine<'p> {
         fb: LLVMBasicBlockRef,
         work: &mut Vec<State>,
     ) -> R<bool> {
+        let (holds, other) = self.sides(st, c)?;
+        if let Some(mut other) = other {
+            self.mark_symbolic_exits(&mut other, from, fb, &[tb, fb]);
+            match self.goto(&mut other, from, fb) {
+                Ok(()) => work.push(other),
+                Err(Stop::Parked) => self.park(other),
+                Err(e) => self.record_stop(e),
+            }
+            self.mark_symbolic_exits(st, from, tb, &[tb, fb]);
+        }
+        Ok(holds)
+    }
+
+    /// Decides `c` on `st`'s path: whether `st` goes on with `c` holding (the side taken
+    /// joins its conditions), and, when both sides may hold, a copy of the path on the side
+    /// where `c` fails. Neither side: `Infeasible`.
+    fn sides(&mut self, st: &mut State, c: &Expr) -> R<(bool, Option<State>)> {
         if let Some(v) = c.as_const() {
-            return Ok(v == 1);
+            return Ok((v == 1, None));
         }
         let nc = c.not();
         // The path's model decides one side for free; the solver is asked about the other.
@@ -1303,42 +1297,30 @@ impl<'p> Engine<'p> {
         let model_side_false = st.model_ok && !model_side_true;
         // An unknown answer counts as feasible: exploring a side that cannot happen only
         // adds paths, it never hides one, so the bounds stay sound.
-        match (t, f) {
-            (Sat::Unsat, Sat::Unsat) => Err(Stop::Infeasible),
+        let other = match (t, f) {
+            (Sat::Unsat, Sat::Unsat) => return Err(Stop::Infeasible),
             (Sat::Unsat, _) => {
                 Rc::make_mut(&mut st.pc).push(nc);
                 if !model_side_false {
                     self.adopt(st, fm);
                 }
-                Ok(false)
+                return Ok((false, None));
             }
-            (_, Sat::Unsat) => {
-                Rc::make_mut(&mut st.pc).push(c.clone());
-                if !model_side_true {
-                    self.adopt(st, tm);
-                }
-                Ok(true)
-            }
+            (_, Sat::Unsat) => None,
             _ => {
                 let mut other = st.clone();
                 Rc::make_mut(&mut other.pc).push(nc);
                 if !model_side_false {
                     self.adopt(&mut other, fm);
                 }
-                self.mark_symbolic_exits(&mut other, from, fb, &[tb, fb]);
-                match self.goto(&mut other, from, fb) {
-                    Ok(()) => work.push(other),
-                    Err(Stop::Parked) => self.park(other),
-                    Err(e) => self.record_stop(e),
-                }
-                Rc::make_mut(&mut st.pc).push(c.clone());
-                if !model_side_true {
-                    self.adopt(st, tm);
-                }
-                self.mark_symbolic_exits(st, from, tb, &[tb, fb]);
-                Ok(true)
+                Some(other)
             }
+        };
+        Rc::make_mut(&mut st.pc).push(c.clone());
+        if !model_side_true {
+            self.adopt(st, tm);
         }
+        Ok((true, other))
     }
 
     /// After a fork at `from`: every loop that one of the other `targets` leaves, but `to`
@@ -1450,9 +1432,12 @@ impl<'p> Engine<'p> {
                 _ => return,
             }
         };
-        let Some(&outer) = self.prog.loops_of(from).iter().max_by_key(|l| self.prog.loops[**l].body.len()) else { return };
-        let location = self.prog.loops[outer].location.clone();
-        self.exits.insert(term, (location, side));
+        let prog = self.prog;
+        self.exits.entry(term).or_insert_with(|| {
+            // Named by the outermost loop the path leaves.
+            let outer = prog.loops_of(from).iter().max_by_key(|l| prog.loops[**l].body.len()).expect("a loop");
+            (prog.loops[*outer].location.clone(), side)
+        });
         Rc::make_mut(&mut st.results).push((term, side));
     }
 
