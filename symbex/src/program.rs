@@ -202,8 +202,9 @@ fn packet_field(a: Value, packet: Option<Value>) -> Option<i64> {
 
 /// Whether value `v` may depend on module state: a load from anything but the packet and
 /// its fields, or a function argument (conservatively), within `budget` instructions of the
-/// backward slice (past it: yes). Call results are not: they are outcomes (see below).
-fn depends_on_state(v: Value, packet: Option<Value>, budget: &mut u32, seen: &mut HashSet<Value>) -> bool {
+/// backward slice (past it: yes). Call results are in a summarised function (`entry`
+/// false), not in the entry point, where they are outcomes (see below).
+fn depends_on_state(v: Value, packet: Option<Value>, entry: bool, budget: &mut u32, seen: &mut HashSet<Value>) -> bool {
     // SAFETY: kind queries.
     if unsafe { !LLVMIsAArgument(v).is_null() } {
         return true;
@@ -223,17 +224,24 @@ fn depends_on_state(v: Value, packet: Option<Value>, budget: &mut u32, seen: &mu
             !(field.is_some_and(|o| PACKET_FIELDS.contains(&o)) || packet_pointer(p, packet, 0))
         }
         LLVMOpcode::LLVMCall => {
-            // A call's result is an outcome: a summarised call's constants split the classes,
-            // other calls' results are counted with the call. Intrinsics are arithmetic.
+            // In the entry point a call's result is an outcome: a summarised call's constants
+            // split the classes, other calls' results are counted with the call. In a
+            // summarised function nothing splits on a callee's result (its paths merge into
+            // the function's outcomes), so a branch on it is one on the state the callee
+            // read: its arm is worth a PCV (the loop behind an expiry test, entered only when
+            // something expires). Intrinsics are arithmetic.
             let intrinsic = llvm::as_function(llvm::called_value(v)).is_some_and(|f| llvm::name(f).starts_with("llvm."));
-            intrinsic && (0..llvm::num_operands(v).saturating_sub(1)).any(|k| depends_on_state(llvm::operand(v, k), packet, budget, seen))
+            if !intrinsic {
+                return !entry;
+            }
+            (0..llvm::num_operands(v).saturating_sub(1)).any(|k| depends_on_state(llvm::operand(v, k), packet, entry, budget, seen))
         }
         LLVMOpcode::LLVMAlloca => false,
         // SAFETY: operand kind queries.
         _ => (0..llvm::num_operands(v))
             .map(|k| llvm::operand(v, k))
             .filter(|o| unsafe { LLVMValueIsBasicBlock(*o) == 0 })
-            .any(|o| depends_on_state(o, packet, budget, seen)),
+            .any(|o| depends_on_state(o, packet, entry, budget, seen)),
     }
 }
 
@@ -541,7 +549,7 @@ impl Program {
             }
             // SAFETY: a conditional branch's condition.
             let cond = unsafe { LLVMGetCondition(term) };
-            let state = depends_on_state(cond, packet, &mut 200, &mut HashSet::new());
+            let state = depends_on_state(cond, packet, is_entry, &mut 200, &mut HashSet::new());
             // Each side's arm, if it is one: (side, entry, region, exit, packet test).
             let mut sides: Vec<(usize, usize, Vec<usize>, usize, bool)> = Vec::new();
             for (side, &e) in succs[a].iter().enumerate() {

@@ -1143,3 +1143,67 @@ claim:
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].results.get(&hit.name), Some(&1));
 }
+
+#[test]
+fn a_preheader_behind_a_test_of_a_callees_result_is_paid_only_by_the_runs_that_enter_the_loop() {
+    // An expiry: `expire` (summarised) asks `ready` (summarised) whether the oldest entry is
+    // due and walks the loop only then; its preheader costs 20. The result of `expire` is
+    // not a constant, so its outcomes merge in the caller: were the preheader a constant of
+    // the entering outcome, a call that expires nothing would be charged it too.
+    let ir = "@head = internal global ptr null
+define internal i32 @ready(ptr %t) {
+entry:
+  %v = load i32, ptr %t
+  %due = icmp ugt i32 %v, 10
+  %r = zext i1 %due to i32
+  ret i32 %r, !nfcc.cost !1
+}
+define internal i32 @expire(ptr %t) {
+entry:
+  %r0 = call i32 @ready(ptr %t)
+  %none = icmp eq i32 %r0, 0
+  br i1 %none, label %out, label %pre, !nfcc.cost !2
+pre:
+  br label %body, !nfcc.cost !3
+body:
+  %n = phi i32 [ 0, %pre ], [ %n1, %body ]
+  %n1 = add i32 %n, 1
+  store i32 %n1, ptr %t
+  %r1 = call i32 @ready(ptr %t)
+  %again = icmp ne i32 %r1, 0
+  br i1 %again, label %body, label %out, !nfcc.cost !4
+out:
+  %k = phi i32 [ 0, %entry ], [ %n1, %body ]
+  ret i32 %k, !nfcc.cost !1
+}
+define i32 @nf_process(ptr %p) {
+entry:
+  %t = load ptr, ptr @head
+  %k = call i32 @expire(ptr %t)
+  ret i32 %k, !nfcc.cost !0
+}
+!0 = !{i64 2, i64 1, i64 0, i64 1}
+!1 = !{i64 3, i64 1, i64 0, i64 3}
+!2 = !{i64 4, i64 0, i64 0, i64 2}
+!3 = !{i64 20, i64 4, i64 0, i64 1}
+!4 = !{i64 5, i64 1, i64 0, i64 4}
+";
+    let c = contract_with(ir, &summarising(&["ready", "expire"]));
+    assert!(c.coverage.complete, "{:?}", c.coverage);
+    let arm = c.pcvs.iter().find(|p| p.blocks.iter().any(|b| b.block == 1)).unwrap_or_else(|| panic!("no arm at the preheader: {:?}", c.pcvs)).name.clone();
+    let walk = c.pcvs.iter().find(|p| !p.sites.is_empty()).unwrap_or_else(|| panic!("no loop PCV: {:?}", c.pcvs)).name.clone();
+    // The loop's call of `ready` is counted by its own PCV, once per run of the loop.
+    let asks = c.pcvs.iter().find(|p| !p.calls.is_empty()).unwrap_or_else(|| panic!("no call PCV: {:?}", c.pcvs)).name.clone();
+    let bound = |runs: u64, entered: u64| {
+        let at = pcv(&[(&walk, runs), (&asks, runs), (&arm, entered)]);
+        c.classes.iter().map(|k| k.instructions.eval(&at)).max().expect("a class")
+    };
+    // Nothing due: 2 + ready 3 + 4 + 3 = 12, the preheader not among them.
+    assert_eq!(bound(0, 0), 12);
+    // r entries expired: 2 + 3 + 4 + 20 + r * (5 + ready 3) + 3: never below.
+    for r in 1..6u64 {
+        let real = 32 + 8 * r as i64;
+        let b = bound(r, 1);
+        assert!(b >= real && b <= real + 3, "r={r}: bound {b}, real {real}");
+    }
+}
