@@ -27,7 +27,15 @@
 //!    entered only from `a`'s one machine block when every IR successor of `a` but one, `e`,
 //!    owns a named machine block `a` goes to directly and the block leads to none of them
 //!    (a copy tail duplication made of `e`'s code on its way to the shared epilogue): it runs
-//!    only when `a` takes the edge to `e`.
+//!    only when `a` takes the edge to `e`. A block after such an edge block (resolving
+//!    through blocks that name no IR block) runs only on that edge too, and is charged to it
+//!    as well (the shared epilogue after a failed lookup's counter: charged to the lookup's
+//!    block, the paths that go on to return elsewhere paid it twice). And a block that
+//!    leads out of the function (to no named block) after the code of an IR block `a` in one
+//!    machine block is charged to the edge from `a` to its one IR successor from which a
+//!    return is reached through blocks without code, each with one successor: any other
+//!    successor would have run its own code first (a checksum test that skips the update
+//!    and jumps straight to the epilogue).
 //!    Any other block that names no IR block of the module (a block a codegen IR pass
 //!    created such as `select.end`) is charged to the IR blocks of all its machine predecessors, or of all
 //!    its machine successors (resolved through other such blocks). Each execution of it
@@ -707,6 +715,96 @@ pub fn map_function(
         let (Some(e), None) = (rest.next(), rest.next()) else { return None };
         Some((a.clone(), e.clone()))
     };
+    let cycle = |at: usize| {
+        err(format!(
+            "machine block {} lies on a loop of blocks that name no IR block",
+            f.blocks[at].label.clone().unwrap_or_else(|| format!("#{at}"))
+        ))
+    };
+    // The blocks on exactly one IR edge (a critical edge split for its phi copies, and the
+    // two kinds above): paid by the paths that take that edge, and only by them.
+    let mut edge_block: HashMap<usize, (String, String)> = HashMap::new();
+    for i in (0..n).filter(|&i| own(i).is_none() && !p_is_empty_and_unreachable(&preds[i], i)) {
+        let (p, _) = resolve(i, &preds, &own_owned, &depth, &mut memo_p, &mut HashSet::new()).map_err(cycle)?;
+        let (s, _) = resolve(i, &succs, &own_owned, &depth, &mut memo_s, &mut HashSet::new()).map_err(cycle)?;
+        if let Some(e) = edge_of(&p, &s).or_else(|| edge_by_elimination(i, &s)) {
+            edge_block.insert(i, e);
+        }
+    }
+    // A block's predecessors as what they are charged to: the IR blocks they name, and the
+    // edges of the edge blocks among them (a block after an edge's block runs only on that
+    // edge too: the shared epilogue after a failed lookup's counter, say, which charged to
+    // the lookup's block would be paid again by the paths that go on to return elsewhere).
+    let mut memo_pe: HashMap<usize, (Vec<String>, Vec<(String, String)>, u32)> = HashMap::new();
+    fn resolve_preds(
+        i: usize,
+        preds: &[Vec<usize>],
+        own: &dyn Fn(usize) -> Option<String>,
+        depth: &dyn Fn(usize) -> u32,
+        edge_block: &HashMap<usize, (String, String)>,
+        memo: &mut HashMap<usize, (Vec<String>, Vec<(String, String)>, u32)>,
+        visiting: &mut HashSet<usize>,
+    ) -> Result<(Vec<String>, Vec<(String, String)>, u32), usize> {
+        if let Some(v) = memo.get(&i) {
+            return Ok(v.clone());
+        }
+        if !visiting.insert(i) {
+            return Err(i);
+        }
+        let (mut blocks, mut edges, mut deepest) = (Vec::new(), Vec::new(), 0);
+        for &p in &preds[i] {
+            if let Some(name) = own(p) {
+                blocks.push(name);
+            } else if let Some(e) = edge_block.get(&p) {
+                edges.push(e.clone());
+            } else {
+                let (b, e, d) = resolve_preds(p, preds, own, depth, edge_block, memo, visiting)?;
+                blocks.extend(b);
+                edges.extend(e);
+                deepest = deepest.max(d);
+                continue;
+            }
+            deepest = deepest.max(depth(p));
+        }
+        blocks.sort();
+        blocks.dedup();
+        edges.sort();
+        edges.dedup();
+        visiting.remove(&i);
+        memo.insert(i, (blocks.clone(), edges.clone(), deepest));
+        Ok((blocks, edges, deepest))
+    }
+    // The one IR successor of `a` (of several) from which a return is reached through
+    // blocks without code, each with one successor. Only for `a` in one machine block: with
+    // several, `a` is charged its longest path through them, which may already pay for the
+    // way out (a switch's default beside its table jump), and the edge would add to it.
+    let exit_edge = |a: &String| -> Option<(String, String)> {
+        let succs = ir_succs.get(a)?;
+        if succs.len() < 2 || (0..n).filter(|&k| own(k) == Some(a)).count() != 1 {
+            return None;
+        }
+        let codeless_return = |e: &String| {
+            let mut cur = e;
+            for _ in 0..=ir_succs.len() {
+                if present.contains(cur) {
+                    return false;
+                }
+                if ir_returns.contains(cur) {
+                    return true;
+                }
+                match ir_succs.get(cur).map(Vec::as_slice) {
+                    Some([next]) => cur = next,
+                    _ => return false,
+                }
+            }
+            false
+        };
+        let mut found = succs.iter().filter(|e| codeless_return(e));
+        match (found.next(), found.next()) {
+            (Some(e), None) => Some((a.clone(), e.clone())),
+            _ => None,
+        }
+    };
     let mut m = Mapping::default();
     for (i, b) in f.blocks.iter().enumerate() {
         // Padding before block i+1 runs only when block i falls into it.
@@ -720,27 +818,20 @@ pub fn map_function(
                 vec![name.clone()]
             }
             None => {
-                let cycle = |at: usize| {
-                    err(format!(
-                        "machine block {} lies on a loop of blocks that name no IR block",
-                        f.blocks[at].label.clone().unwrap_or_else(|| format!("#{at}"))
-                    ))
-                };
-                let (p, pd) = resolve(i, &preds, &own_owned, &depth, &mut memo_p, &mut HashSet::new())
-                    .map_err(cycle)?;
-                let (s, sd) = resolve(i, &succs, &own_owned, &depth, &mut memo_s, &mut HashSet::new())
-                    .map_err(cycle)?;
                 if p_is_empty_and_unreachable(&preds[i], i) {
                     m.unreachable += 1;
                     continue;
                 }
-                // On exactly one IR edge (a critical edge split for its phi copies): paid by
-                // the paths that take that edge, and only by them.
-                if let Some(e) = edge_of(&p, &s).or_else(|| edge_by_elimination(i, &s)) {
+                if let Some(e) = edge_block.get(&i) {
                     m.charged_to_edge += 1;
-                    on_edge.entry(e).or_default().push((i, cost));
+                    on_edge.entry(e.clone()).or_default().push((i, cost));
                     continue;
                 }
+                let (p, p_edges, pd) =
+                    resolve_preds(i, &preds, &own_owned, &depth, &edge_block, &mut memo_pe, &mut HashSet::new())
+                        .map_err(cycle)?;
+                let (s, sd) = resolve(i, &succs, &own_owned, &depth, &mut memo_s, &mut HashSet::new())
+                    .map_err(cycle)?;
                 // A way out of the function entered from inside a loop (a return block that
                 // code generation copied onto a loop's exit, tail duplication): each call that
                 // returns runs exactly one such block, last, and its IR path ends in exactly
@@ -757,14 +848,35 @@ pub fn map_function(
                 }
                 // Both sides are sound; the side in the shallower loop is charged less often
                 // (a loop's exit block must not be paid on every iteration).
-                let t = if p.is_empty() || (!s.is_empty() && sd < pd) { s } else { p };
-                if t.is_empty() {
-                    return Err(err(format!(
-                        "machine block #{i} names no IR block and has no neighbour to charge"
-                    )));
+                let no_preds = p.is_empty() && p_edges.is_empty();
+                if no_preds || (!s.is_empty() && sd < pd) {
+                    if s.is_empty() {
+                        return Err(err(format!(
+                            "machine block #{i} names no IR block and has no neighbour to charge"
+                        )));
+                    }
+                    m.charged_to_neighbour += 1;
+                    s
+                } else {
+                    m.charged_to_neighbour += 1;
+                    // A way out of the function (it leads to no named block) after `a`'s
+                    // code: when exactly one IR successor of `a` reaches a return through
+                    // blocks without code, that is the edge the path took (any other
+                    // successor would have run its own code first), and it pays, not every
+                    // path through `a` (the shared epilogue after a checksum test that may
+                    // skip the update, which paid it again after the update).
+                    let mut blocks = Vec::new();
+                    for a in p {
+                        match exit_edge(&a) {
+                            Some(e) if s.is_empty() => on_edge.entry(e).or_default().push((i, cost)),
+                            _ => blocks.push(a),
+                        }
+                    }
+                    for e in p_edges {
+                        on_edge.entry(e).or_default().push((i, cost));
+                    }
+                    blocks
                 }
-                m.charged_to_neighbour += 1;
-                t
             }
         };
         for t in targets {
