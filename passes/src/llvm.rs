@@ -41,6 +41,53 @@ pub fn globals(m: LLVMModuleRef) -> Vec<Value> {
     v
 }
 
+/// `dom[b][k]`: block `k` dominates block `b` (iterative, over bit sets, entry = block 0).
+pub fn dominators(preds: &[Vec<usize>]) -> Vec<Vec<bool>> {
+    let n = preds.len();
+    if n == 0 {
+        return Vec::new();
+    }
+    let all = vec![true; n];
+    let mut dom = vec![all.clone(); n];
+    dom[0] = vec![false; n];
+    dom[0][0] = true;
+    let mut changed = true;
+    while changed {
+        changed = false;
+        for b in 1..n {
+            let mut new = all.clone();
+            let mut any = false;
+            for &p in &preds[b] {
+                any = true;
+                for k in 0..n {
+                    new[k] = new[k] && dom[p][k];
+                }
+            }
+            if !any {
+                new = vec![false; n];
+            }
+            new[b] = true;
+            if new != dom[b] {
+                dom[b] = new;
+                changed = true;
+            }
+        }
+    }
+    dom
+}
+
+/// The successors of block `b` (its terminator's targets, in order).
+pub fn successors(b: LLVMBasicBlockRef) -> Vec<LLVMBasicBlockRef> {
+    // SAFETY: the block's own terminator.
+    unsafe {
+        let t = LLVMGetBasicBlockTerminator(b);
+        if t.is_null() {
+            return Vec::new();
+        }
+        (0..LLVMGetNumSuccessors(t)).map(|i| LLVMGetSuccessor(t, i)).collect()
+    }
+}
+
 /// Basic blocks of a function, in order.
 pub fn blocks(f: Value) -> Vec<LLVMBasicBlockRef> {
     let mut v = Vec::new();

@@ -191,7 +191,8 @@ impl Pipeline {
 
     /// The pipeline of `nfcc build`: the standard one, then, for protected builds (where
     /// `nfcc_heap_check` stays until the isolation pass compiles it), the isolation pass,
-    /// LLVM's cleanup, and the independent verifier.
+    /// LLVM's cleanup, checks' failure blocks made to go on (for shrink-wrapping), and the
+    /// independent verifier.
     pub fn for_build(level: OptLevel, protection: Protection) -> Pipeline {
         let mode = match protection {
             Protection::None => return Pipeline::standard(level),
@@ -201,6 +202,7 @@ impl Pipeline {
         let mut p = Pipeline::front(level, false);
         p.push(Stage::Pass(Box::new(crate::isolate::Isolate { mode })));
         p.push(Stage::Llvm(CLEANUP_PIPELINE.to_string()));
+        p.push(Stage::Pass(Box::new(crate::isolate::ContinueAfterViolation)));
         let verify_mode = match mode {
             crate::isolate::Mode::WriteOnly => crate::verify::Mode::WriteOnly,
             crate::isolate::Mode::ReadWrite => crate::verify::Mode::ReadWrite,

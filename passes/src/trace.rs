@@ -352,7 +352,7 @@ unsafe fn add_global(m: LLVMModuleRef, ty: LLVMTypeRef, name: &str) -> Option<Va
 /// loops computed exactly as `symbex::program::Program::find_loops` does.
 fn back_edges(blocks: &[LLVMBasicBlockRef]) -> Vec<(usize, usize)> {
     let index: HashMap<LLVMBasicBlockRef, usize> = blocks.iter().enumerate().map(|(i, b)| (*b, i)).collect();
-    let succs: Vec<Vec<usize>> = blocks.iter().map(|b| successors(*b).iter().map(|s| index[s]).collect()).collect();
+    let succs: Vec<Vec<usize>> = blocks.iter().map(|b| llvm::successors(*b).iter().map(|s| index[s]).collect()).collect();
     let n = blocks.len();
     let mut preds: Vec<Vec<usize>> = vec![Vec::new(); n];
     for (i, ss) in succs.iter().enumerate() {
@@ -360,7 +360,7 @@ fn back_edges(blocks: &[LLVMBasicBlockRef]) -> Vec<(usize, usize)> {
             preds[s].push(i);
         }
     }
-    let dom = dominators(&preds);
+    let dom = llvm::dominators(&preds);
     let mut out = Vec::new();
     for (u, ss) in succs.iter().enumerate() {
         let mut seen = Vec::new();
@@ -374,51 +374,6 @@ fn back_edges(blocks: &[LLVMBasicBlockRef]) -> Vec<(usize, usize)> {
     out
 }
 
-/// `dom[b][k]`: block `k` dominates block `b` (iterative, over bit sets, entry = block 0).
-fn dominators(preds: &[Vec<usize>]) -> Vec<Vec<bool>> {
-    let n = preds.len();
-    if n == 0 {
-        return Vec::new();
-    }
-    let all = vec![true; n];
-    let mut dom = vec![all.clone(); n];
-    dom[0] = vec![false; n];
-    dom[0][0] = true;
-    let mut changed = true;
-    while changed {
-        changed = false;
-        for b in 1..n {
-            let mut new = all.clone();
-            let mut any = false;
-            for &p in &preds[b] {
-                any = true;
-                for k in 0..n {
-                    new[k] = new[k] && dom[p][k];
-                }
-            }
-            if !any {
-                new = vec![false; n];
-            }
-            new[b] = true;
-            if new != dom[b] {
-                dom[b] = new;
-                changed = true;
-            }
-        }
-    }
-    dom
-}
-
-fn successors(b: LLVMBasicBlockRef) -> Vec<LLVMBasicBlockRef> {
-    // SAFETY: the block's own terminator.
-    unsafe {
-        let t = LLVMGetBasicBlockTerminator(b);
-        if t.is_null() {
-            return Vec::new();
-        }
-        (0..LLVMGetNumSuccessors(t)).map(|i| LLVMGetSuccessor(t, i)).collect()
-    }
-}
 
 #[cfg(test)]
 mod tests {
@@ -437,7 +392,7 @@ mod tests {
     fn dominators_and_back_edges_of_a_nested_loop() {
         // 0 -> 1 -> 2 -> 2 (self loop), 2 -> 3 -> 1, 3 -> 4.
         let preds = vec![vec![], vec![0, 3], vec![1, 2], vec![2], vec![3]];
-        let dom = dominators(&preds);
+        let dom = llvm::dominators(&preds);
         assert!(dom[3][1] && dom[3][2] && !dom[1][2] && dom[4][0]);
     }
 }

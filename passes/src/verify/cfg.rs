@@ -5,7 +5,9 @@
 //! Unreachable blocks are left out on purpose: nothing in them ever runs, so nothing in
 //! them needs a proof, and they may hold IR that the dominance-based reasoning would trip on.
 
-use crate::llvm::Value;
+use crate::llvm::{self, Value};
+use inkwell::llvm_sys::LLVMOpcode;
+use nfcc_runtime::abi;
 use inkwell::llvm_sys::core::*;
 use inkwell::llvm_sys::prelude::LLVMBasicBlockRef;
 use std::collections::HashMap;
@@ -28,11 +30,22 @@ pub(super) fn successors(b: LLVMBasicBlockRef) -> Vec<LLVMBasicBlockRef> {
     // SAFETY: queries on a block of a function the caller holds.
     unsafe {
         let t = LLVMGetBasicBlockTerminator(b);
-        if t.is_null() {
+        if t.is_null() || stops(b) {
             return Vec::new();
         }
         (0..LLVMGetNumSuccessors(t)).map(|i| LLVMGetSuccessor(t, i)).collect()
     }
+}
+
+/// Whether `b` calls the runtime's `nfcc__violation`, which never returns (it unwinds to
+/// the entry point's caller): no way out of `b` is taken, whatever its terminator says
+/// (`isolate::ContinueAfterViolation` points a failed check's block at the way on, for
+/// code generation's sake).
+fn stops(b: LLVMBasicBlockRef) -> bool {
+    llvm::instructions(b).into_iter().any(|i| {
+        llvm::opcode(i) == Some(LLVMOpcode::LLVMCall)
+            && llvm::as_function(llvm::called_value(i)).is_some_and(|f| llvm::name(f) == abi::SYM_VIOLATION)
+    })
 }
 
 impl Cfg {
