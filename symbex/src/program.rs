@@ -429,7 +429,7 @@ impl Program {
     fn find_loops(&mut self, f: Value, is_entry: bool) -> HashMap<LLVMBasicBlockRef, usize> {
         let blocks = llvm::blocks(f);
         let index: HashMap<LLVMBasicBlockRef, usize> = blocks.iter().enumerate().map(|(i, b)| (*b, i)).collect();
-        let succs: Vec<Vec<usize>> = blocks.iter().map(|b| successors(*b).iter().map(|s| index[s]).collect()).collect();
+        let succs: Vec<Vec<usize>> = blocks.iter().map(|b| flow_successors(*b).iter().map(|s| index[s]).collect()).collect();
         let mut preds: Vec<Vec<usize>> = vec![Vec::new(); blocks.len()];
         for (i, ss) in succs.iter().enumerate() {
             for &s in ss {
@@ -650,20 +650,20 @@ fn block_order(f: Value) -> HashMap<LLVMBasicBlockRef, (usize, usize)> {
     let Some(&entry) = blocks.first() else { return HashMap::new() };
     let mut preds: HashMap<LLVMBasicBlockRef, usize> = HashMap::new();
     for &b in &blocks {
-        for s in successors(b) {
+        for s in flow_successors(b) {
             *preds.entry(s).or_insert(0) += 1;
         }
     }
     // Iterative depth-first search; a block is finished when its successors are.
     let mut post = Vec::new();
     let mut seen = HashSet::new();
-    let mut stack = vec![(entry, successors(entry), 0usize)];
+    let mut stack = vec![(entry, flow_successors(entry), 0usize)];
     seen.insert(entry);
     while let Some((b, succ, next)) = stack.last_mut() {
         if let Some(&s) = succ.get(*next) {
             *next += 1;
             if seen.insert(s) {
-                let ss = successors(s);
+                let ss = flow_successors(s);
                 stack.push((s, ss, 0));
             }
         } else {
@@ -673,6 +673,17 @@ fn block_order(f: Value) -> HashMap<LLVMBasicBlockRef, (usize, usize)> {
     }
     let n = post.len();
     post.iter().enumerate().map(|(i, b)| (*b, (n - 1 - i, preds.get(b).copied().unwrap_or(0)))).collect()
+}
+
+/// The blocks control may go on to from `b`: none when `b` calls the runtime's
+/// `nfcc__violation`, which never returns (the build points a failed check's block at the
+/// way on after that call, for code generation's sake; the edge never runs), else its
+/// terminator's successors.
+pub fn flow_successors(b: LLVMBasicBlockRef) -> Vec<LLVMBasicBlockRef> {
+    if callees(b).any(|n| n == "nfcc__violation") {
+        return Vec::new();
+    }
+    successors(b)
 }
 
 /// Successor blocks of `b`'s terminator.
