@@ -572,6 +572,12 @@ impl Cx {
         // caller no saved registers and no spills around it.
         LLVMSetFunctionCallConv(self.check.0, CHECK_CALL_CONV);
         self.violation = self.declare_fn(abi::SYM_VIOLATION, self.voidt, &mut [self.i32t, self.i64t]);
+        // `preserve_most` as well (the runtime defines it so): it never returns, but the
+        // build points a failed check's block at the way on after it
+        // (`ContinueAfterViolation`), and with the C convention the values live across
+        // that call would each take a callee-saved register, saved and restored on every
+        // call of the function.
+        LLVMSetFunctionCallConv(self.violation.0, CHECK_CALL_CONV);
         self.add_attr(self.violation.0, "cold");
         self.add_attr(self.violation.0, "noreturn");
         self.add_attr(self.violation.0, "nounwind");
@@ -695,7 +701,8 @@ impl Cx {
         let br = LLVMBuildCondBr(self.b, LLVMGetParam(f, 0), done, bad);
         self.unlikely(br);
         LLVMPositionBuilderAtEnd(self.b, bad);
-        self.call(self.violation, &mut [LLVMGetParam(f, 2), LLVMGetParam(f, 1)]);
+        let c = self.call(self.violation, &mut [LLVMGetParam(f, 2), LLVMGetParam(f, 1)]);
+        LLVMSetInstructionCallConv(c, CHECK_CALL_CONV);
         LLVMBuildUnreachable(self.b);
         LLVMPositionBuilderAtEnd(self.b, done);
         LLVMBuildRetVoid(self.b);
@@ -723,7 +730,8 @@ impl Cx {
         self.unlikely(br);
         LLVMPositionBuilderAtEnd(self.b, bad);
         let addr = LLVMBuildPtrToInt(self.b, LLVMGetParam(f, 0), self.i64t, e.as_ptr());
-        self.call(self.violation, &mut [LLVMGetParam(f, 1), addr]);
+        let c = self.call(self.violation, &mut [LLVMGetParam(f, 1), addr]);
+        LLVMSetInstructionCallConv(c, CHECK_CALL_CONV);
         LLVMBuildUnreachable(self.b);
         LLVMPositionBuilderAtEnd(self.b, done);
         LLVMBuildRetVoid(self.b);

@@ -121,7 +121,13 @@ __attribute__((cold, preserve_most)) void nfcc__check(uint64_t addr, uint64_t si
 }
 
 /* A violation the pass decided statically or that needs no region lookup. */
-__attribute__((noreturn, cold)) void nfcc__violation(uint32_t site_word, uint64_t addr)
+/*
+ * preserve_most, like nfcc__check: it never returns, but protected code goes on after the
+ * call in its graph (the build points a failed check at the way on, for code generation's
+ * sake), and with the C convention every value live across it would take a callee-saved
+ * register in its caller.
+ */
+__attribute__((noreturn, cold, preserve_most)) void nfcc__violation(uint32_t site_word, uint64_t addr)
 {
 	nfcc__stop(site_word & ((1u << NFCC_SITE_KIND_BITS) - 1), site_word >> NFCC_SITE_KIND_BITS, addr, 0);
 }
