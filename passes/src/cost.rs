@@ -653,6 +653,24 @@ pub fn map_function(
     // IR blocks that own machine code: an edge out of a block whose IR successors all do
     // is not a path through a block code generation folded away.
     let present: HashSet<&String> = (0..n).filter_map(own).collect();
+    // Whether the walk from `e` along IR blocks that own no machine code, each with one
+    // successor, meets a block `target` accepts (checked before the block's own code).
+    let codeless_path = |e: &String, target: &dyn Fn(&String) -> bool| -> bool {
+        let mut cur = e;
+        for _ in 0..=ir_succs.len() {
+            if target(cur) {
+                return true;
+            }
+            if present.contains(cur) {
+                return false;
+            }
+            match ir_succs.get(cur).map(Vec::as_slice) {
+                Some([next]) => cur = next,
+                _ => return false,
+            }
+        }
+        false
+    };
     let edge_of = |p: &[String], s: &[String]| -> Option<(String, String)> {
         let ([a], [b]) = (p, s) else { return None };
         let succs = ir_succs.get(a)?;
@@ -665,20 +683,7 @@ pub fn map_function(
         // its own, never to `b`'s through this block), so that edge pays for it.
         let mut codeless = succs.iter().filter(|x| !present.contains(x));
         let (Some(e), None) = (codeless.next(), codeless.next()) else { return None };
-        let mut cur = e;
-        for _ in 0..=ir_succs.len() {
-            if cur == b {
-                return Some((a.clone(), e.clone()));
-            }
-            if present.contains(cur) {
-                return None;
-            }
-            match ir_succs.get(cur).map(Vec::as_slice) {
-                Some([next]) => cur = next,
-                _ => return None,
-            }
-        }
-        None
+        codeless_path(e, &|x| x == b).then(|| (a.clone(), e.clone()))
     };
     // A block entered only from the machine blocks of one IR block `a`, when every IR
     // successor of `a` but one (`e`) is the IR block of a named machine block that `a`'s
@@ -783,23 +788,7 @@ pub fn map_function(
         if succs.len() < 2 || (0..n).filter(|&k| own(k) == Some(a)).count() != 1 {
             return None;
         }
-        let codeless_return = |e: &String| {
-            let mut cur = e;
-            for _ in 0..=ir_succs.len() {
-                if present.contains(cur) {
-                    return false;
-                }
-                if ir_returns.contains(cur) {
-                    return true;
-                }
-                match ir_succs.get(cur).map(Vec::as_slice) {
-                    Some([next]) => cur = next,
-                    _ => return false,
-                }
-            }
-            false
-        };
-        let mut found = succs.iter().filter(|e| codeless_return(e));
+        let mut found = succs.iter().filter(|e| codeless_path(e, &|x| !present.contains(x) && ir_returns.contains(x)));
         match (found.next(), found.next()) {
             (Some(e), None) => Some((a.clone(), e.clone())),
             _ => None,

@@ -436,34 +436,10 @@ impl Program {
                 preds[s].push(i);
             }
         }
-        // Dominators, iteratively over bit sets (functions here are small).
+        // Dominators, iteratively over bit sets (functions here are small), as the tracing
+        // variant's counters find the same loops (`passes::trace`).
         let n = blocks.len();
-        let all: Vec<bool> = vec![true; n];
-        let mut dom: Vec<Vec<bool>> = vec![all.clone(); n];
-        dom[0] = vec![false; n];
-        dom[0][0] = true;
-        let mut changed = true;
-        while changed {
-            changed = false;
-            for b in 1..n {
-                let mut new = all.clone();
-                let mut any = false;
-                for &p in &preds[b] {
-                    any = true;
-                    for k in 0..n {
-                        new[k] = new[k] && dom[p][k];
-                    }
-                }
-                if !any {
-                    new = vec![false; n];
-                }
-                new[b] = true;
-                if new != dom[b] {
-                    dom[b] = new;
-                    changed = true;
-                }
-            }
-        }
+        let dom = llvm::dominators(&preds);
         let mut by_header: HashMap<usize, HashSet<usize>> = HashMap::new();
         for (u, ss) in succs.iter().enumerate() {
             for &h in ss {
