@@ -67,7 +67,9 @@
 //! the merged code runs exactly when both ran. Tail duplication copies a block's code into
 //! predecessors: the copy is charged to the predecessor, so paths through it pay the copy
 //! plus the original (when the original survives for other predecessors): an overcharge,
-//! never an undercharge. Two transformations would break the mapping and are disabled by
+//! never an undercharge. Where every predecessor of the copied block owns machine code and
+//! only some of them reach its own blocks (through blocks that name no IR block), its cost
+//! moves onto the edges from those: the others run the copy and go on to its successors. Two transformations would break the mapping and are disabled by
 //! [`crate::target::CODEGEN_OPTIONS`]: tail merging (one machine block running on paths
 //! through two IR blocks) and loop alignment (nop padding executed on fall-through into a
 //! loop header, in no block). Any `.p2align` still found inside a function is charged to
@@ -557,6 +559,9 @@ pub struct Mapping {
     pub mapped: u64,
     /// Machine blocks charged to the IR blocks of their predecessors or successors.
     pub charged_to_neighbour: u64,
+    /// IR blocks whose cost moved onto the edges from the predecessors that run their code
+    /// (tail duplication copied it into the others).
+    pub moved_to_edges: u64,
     /// Machine blocks that name no IR block and leave the function, charged to the
     /// returning IR blocks.
     pub charged_to_return: u64,
@@ -896,6 +901,40 @@ pub fn map_function(
     for (edge, blocks) in on_edge {
         m.edges.insert(edge, longest_path(&blocks, &reach));
     }
+    // An IR block `b` that tail duplication copied into some of its predecessors: their
+    // machine code goes on to `b`'s successors without running `b`'s own blocks (it runs
+    // the copy, charged to them), so a path through such an edge would pay `b` twice. When
+    // every predecessor owns machine code and some of them reach `b`'s named blocks (only
+    // through blocks that name no IR block) and some do not, `b`'s cost moves onto the
+    // edges from those that do: each run of `b`'s blocks follows one of those edges.
+    let mut ir_preds: HashMap<&String, Vec<&String>> = HashMap::new();
+    for (a, ss) in ir_succs {
+        for x in ss {
+            if !ir_preds.get(x).is_some_and(|v| v.contains(&a)) {
+                ir_preds.entry(x).or_default().push(a);
+            }
+        }
+    }
+    for b in present.iter().copied() {
+        let Some(preds_b) = ir_preds.get(b) else { continue };
+        if preds_b.iter().any(|a| *a == b || !present.contains(a)) {
+            continue;
+        }
+        let reaches = |a: &String| {
+            (0..n).filter(|&k| own(k) == Some(a)).any(|k| reach[k].iter().any(|&j| own(j) == Some(b)))
+        };
+        let (into, around): (Vec<&String>, Vec<&String>) = preds_b.iter().copied().partition(|a| reaches(a));
+        if into.is_empty() || around.is_empty() {
+            continue;
+        }
+        let Some(cost) = m.costs.get_mut(b) else { continue };
+        let moved = std::mem::take(cost);
+        for a in into {
+            let e = m.edges.entry((a.clone(), b.clone())).or_default();
+            *e = (e.0 + moved.0, e.1 + moved.1, e.2 + moved.2);
+        }
+        m.moved_to_edges += 1;
+    }
     Ok(m)
 }
 
@@ -1089,6 +1128,7 @@ impl crate::ModulePass for AnnotateCosts {
             *counters.entry("machine blocks").or_default() += asm_f.blocks.len() as u64;
             *counters.entry("machine blocks mapped").or_default() += m.mapped;
             *counters.entry("machine blocks charged to a neighbour").or_default() += m.charged_to_neighbour;
+            *counters.entry("IR blocks paid on their edges").or_default() += m.moved_to_edges;
             *counters.entry("machine blocks charged to the returns").or_default() += m.charged_to_return;
             *counters.entry("machine blocks charged to an edge").or_default() += m.charged_to_edge;
             *counters.entry("unreachable machine blocks").or_default() += m.unreachable;
