@@ -42,6 +42,9 @@ pub struct ModeResult {
     pub median_pps: f64,
     /// Median over repetitions of pps / pps(none) in the same repetition.
     pub ratio: f64,
+    /// First and third quartiles of those per-repetition ratios: how far the machine's
+    /// noise moves them (for `none` itself always 1).
+    pub ratio_quartiles: (f64, f64),
     /// Instructions per packet inside `nf_process`, from callgrind.
     pub instructions: Option<f64>,
 }
@@ -100,6 +103,19 @@ pub fn example_sources(root: &Path) -> Vec<PathBuf> {
         .collect();
     v.sort();
     v
+}
+
+/// The `q`-quantile of `v` (sorted in place; `q` in [0, 1]), interpolating linearly
+/// between the two nearest ranks; 0 when empty.
+pub fn quantile(v: &mut [f64], q: f64) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    let n = v.len();
+    if n == 0 {
+        return 0.0;
+    }
+    let at = q.clamp(0.0, 1.0) * (n - 1) as f64;
+    let (lo, hi) = (at.floor() as usize, at.ceil() as usize);
+    v[lo] + (v[hi] - v[lo]) * (at - lo as f64)
 }
 
 /// The median of `v` (sorted in place); 0 when empty.
@@ -258,6 +274,7 @@ pub fn run(opts: &BenchOptions, exe: &Path, progress: &mut dyn FnMut(&str)) -> R
                 pps: pps[k][m].clone(),
                 median_pps: median(&mut pps[k][m].clone()),
                 ratio: median(&mut ratios[k][m]),
+                ratio_quartiles: (quantile(&mut ratios[k][m], 0.25), quantile(&mut ratios[k][m], 0.75)),
                 instructions,
             });
         }
@@ -277,10 +294,12 @@ pub fn to_json(results: &[NfResult], opts: &BenchOptions) -> String {
         for (j, m) in r.modes.iter().enumerate() {
             let pps: Vec<String> = m.pps.iter().map(|p| format!("{p:.0}")).collect();
             s.push_str(&format!(
-                "        {{\"mode\": \"{}\", \"median_pps\": {:.0}, \"ratio_to_none\": {:.4}, \"instructions_per_packet\": {}, \"pps\": [{}]}}{}\n",
+                "        {{\"mode\": \"{}\", \"median_pps\": {:.0}, \"ratio_to_none\": {:.4}, \"ratio_p25\": {:.4}, \"ratio_p75\": {:.4}, \"instructions_per_packet\": {}, \"pps\": [{}]}}{}\n",
                 m.mode,
                 m.median_pps,
                 m.ratio,
+                m.ratio_quartiles.0,
+                m.ratio_quartiles.1,
                 m.instructions.map_or("null".to_string(), |x| format!("{x:.1}")),
                 pps.join(", "),
                 if j + 1 < r.modes.len() { "," } else { "" }
@@ -295,20 +314,38 @@ pub fn to_json(results: &[NfResult], opts: &BenchOptions) -> String {
 /// The results as a table.
 pub fn to_table(results: &[NfResult]) -> String {
     let mut s = format!(
-        "{:<10} {:<6} {:>12} {:>16} {:>14}\n",
-        "nf", "mode", "Mpps (median)", "ratio to none", "instr/packet"
+        "{:<10} {:<6} {:>12} {:>16} {:>15} {:>14}\n",
+        "nf", "mode", "Mpps (median)", "ratio to none", "ratio p25-p75", "instr/packet"
     );
     for r in results {
         for m in &r.modes {
             s.push_str(&format!(
-                "{:<10} {:<6} {:>12.2} {:>16.3} {:>14}\n",
+                "{:<10} {:<6} {:>12.2} {:>16.3} {:>15} {:>14}\n",
                 r.nf,
                 m.mode,
                 m.median_pps / 1e6,
                 m.ratio,
+                format!("{:.3}-{:.3}", m.ratio_quartiles.0, m.ratio_quartiles.1),
                 m.instructions.map_or("-".to_string(), |x| format!("{x:.1}"))
             ));
         }
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{median, quantile};
+
+    #[test]
+    fn quartiles_interpolate_between_ranks() {
+        let mut v = vec![4.0, 1.0, 3.0, 2.0, 5.0];
+        assert_eq!(quantile(&mut v, 0.25), 2.0);
+        assert_eq!(quantile(&mut v, 0.75), 4.0);
+        assert_eq!(quantile(&mut v, 0.5), median(&mut v));
+        let mut even = vec![1.0, 2.0, 3.0, 4.0];
+        assert_eq!(quantile(&mut even, 0.25), 1.75);
+        assert_eq!(quantile(&mut even, 1.0), 4.0);
+        assert_eq!(quantile(&mut [], 0.5), 0.0);
+    }
 }

@@ -840,7 +840,7 @@ fn cmd_bench(a: BenchArgs) -> Result<(), Failure> {
             ""
         };
         println!(
-            "64-byte packets from a pool of {}, {} packets per run, {} interleaved repetitions; ratio = median of per-repetition ratios{counts}",
+            "64-byte packets from a pool of {}, {} packets per run, {} interleaved repetitions; ratio = median of per-repetition ratios, p25-p75 their quartiles (the noise){counts}",
             bench::POOL, opts.packets, opts.reps
         );
     }
