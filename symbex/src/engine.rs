@@ -705,6 +705,11 @@ impl<'p> Engine<'p> {
             if st.steps > self.cfg.max_steps {
                 return Err(Stop::Hole(HoleKind::Timeout, format!("a path longer than {} instructions", self.cfg.max_steps)));
             }
+            // The time limit holds inside a path too: one long path (a loop unrolled while
+            // every solver query times out on a loaded machine) must not outlive it.
+            if st.steps % 4096 == 0 && self.started.elapsed() > self.cfg.time_limit {
+                return Err(Stop::Hole(HoleKind::Timeout, format!("a path still running after {:?}", self.cfg.time_limit)));
+            }
             let frame = st.frames.last().expect("a frame");
             let insts = self.prog.instructions(frame.block);
             let i = insts[frame.idx];

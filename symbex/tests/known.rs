@@ -1207,3 +1207,33 @@ entry:
         assert!(b >= real && b <= real + 3, "r={r}: bound {b}, real {real}");
     }
 }
+
+#[test]
+fn a_path_that_outlives_the_time_limit_becomes_a_hole() {
+    // A loop of 50 million iterations, every one unrolled (no summary before u32::MAX): one
+    // path far longer than the analysis may take. The time limit stops it inside the path,
+    // as a timeout hole, instead of only between paths.
+    let ir = "define i32 @nf_process(ptr %p) {
+entry:
+  br label %h, !nfcc.cost !0
+h:
+  %i = phi i32 [ 0, %entry ], [ %n, %body ]
+  %c = icmp ult i32 %i, 50000000
+  br i1 %c, label %body, label %exit, !nfcc.cost !0
+body:
+  %n = add i32 %i, 1
+  br label %h, !nfcc.cost !0
+exit:
+  ret i32 0, !nfcc.cost !0
+}
+!0 = !{i64 1, i64 0, i64 0, i64 1}
+";
+    let cfg = Config { time_limit: std::time::Duration::from_millis(50), max_steps: u64::MAX, unroll: u32::MAX, ..Config::default() };
+    let c = contract_with(ir, &cfg);
+    assert!(!c.coverage.complete, "{:?}", c.coverage);
+    assert!(
+        c.coverage.holes.iter().any(|h| h.kind == nfcc_symbex::HoleKind::Timeout && h.what.contains("still running")),
+        "{:?}",
+        c.coverage.holes
+    );
+}
