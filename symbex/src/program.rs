@@ -408,7 +408,7 @@ impl Program {
             .or_insert_with(|| {
                 // SAFETY: wrapping a block handle of the program.
                 let bb = unsafe { inkwell::basic_block::BasicBlock::new(from) }.expect("a block");
-                let succs = successors(from);
+                let succs = llvm::successors(from);
                 Rc::new(
                     nfcc_passes::cost::edge_costs(bb)
                         .into_iter()
@@ -659,20 +659,9 @@ pub fn flow_successors(b: LLVMBasicBlockRef) -> Vec<LLVMBasicBlockRef> {
     if callees(b).any(|n| n == "nfcc__violation") {
         return Vec::new();
     }
-    successors(b)
+    llvm::successors(b)
 }
 
-/// Successor blocks of `b`'s terminator.
-pub fn successors(b: LLVMBasicBlockRef) -> Vec<LLVMBasicBlockRef> {
-    // SAFETY: the block's own terminator.
-    unsafe {
-        let t = LLVMGetBasicBlockTerminator(b);
-        if t.is_null() {
-            return Vec::new();
-        }
-        (0..LLVMGetNumSuccessors(t)).map(|i| LLVMGetSuccessor(t, i)).collect()
-    }
-}
 
 /// The width in bits of a first-class scalar or vector type; `None` for aggregates and floats.
 pub fn bits(t: LLVMTypeRef) -> Option<u32> {
