@@ -655,9 +655,16 @@ pub fn map_function(
     let (mut memo_p, mut memo_s) = (HashMap::new(), HashMap::new());
     let mut charged: BTreeMap<String, Vec<(usize, (u64, u64, u64))>> = BTreeMap::new();
     let mut on_edge: BTreeMap<(String, String), Vec<(usize, (u64, u64, u64))>> = BTreeMap::new();
-    // IR blocks that own machine code: an edge out of a block whose IR successors all do
-    // is not a path through a block code generation folded away.
-    let present: HashSet<&String> = (0..n).filter_map(own).collect();
+    // The machine blocks of each IR block that owns machine code: an edge out of a block
+    // whose IR successors all own some is not a path through a block code generation
+    // folded away.
+    let mut blocks_of: HashMap<&String, Vec<usize>> = HashMap::new();
+    for i in 0..n {
+        if let Some(name) = own(i) {
+            blocks_of.entry(name).or_default().push(i);
+        }
+    }
+    let present = |x: &String| blocks_of.contains_key(x);
     // Whether the walk from `e` along IR blocks that own no machine code, each with one
     // successor, meets a block `target` accepts (checked before the block's own code).
     let codeless_path = |e: &String, target: &dyn Fn(&String) -> bool| -> bool {
@@ -666,7 +673,7 @@ pub fn map_function(
             if target(cur) {
                 return true;
             }
-            if present.contains(cur) {
+            if present(cur) {
                 return false;
             }
             match ir_succs.get(cur).map(Vec::as_slice) {
@@ -680,13 +687,13 @@ pub fn map_function(
         let ([a], [b]) = (p, s) else { return None };
         let succs = ir_succs.get(a)?;
         if succs.contains(b) {
-            return succs.iter().all(|x| present.contains(x)).then(|| (a.clone(), b.clone()));
+            return succs.iter().all(|x| present(x)).then(|| (a.clone(), b.clone()));
         }
         // `a -> e -> ... -> b` through IR blocks that own no machine code, each with one
         // successor, where `e` is the only successor of `a` without code: the block runs
         // exactly when `a` takes the edge to `e` (any other way out of `a` goes to code of
         // its own, never to `b`'s through this block), so that edge pays for it.
-        let mut codeless = succs.iter().filter(|x| !present.contains(x));
+        let mut codeless = succs.iter().filter(|x| !present(x));
         let (Some(e), None) = (codeless.next(), codeless.next()) else { return None };
         codeless_path(e, &|x| x == b).then(|| (a.clone(), e.clone()))
     };
@@ -705,8 +712,7 @@ pub fn map_function(
         // `a` in one machine block: its cost is that block, and the edge's adds to it only
         // on the edge (with several, `a` is charged its longest path through them, which
         // may already hold this block's cost: a switch's default).
-        let blocks: Vec<usize> = (0..n).filter(|&k| own(k) == Some(a)).collect();
-        let [k] = blocks[..] else { return None };
+        let [k] = blocks_of.get(a)?[..] else { return None };
         let mut named: HashSet<&String> = HashSet::new();
         for &j in &succs[k] {
             match own(j) {
@@ -790,10 +796,10 @@ pub fn map_function(
     // way out (a switch's default beside its table jump), and the edge would add to it.
     let exit_edge = |a: &String| -> Option<(String, String)> {
         let succs = ir_succs.get(a)?;
-        if succs.len() < 2 || (0..n).filter(|&k| own(k) == Some(a)).count() != 1 {
+        if succs.len() < 2 || blocks_of.get(a).map_or(0, Vec::len) != 1 {
             return None;
         }
-        let mut found = succs.iter().filter(|e| codeless_path(e, &|x| !present.contains(x) && ir_returns.contains(x)));
+        let mut found = succs.iter().filter(|e| codeless_path(e, &|x| !present(x) && ir_returns.contains(x)));
         match (found.next(), found.next()) {
             (Some(e), None) => Some((a.clone(), e.clone())),
             _ => None,
@@ -915,14 +921,12 @@ pub fn map_function(
             }
         }
     }
-    for b in present.iter().copied() {
+    for b in blocks_of.keys().copied() {
         let Some(preds_b) = ir_preds.get(b) else { continue };
-        if preds_b.iter().any(|a| *a == b || !present.contains(a)) {
+        if preds_b.iter().any(|a| *a == b || !present(a)) {
             continue;
         }
-        let reaches = |a: &String| {
-            (0..n).filter(|&k| own(k) == Some(a)).any(|k| reach[k].iter().any(|&j| own(j) == Some(b)))
-        };
+        let reaches = |a: &String| blocks_of[a].iter().any(|&k| reach[k].iter().any(|&j| own(j) == Some(b)));
         let (into, around): (Vec<&String>, Vec<&String>) = preds_b.iter().copied().partition(|a| reaches(a));
         if into.is_empty() || around.is_empty() {
             continue;
